@@ -1,0 +1,1 @@
+public enum BackstopVersion { public static let current = "0.1.0" }
