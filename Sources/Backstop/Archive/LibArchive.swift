@@ -1,0 +1,157 @@
+import CArchive
+import Foundation
+
+/// Errors from libarchive, with the path or entry they concern.
+public enum ArchiveError: Error, CustomStringConvertible {
+    case failed(operation: String, path: String?, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .failed(operation, path, reason):
+            return "libarchive \(operation)\(path.map { " of \($0)" } ?? "") failed: \(reason)"
+        }
+    }
+}
+
+/// Checks a libarchive status; every libarchive call that returns one goes through here.
+/// Warnings (`ARCHIVE_WARN`) are returned so the caller can record them.
+@discardableResult
+private func archiveCheck(_ status: Int32, _ archive: OpaquePointer, _ operation: String, path: String? = nil) throws -> String? {
+    if status == ARCHIVE_OK || status == ARCHIVE_EOF { return nil }
+    let reason = archive_error_string(archive).map { String(cString: $0) } ?? "status \(status)"
+    if status == ARCHIVE_WARN { return reason }
+    throw ArchiveError.failed(operation: operation, path: path, reason: reason)
+}
+
+/// The type of a tar entry, as Backstop names it in entry lists.
+public enum EntryType: String, Codable, Sendable {
+    case file, directory, symlink, hardlink, fifo, characterDevice, blockDevice
+}
+
+/// An entry's metadata as libarchive read it from disk and wrote it to the tar header.
+public struct EntryMetadata: Sendable {
+    public var type: EntryType
+    public var mode: UInt32
+    public var uid: Int64
+    public var gid: Int64
+    public var mtime: Date
+    public var size: Int64
+    public var linkTarget: String?
+}
+
+/// Writes a pax tar stream to a `ByteSink`, unblocked, so the sink sees each byte as it is
+/// produced and `offset` is the exact position of the next header.
+///
+/// Headers and metadata (owners, modes, times, xattrs, ACLs) come from libarchive's disk reader.
+final class TarWriter {
+    private let archive: OpaquePointer
+    private let disk: OpaquePointer
+    private let sink: ByteSink
+    private var sinkError: Error?
+    private(set) var offset: Int64 = 0
+    private var closed = false
+
+    init(sink: ByteSink) throws {
+        guard let a = archive_write_new(), let d = archive_read_disk_new() else {
+            fatalError("libarchive: out of memory")
+        }
+        archive = a
+        disk = d
+        self.sink = sink
+        try archiveCheck(archive_write_set_format_pax_restricted(a), a, "set pax format")
+        try archiveCheck(archive_write_add_filter_none(a), a, "set filter")
+        try archiveCheck(archive_write_set_bytes_per_block(a, 0), a, "set block size")
+        try archiveCheck(archive_write_set_bytes_in_last_block(a, 1), a, "set last block size")
+        try archiveCheck(archive_read_disk_set_standard_lookup(d), d, "set owner lookup")
+        let opened = archive_write_open(a, Unmanaged.passUnretained(self).toOpaque(), nil, { archive, client, buffer, length in
+            let me = Unmanaged<TarWriter>.fromOpaque(client!).takeUnretainedValue()
+            do {
+                try me.sink.write(UnsafeRawBufferPointer(start: buffer, count: length))
+                me.offset += Int64(length)
+                return la_ssize_t(length)
+            } catch {
+                me.sinkError = error
+                backstop_archive_set_error(archive, EIO, "write to the snapshot pipeline failed")
+                return -1
+            }
+        }, nil)
+        try check(opened, "open")
+    }
+
+    deinit {
+        archive_write_free(archive)
+        archive_free(disk)
+    }
+
+    /// Writes the header of the file at `diskPath` (already `lstat`ed as `st`), named `storedPath`.
+    /// `fd` is the open file for regular files (or -1). A `hardlinkTo` path makes it a hard link
+    /// entry with no data. Returns the metadata written and any libarchive warning.
+    func writeHeader(diskPath: String, storedPath: String, stat st: stat, fd: Int32, hardlinkTo: String?) throws -> (EntryMetadata, String?) {
+        guard let entry = archive_entry_new() else { fatalError("libarchive: out of memory") }
+        defer { archive_entry_free(entry) }
+        archive_entry_copy_sourcepath(entry, diskPath)
+        archive_entry_copy_pathname(entry, storedPath)
+        var st = st
+        var warning = try archiveCheck(archive_read_disk_entry_from_file(disk, entry, fd, &st), disk, "read metadata", path: diskPath)
+        archive_entry_sparse_clear(entry)
+        archive_entry_copy_pathname(entry, storedPath)
+        if let hardlinkTo {
+            archive_entry_copy_hardlink(entry, hardlinkTo)
+            archive_entry_set_size(entry, 0)
+        }
+        if let w = try check(archive_write_header(archive, entry), "write header", path: storedPath) { warning = w }
+
+        let filetype = archive_entry_filetype(entry)
+        let type: EntryType
+        if hardlinkTo != nil { type = .hardlink } else {
+            switch UInt32(filetype) {
+            case backstop_ae_ifreg(): type = .file
+            case backstop_ae_ifdir(): type = .directory
+            case backstop_ae_iflnk(): type = .symlink
+            default:
+                switch st.st_mode & S_IFMT {
+                case S_IFIFO: type = .fifo
+                case S_IFCHR: type = .characterDevice
+                case S_IFBLK: type = .blockDevice
+                default: type = .file
+                }
+            }
+        }
+        let seconds = archive_entry_mtime(entry), nanos = archive_entry_mtime_nsec(entry)
+        let meta = EntryMetadata(
+            type: type,
+            mode: UInt32(archive_entry_mode(entry)) & 0o7777,
+            uid: archive_entry_uid(entry), gid: archive_entry_gid(entry),
+            mtime: Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1e9),
+            size: archive_entry_size(entry),
+            linkTarget: hardlinkTo ?? archive_entry_symlink(entry).map { String(cString: $0) })
+        return (meta, warning)
+    }
+
+    func writeData(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = archive_write_data(archive, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 { try check(Int32(n), "write data") }
+            done += n
+        }
+    }
+
+    /// Ends the current entry: its padding is written, so `offset` is the next header's.
+    func finishEntry() throws {
+        try check(archive_write_finish_entry(archive), "finish entry")
+    }
+
+    /// Writes the end-of-archive marker. Does not finish the sink.
+    func close() throws {
+        precondition(!closed)
+        closed = true
+        try check(archive_write_close(archive), "close")
+    }
+
+    @discardableResult
+    private func check(_ status: Int32, _ operation: String, path: String? = nil) throws -> String? {
+        if let sinkError, status != ARCHIVE_OK { throw sinkError }
+        return try archiveCheck(status, archive, operation, path: path)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+
+/// One snapshot as the catalog indexes it: the manifest's fields that listing and selection use.
+public struct CatalogSnapshot: Sendable, Equatable {
+    public var id: SnapshotID
+    public var kind: SnapshotKind
+    public var source: String
+    public var host: String
+    public var tags: [String]
+    public var runID: String?
+    public var startedAt: Date
+    public var completedAt: Date
+    public var bytesIn: Int64
+    public var bytesStored: Int64
+    public var entryCount: Int
+    public var warningCount: Int
+}
+
+/// What reconciling the catalog with `snapshots/` changed.
+public struct ReconcileReport: Sendable, Equatable {
+    public var added: [SnapshotID] = []
+    public var removed: [SnapshotID] = []
+    /// Snapshot folders whose manifest could not be read; they stay out of the catalog.
+    public var unreadable: [(id: String, reason: String)] = []
+
+    public static func == (a: ReconcileReport, b: ReconcileReport) -> Bool {
+        a.added == b.added && a.removed == b.removed && a.unreadable.map(\.id) == b.unreadable.map(\.id)
+    }
+}
+
+/// The SQLite index of a repository (`catalog.sqlite`), through GRDB.
+///
+/// Never the source of truth: everything in it can be rebuilt from the manifests
+/// (`backstop catalog rebuild`). Migrations are append-only.
+///
+/// Crash behaviour: SQLite's journal keeps the file consistent; a crash between a snapshot's
+/// rename and its insert is repaired by the reconcile that every open runs.
+public final class Catalog: @unchecked Sendable {
+    let database: DatabaseQueue
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.label = "catalog"
+        database = try DatabaseQueue(path: path, configuration: config)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: snapshots") { db in
+            try db.create(table: "snapshot") { t in
+                t.primaryKey("id", .text)
+                t.column("kind", .text).notNull()
+                t.column("source", .text).notNull()
+                t.column("host", .text).notNull()
+                t.column("runID", .text)
+                t.column("startedAtMs", .integer).notNull()
+                t.column("completedAtMs", .integer).notNull()
+                t.column("bytesIn", .integer).notNull()
+                t.column("bytesStored", .integer).notNull()
+                t.column("entryCount", .integer).notNull()
+                t.column("warningCount", .integer).notNull()
+            }
+            try db.create(index: "snapshot_on_completed", on: "snapshot", columns: ["completedAtMs"])
+            try db.create(index: "snapshot_on_source", on: "snapshot", columns: ["source", "completedAtMs"])
+            try db.create(table: "snapshotTag") { t in
+                t.column("snapshotID", .text).notNull().references("snapshot", onDelete: .cascade)
+                t.column("tag", .text).notNull()
+                t.primaryKey(["snapshotID", "tag"])
+            }
+            try db.create(index: "snapshotTag_on_tag", on: "snapshotTag", columns: ["tag"])
+        }
+        return m
+    }
+
+    /// Adds or replaces a snapshot's row from its manifest.
+    public func insert(_ manifest: Manifest) throws {
+        try database.write { db in try Self.insert(manifest, db) }
+    }
+
+    private static func insert(_ m: Manifest, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM snapshot WHERE id = ?", arguments: [m.id.rawValue])
+        try db.execute(
+            sql: """
+            INSERT INTO snapshot (id, kind, source, host, runID, startedAtMs, completedAtMs, bytesIn, bytesStored, entryCount, warningCount)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            arguments: [m.id.rawValue, m.kind.rawValue, m.source, m.host, m.runID,
+                        millis(m.startedAt), millis(m.completedAt), m.bytesIn, m.bytesStored,
+                        m.entryCount, m.warnings.count])
+        for tag in Set(m.tags) {
+            try db.execute(sql: "INSERT INTO snapshotTag (snapshotID, tag) VALUES (?, ?)", arguments: [m.id.rawValue, tag])
+        }
+    }
+
+    public func remove(_ id: SnapshotID) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM snapshot WHERE id = ?", arguments: [id.rawValue])
+        }
+    }
+
+    /// Every snapshot, oldest first.
+    public func snapshots() throws -> [CatalogSnapshot] {
+        try database.read { db in
+            var tags: [String: [String]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT snapshotID, tag FROM snapshotTag ORDER BY tag") {
+                tags[row["snapshotID"], default: []].append(row["tag"])
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM snapshot ORDER BY completedAtMs, id").compactMap { row in
+                guard let id = SnapshotID(row["id"]), let kind = SnapshotKind(rawValue: row["kind"]) else { return nil }
+                return CatalogSnapshot(
+                    id: id, kind: kind, source: row["source"], host: row["host"], tags: tags[id.rawValue] ?? [],
+                    runID: row["runID"], startedAt: Catalog.date(row["startedAtMs"]), completedAt: Catalog.date(row["completedAtMs"]),
+                    bytesIn: row["bytesIn"], bytesStored: row["bytesStored"], entryCount: row["entryCount"],
+                    warningCount: row["warningCount"])
+            }
+        }
+    }
+
+    public func snapshotIDs() throws -> Set<SnapshotID> {
+        try database.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT id FROM snapshot").compactMap(SnapshotID.init))
+        }
+    }
+
+    /// Makes the catalog agree with the snapshot folders: adds what is missing, drops what is gone.
+    public func reconcile(folders: [SnapshotID], manifest: (SnapshotID) throws -> Manifest) throws -> ReconcileReport {
+        let known = try snapshotIDs()
+        let present = Set(folders)
+        var report = ReconcileReport()
+        var toAdd: [Manifest] = []
+        for id in folders where !known.contains(id) {
+            do {
+                toAdd.append(try manifest(id))
+                report.added.append(id)
+            } catch {
+                report.unreadable.append((id.rawValue, String(describing: error)))
+            }
+        }
+        report.removed = known.subtracting(present).sorted()
+        if toAdd.isEmpty && report.removed.isEmpty { return report }
+        try database.write { db in
+            for m in toAdd { try Self.insert(m, db) }
+            for id in report.removed {
+                try db.execute(sql: "DELETE FROM snapshot WHERE id = ?", arguments: [id.rawValue])
+            }
+        }
+        return report
+    }
+
+    static func millis(_ d: Date) -> Int64 { Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+extension Catalog {
+    /// Closes the database (used before the catalog file is replaced).
+    func close() throws {
+        try database.close()
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+
+/// Splits a dump stream into sections as it passes through, without holding more than a line.
+///
+/// - `mysqldump` / `mariadb-dump`: a preamble, one `database` section per `-- Current Database:`
+///   block (or, for a single-database dump, one section named by the `Database:` header line),
+///   and the trailer of `SET …=@OLD_…` lines and `-- Dump completed`.
+/// - `pg_dump`: a preamble (the schema), one `table` section per `-- Data for Name:` block,
+///   `other` sections for anything between them, and the trailer (sequence values, indexes,
+///   constraints: everything after the last table's data).
+/// - `pg_dumpall`: a preamble (roles, tablespaces), one `database` section per
+///   `-- Database "NAME" dump` block, and the trailer.
+///
+/// A section starts at the `--` line that opens its comment block, and a frame boundary is marked
+/// there, so restoring one section decodes only its frames. Sections cover the stream exactly.
+/// A stream whose last substantive line is not its format's completion marker is refused.
+public final class DumpScanner {
+    public let format: DumpFormat
+    private let sink: ByteSink
+
+    public private(set) var offset: Int64 = 0
+    private var sections: [Section] = []
+    private var current: (name: String, kind: Section.Kind, offset: Int64, hasher: SHA256Hasher)
+    private var carry: [UInt8] = []
+    private var inLongLine = false
+    private var held: [UInt8]? = nil
+    private var pending: [[UInt8]] = []
+    private var pendingBytes = 0
+    private var pendingOffset: Int64 = 0
+    private var markerSeen = false
+    private var singleDatabaseName: String?
+    private var sawDatabaseHeader = false
+    private static let longLine = 64 << 10
+
+    public init(format: DumpFormat, sink: ByteSink) {
+        precondition(format != .raw, "raw streams have no sections")
+        self.format = format
+        self.sink = sink
+        current = ("preamble", .preamble, 0, SHA256Hasher())
+    }
+
+    /// Passes `chunk` downstream, recording section boundaries on the way.
+    public func consume(_ chunk: UnsafeRawBufferPointer) throws {
+        var start = 0
+        let count = chunk.count
+        while start < count {
+            let rest = UnsafeRawBufferPointer(rebasing: chunk[start...])
+            if let nl = memchr(rest.baseAddress!, 0x0A, rest.count) {
+                let end = start + (UnsafeRawPointer(nl) - rest.baseAddress!) + 1
+                let line = UnsafeRawBufferPointer(rebasing: chunk[start..<end])
+                if inLongLine {
+                    try emit(line, classification: .normal)
+                    inLongLine = false
+                } else if carry.isEmpty {
+                    try handle(line: line)
+                } else {
+                    carry.append(contentsOf: line)
+                    let whole = carry
+                    carry = []
+                    try whole.withUnsafeBytes { try handle(line: $0) }
+                }
+                start = end
+            } else {
+                if inLongLine {
+                    try emit(rest, classification: .normal)
+                } else {
+                    carry.append(contentsOf: rest)
+                    if carry.count > Self.longLine {
+                        // Headers are short: a line this long is data. Pass it on as it comes.
+                        let part = carry
+                        carry = []
+                        inLongLine = true
+                        try part.withUnsafeBytes { try handle(line: $0) }
+                    }
+                }
+                break
+            }
+        }
+    }
+
+    /// Ends the stream: checks the completion marker and returns the sections.
+    public func finish() throws -> [Section] {
+        if !carry.isEmpty {
+            let last = carry
+            carry = []
+            try last.withUnsafeBytes { try handle(line: $0) }
+        }
+        if let h = held {
+            held = nil
+            try h.withUnsafeBytes { try emit($0, classification: .normal) }
+        }
+        guard markerSeen else { throw BackupError.incompleteDump(format: format, marker: Self.marker(format)) }
+        if pendingBytes > 0 {
+            // The lines held back at the end are the trailer.
+            closeCurrent(at: pendingOffset)
+            let hasher = SHA256Hasher()
+            for line in pending { hasher.update(line) }
+            appendSection(name: "trailer", kind: .trailer, offset: pendingOffset, length: offset - pendingOffset, digest: hasher.finalize())
+            pending = []
+            pendingBytes = 0
+        } else {
+            closeCurrent(at: offset)
+        }
+        if format == .pgdump, let last = sections.last, last.kind == .other,
+           sections.contains(where: { $0.kind == .table }) {
+            // Everything after the last table's data (sequence values, indexes, constraints).
+            sections[sections.count - 1].kind = .trailer
+            sections[sections.count - 1].name = "trailer"
+        }
+        return sections
+    }
+
+    static func marker(_ format: DumpFormat) -> String {
+        switch format {
+        case .mysqldump: return "-- Dump completed"
+        case .pgdump: return "-- PostgreSQL database dump complete"
+        case .pgdumpall: return "-- PostgreSQL database cluster dump complete"
+        case .raw: return ""
+        }
+    }
+
+    // MARK: - Lines
+
+    private enum Classification {
+        case blockStart
+        case header(name: String, kind: Section.Kind)
+        case trailerLike
+        case normal
+    }
+
+    private func handle(line: UnsafeRawBufferPointer) throws {
+        let prefix = String(decoding: line.prefix(512), as: UTF8.self)
+        let text = prefix.hasSuffix("\n") ? String(prefix.dropLast()) : prefix
+        let cls = classify(text)
+        trackMarker(text)
+
+        if let h = held {
+            held = nil
+            if case let .header(name, kind) = cls {
+                try startSection(name: name, kind: kind)
+                try h.withUnsafeBytes { try emit($0, classification: .normal) }
+                try emit(line, classification: .normal)
+                return
+            }
+            try h.withUnsafeBytes { try emit($0, classification: .normal) }
+        }
+        switch cls {
+        case .blockStart:
+            held = Array(line)
+        case let .header(name, kind):
+            try startSection(name: name, kind: kind)
+            try emit(line, classification: .normal)
+        case .trailerLike, .normal:
+            try emit(line, classification: cls)
+        }
+    }
+
+    private func classify(_ line: String) -> Classification {
+        if line == "--" { return .blockStart }
+        switch format {
+        case .mysqldump:
+            if line.hasPrefix("-- Current Database: ") {
+                sawDatabaseHeader = true
+                return .header(name: Self.backquoted(line.dropFirst(21)), kind: .database)
+            }
+            if line.hasPrefix("-- Host: "), let r = line.range(of: "Database: ") {
+                let name = line[r.upperBound...].trimmingCharacters(in: .whitespaces)
+                if !name.isEmpty { singleDatabaseName = name }
+            }
+            if !sawDatabaseHeader, current.kind == .preamble, let single = singleDatabaseName,
+               line.hasPrefix("-- Table structure for table ") || line.hasPrefix("-- Dumping data for table ")
+                || line.hasPrefix("-- Dumping routines") || line.hasPrefix("-- Dumping events") {
+                sawDatabaseHeader = true
+                return .header(name: single, kind: .database)
+            }
+            if current.kind == .database,
+               line.isEmpty || (line.hasPrefix("/*") && line.contains("=@OLD_")) || line.hasPrefix("-- Dump completed") {
+                return .trailerLike
+            }
+            return .normal
+        case .pgdump:
+            if line.hasPrefix("-- Data for Name: ") {
+                return .header(name: Self.pgQualifiedName(line), kind: .table)
+            }
+            // Anything after a table's data ends it; `other` runs until the next table's data.
+            if line.hasPrefix("-- Name: ") || line.hasPrefix("-- PostgreSQL database dump complete"),
+               current.kind == .table {
+                return .header(name: "other", kind: .other)
+            }
+            return .normal
+        case .pgdumpall:
+            if line.hasPrefix("-- Database \""), line.hasSuffix("\" dump") {
+                return .header(name: String(line.dropFirst(13).dropLast(6)), kind: .database)
+            }
+            if line.hasPrefix("-- PostgreSQL database cluster dump complete") {
+                return .header(name: "trailer", kind: .trailer)
+            }
+            return .normal
+        case .raw:
+            return .normal
+        }
+    }
+
+    private func trackMarker(_ line: String) {
+        if line.hasPrefix(Self.marker(format)) {
+            markerSeen = true
+        } else if !(line.isEmpty || line.hasPrefix("--") || line.hasPrefix("\\unrestrict ")) {
+            markerSeen = false
+        }
+    }
+
+    // MARK: - Bytes
+
+    private func emit(_ bytes: UnsafeRawBufferPointer, classification: Classification) throws {
+        if case .trailerLike = classification {
+            if pendingBytes == 0 { pendingOffset = offset }
+            pending.append(Array(bytes))
+            pendingBytes += bytes.count
+            if pendingBytes > 1 << 20 { flushPending() }
+        } else {
+            flushPending()
+            current.hasher.update(bytes)
+        }
+        try sink.write(bytes)
+        offset += Int64(bytes.count)
+    }
+
+    private func flushPending() {
+        guard pendingBytes > 0 else { return }
+        for line in pending { current.hasher.update(line) }
+        pending = []
+        pendingBytes = 0
+    }
+
+    private func startSection(name: String, kind: Section.Kind) throws {
+        flushPending()
+        closeCurrent(at: offset)
+        try sink.markBoundary()
+        current = (name, kind, offset, SHA256Hasher())
+    }
+
+    private func closeCurrent(at end: Int64) {
+        appendSection(name: current.name, kind: current.kind, offset: current.offset,
+                      length: end - current.offset, digest: current.hasher.finalize())
+    }
+
+    private func appendSection(name: String, kind: Section.Kind, offset: Int64, length: Int64, digest: SHA256Digest) {
+        guard length > 0 else { return }
+        sections.append(Section(name: name, kind: kind, offset: offset, length: length, sha256: digest))
+    }
+
+    /// `\`db\`` → `db` (doubled backquotes are one).
+    static func backquoted(_ s: Substring) -> String {
+        var t = String(s)
+        if t.hasPrefix("`") { t.removeFirst() }
+        if t.hasSuffix("`") { t.removeLast() }
+        return t.replacingOccurrences(of: "``", with: "`")
+    }
+
+    /// `-- Data for Name: accounts; Type: TABLE DATA; Schema: public; Owner: app` → `public.accounts`.
+    static func pgQualifiedName(_ line: String) -> String {
+        var name = "", schema = ""
+        for part in line.dropFirst(3).components(separatedBy: "; ") {
+            if part.hasPrefix("Data for Name: ") { name = String(part.dropFirst(15)) }
+            if part.hasPrefix("Schema: ") { schema = String(part.dropFirst(8)) }
+        }
+        return schema.isEmpty || schema == "-" ? name : schema + "." + name
+    }
+}

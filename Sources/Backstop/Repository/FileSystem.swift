@@ -1,0 +1,84 @@
+import Foundation
+
+/// The few POSIX file operations the repository's atomic commit needs, each checked.
+enum FileSystem {
+    static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw RepositoryError.io(path: path, operation: "create directory", errno: errno)
+        }
+    }
+
+    /// fsyncs a file or directory.
+    static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw RepositoryError.io(path: path, operation: "open for fsync", errno: errno) }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw RepositoryError.io(path: path, operation: "fsync", errno: errno) }
+    }
+
+    static func rename(_ from: String, _ to: String) throws {
+        if Foundation.rename(from, to) != 0 {
+            throw RepositoryError.io(path: to, operation: "rename \(from) to", errno: errno)
+        }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Names in a directory, sorted, without `.` and `..`.
+    static func list(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw RepositoryError.io(path: path, operation: "list", errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
+    /// directory. A crash leaves the old file or the new one, and perhaps a `.tmp-*` file beside it.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let sink = try FileSink(path: temp)
+        do {
+            try sink.write(bytes)
+            try sink.finish()
+            try rename(temp, path)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+        try sync((path as NSString).deletingLastPathComponent)
+    }
+
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let source = try FileByteSource(path: path)
+        return try source.read(at: 0, count: Int(source.size))
+    }
+
+    /// Removes a tree, not following symlinks.
+    static func removeTree(_ path: String) throws {
+        do {
+            try FileManager.default.removeItem(atPath: path)
+        } catch {
+            if exists(path) { throw RepositoryError.io(path: path, operation: "remove", errno: EIO) }
+        }
+    }
+
+    static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(nulTerminated: buffer)
+    }
+}

@@ -1,0 +1,49 @@
+/// Why a backup could not be taken. Nothing is committed when one of these is thrown.
+public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
+    case missingPath(String)
+    case duplicateName(String, paths: [String])
+    case invalidSourceName(String)
+    case commandFailed(command: String, status: Int32, stderrTail: String)
+    case commandKilled(command: String, signal: Int32, stderrTail: String)
+    case commandNotStarted(command: String, reason: String)
+    case incompleteDump(format: DumpFormat, marker: String)
+    case input(String)
+
+    public var description: String {
+        switch self {
+        case let .missingPath(p):
+            return "source path \(p) does not exist; check the path (is the snapshot volume mounted?); nothing was stored"
+        case let .duplicateName(name, paths):
+            return "paths \(paths.joined(separator: " and ")) would both be stored as \(name)/; back them up as separate snapshots or give their parent directory"
+        case let .invalidSourceName(name):
+            return "source name \"\(name)\" is not allowed: use letters, digits, '.', '_' and '-' (for example --source mysql-datadir)"
+        case let .commandFailed(command, status, tail):
+            return "dump command `\(command)` exited with status \(status); nothing was stored\(Self.tail(tail))"
+        case let .commandKilled(command, signal, tail):
+            return "dump command `\(command)` was killed by signal \(signal); nothing was stored\(Self.tail(tail))"
+        case let .commandNotStarted(command, reason):
+            return "cannot run `\(command)`: \(reason); nothing was stored"
+        case let .incompleteDump(format, marker):
+            return "the \(format.rawValue) stream ends without its completion marker (\(marker)): it is truncated or the dump failed; nothing was stored. Use --format raw only for streams that are not dumps"
+        case let .input(reason):
+            return "cannot read the input stream: \(reason); nothing was stored"
+        }
+    }
+
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .missingPath: return .noMatch
+        case .duplicateName, .invalidSourceName: return .usage
+        case .commandFailed, .commandKilled, .commandNotStarted: return .failure
+        case .incompleteDump: return .integrity
+        case .input: return .ioError
+        }
+    }
+
+    private static func tail(_ text: String) -> String {
+        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return t.isEmpty ? "" : "\nlast lines of its stderr:\n" + t
+    }
+}
+
+import Foundation

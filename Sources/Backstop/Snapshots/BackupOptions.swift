@@ -1,0 +1,34 @@
+import Foundation
+
+/// What every backup records besides its payload.
+public struct BackupOptions: Sendable {
+    public var source: String
+    public var tags: [String]
+    /// Record the snapshot as started at this time (restic's `backup --time`); nil means now.
+    /// The completion time is then this time plus the real duration.
+    public var time: Date?
+    public var host: String
+    public var runID: String?
+    public var compressionLevel: Int32?
+
+    public init(source: String, tags: [String] = [], time: Date? = nil, host: String? = nil, runID: String? = nil) {
+        self.source = source
+        self.tags = tags
+        self.time = time
+        self.host = host ?? FileSystem.hostName
+        self.runID = runID
+    }
+
+    func validate() throws {
+        let ok = !source.isEmpty && source.utf8.count <= 128 && source.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) || $0 == "." || $0 == "_" || $0 == "-"
+        }
+        if !ok { throw BackupError.invalidSourceName(source) }
+    }
+}
+
+/// Progress of a backup, reported about every megabyte.
+public struct BackupProgress: Sendable {
+    public var bytesIn: Int64
+    public var entries: Int
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// Whether a snapshot holds a directory tree or a byte stream.
+public enum SnapshotKind: String, Codable, Sendable, CaseIterable {
+    case filesystem
+    case logical
+}
+
+/// The format of a logical snapshot's stream, which decides how it is split into sections.
+public enum DumpFormat: String, Codable, Sendable, CaseIterable {
+    case mysqldump
+    case pgdump
+    case pgdumpall
+    case raw
+}
+
+/// A named piece of a logical snapshot's stream: the preamble, one database or table, the trailer.
+public struct Section: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case preamble, database, table, other, trailer
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var offset: Int64
+    public var length: Int64
+    public var sha256: SHA256Digest
+
+    public init(name: String, kind: Kind, offset: Int64, length: Int64, sha256: SHA256Digest) {
+        self.name = name
+        self.kind = kind
+        self.offset = offset
+        self.length = length
+        self.sha256 = sha256
+    }
+}
+
+/// One stored file of a snapshot folder, with its size and digest.
+public struct StoredFile: Codable, Sendable, Equatable {
+    public var name: String
+    public var size: Int64
+    public var sha256: SHA256Digest
+}
+
+/// A snapshot's summary, `snapshots/<id>/manifest.json`. Key names are stable.
+public struct Manifest: Codable, Sendable, Equatable {
+    public static let currentFormat = 1
+
+    public var format: Int
+    public var id: SnapshotID
+    public var kind: SnapshotKind
+    public var source: String
+    public var host: String
+    public var tags: [String]
+    /// Shared by the snapshots one `backstop run` takes.
+    public var runID: String?
+    /// The paths a filesystem snapshot was taken of, as given.
+    public var paths: [String]
+    /// The format of a logical snapshot's stream.
+    public var dumpFormat: DumpFormat?
+    public var startedAt: Date
+    public var completedAt: Date
+    /// Uncompressed bytes: the tar stream or the dump.
+    public var bytesIn: Int64
+    /// Bytes of the payload and entry list as stored.
+    public var bytesStored: Int64
+    public var entryCount: Int
+    /// Digest of the whole uncompressed stream.
+    public var sha256: SHA256Digest
+    /// The payload's zstd frames.
+    public var frames: [FrameInfo]
+    public var sections: [Section]
+    /// The payload and entry list, with their stored sizes and digests.
+    public var files: [StoredFile]
+    public var warnings: [String]
+    public var toolVersion: String
+
+    /// The payload's file name in the snapshot folder.
+    public var payloadName: String { kind == .filesystem ? "data.tar.zst" : "data.zst" }
+}

@@ -1,0 +1,48 @@
+import Foundation
+
+/// A snapshot's identity: its UTC start time and 8 random hex characters,
+/// `20240324T220000Z-1a2b3c4d`. IDs sort by time.
+public struct SnapshotID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// Parses a whole ID; nil when `text` is not one.
+    public init?(_ text: String) {
+        let b = Array(text.utf8)
+        guard b.count == 25, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "Z"), b[16] == UInt8(ascii: "-") else { return nil }
+        let digits = b[0..<8] + b[9..<15]
+        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        guard b[17...].allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
+        rawValue = text
+    }
+
+    /// A new ID for a snapshot started at `date`.
+    public init(startedAt date: Date, suffix: UInt32 = UInt32.random(in: 0...UInt32.max)) {
+        var t = time_t(Int64(date.timeIntervalSince1970.rounded(.down)))
+        var p = tm()
+        gmtime_r(&t, &p)
+        rawValue = String(format: "%04d%02d%02dT%02d%02d%02dZ-%08x",
+                          Int(p.tm_year) + 1900, Int(p.tm_mon) + 1, Int(p.tm_mday),
+                          Int(p.tm_hour), Int(p.tm_min), Int(p.tm_sec), suffix)
+    }
+
+    /// The 8 hex characters after the time.
+    public var suffix: String { String(rawValue.suffix(8)) }
+
+    public var description: String { rawValue }
+
+    public static func < (a: SnapshotID, b: SnapshotID) -> Bool { a.rawValue < b.rawValue }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        guard let id = SnapshotID(text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a snapshot ID: \(text)")
+        }
+        self = id
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Reads a committed snapshot's files: the payload's frames and the entry list. Never writes.
+public struct SnapshotReader {
+    public let directory: String
+    public let manifest: Manifest
+
+    public init(repository: Repository, manifest: Manifest) {
+        directory = repository.snapshotDirectory(manifest.id)
+        self.manifest = manifest
+    }
+
+    /// The payload, frame by frame.
+    public func payload() throws -> SeekableZstdReader {
+        try SeekableZstdReader(source: FileByteSource(path: directory + "/" + manifest.payloadName))
+    }
+
+    /// Every entry of a filesystem snapshot, in tar order.
+    public func entries() throws -> [EntryRecord] {
+        let reader = try SeekableZstdReader(source: FileByteSource(path: directory + "/entries.jsonl.zst"))
+        let decoder = Timestamp.jsonDecoder()
+        var out: [EntryRecord] = []
+        var carry: [UInt8] = []
+        var lineNumber = 0
+        for i in reader.frames.indices {
+            carry.append(contentsOf: try reader.decodeFrame(i))
+            var start = 0
+            while let nl = carry[start...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                do {
+                    out.append(try decoder.decode(EntryRecord.self, from: Data(carry[start..<nl])))
+                } catch {
+                    throw RepositoryError.unreadableManifest(id: manifest.id.rawValue, reason: "entries.jsonl.zst line \(lineNumber): \(error)")
+                }
+                start = nl + 1
+            }
+            carry.removeFirst(start)
+        }
+        return out
+    }
+}

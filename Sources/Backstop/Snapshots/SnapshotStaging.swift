@@ -1,0 +1,78 @@
+import Foundation
+
+/// One stored file of a snapshot being written: a `FileSink` under `tmp/<id>/` with the digest of
+/// what is stored.
+final class StagedFile {
+    let name: String
+    let stored: HashingSink
+
+    init(directory: String, name: String) throws {
+        self.name = name
+        stored = HashingSink(try FileSink(path: directory + "/" + name))
+    }
+
+    /// Valid after the chain in front of it finished.
+    var record: StoredFile {
+        guard let digest = stored.digest else { preconditionFailure("\(name) read before it was finished") }
+        return StoredFile(name: name, size: stored.count, sha256: digest)
+    }
+}
+
+/// What a snapshot body reports back to `Repository.writeSnapshot`.
+struct SnapshotBody {
+    var entryCount: Int
+    var sections: [Section] = []
+    var warnings: [String] = []
+    var dumpFormat: DumpFormat? = nil
+    var paths: [String] = []
+}
+
+extension Repository {
+    /// Writes one snapshot: stages it under `tmp/<id>/`, streams the payload through SHA-256 and the
+    /// seekable zstd writer, and commits it atomically. The caller holds the writer lock.
+    ///
+    /// `body` gets the payload sink (the uncompressed stream; it marks boundaries) and, for
+    /// filesystem snapshots, the entry-list sink. On any error the staging folder is removed and
+    /// nothing is committed.
+    func writeSnapshot(
+        kind: SnapshotKind, options: BackupOptions,
+        body: (_ payload: ByteSink, _ entries: ByteSink?) throws -> SnapshotBody
+    ) throws -> Manifest {
+        try options.validate()
+        let startedAt = Repository.truncatedToMillis(options.time ?? Date())
+        let clockStart = Date()
+        let id = SnapshotID(startedAt: startedAt)
+        let staging = try makeStagingDirectory(id)
+        do {
+            let level = options.compressionLevel ?? config.compression.level
+            let payloadFile = try StagedFile(directory: staging, name: kind == .filesystem ? "data.tar.zst" : "data.zst")
+            let zstd = SeekableZstdWriter(downstream: payloadFile.stored, level: level)
+            let stream = HashingSink(zstd)
+            var entriesFile: StagedFile?
+            var entriesSink: HashingSink?
+            if kind == .filesystem {
+                let f = try StagedFile(directory: staging, name: "entries.jsonl.zst")
+                entriesFile = f
+                entriesSink = HashingSink(SeekableZstdWriter(downstream: f.stored, level: level, workers: 1))
+            }
+            let result = try body(stream, entriesSink)
+            try stream.finish()
+            try entriesSink?.finish()
+            let files = [payloadFile.record] + (entriesFile.map { [$0.record] } ?? [])
+            let completedAt = Repository.truncatedToMillis(startedAt.addingTimeInterval(Date().timeIntervalSince(clockStart)))
+            let manifest = Manifest(
+                format: Manifest.currentFormat, id: id, kind: kind, source: options.source, host: options.host,
+                tags: options.tags, runID: options.runID, paths: result.paths, dumpFormat: result.dumpFormat,
+                startedAt: startedAt, completedAt: completedAt,
+                bytesIn: stream.count, bytesStored: files.reduce(0) { $0 + $1.size },
+                entryCount: result.entryCount, sha256: stream.digest!, frames: zstd.frames,
+                sections: result.sections, files: files, warnings: result.warnings,
+                toolVersion: BackstopVersion.current)
+            try commit(staging: staging, manifest: manifest)
+            return manifest
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import CZstd
+
+/// What can go wrong compressing or decompressing with zstd.
+public enum ZstdError: Error, CustomStringConvertible, Equatable {
+    case compressionFailed(String)
+    case corruptFrame(String)
+    case checksumMismatch
+    case sizeMismatch(expected: Int, actual: Int)
+    case notSeekable(String)
+
+    public var description: String {
+        switch self {
+        case let .compressionFailed(reason): return "zstd compression failed: \(reason)"
+        case let .corruptFrame(reason): return "zstd frame is corrupt: \(reason)"
+        case .checksumMismatch: return "zstd frame checksum does not match its content"
+        case let .sizeMismatch(expected, actual):
+            return "zstd frame decoded to \(actual) bytes where the seek table says \(expected)"
+        case let .notSeekable(reason): return "not a seekable zstd file: \(reason)"
+        }
+    }
+}
+
+/// Checks a zstd return value; every zstd call goes through here.
+@discardableResult
+func zstdCheck(_ result: Int, compressing: Bool) throws -> Int {
+    if ZSTD_isError(result) != 0 {
+        let name = String(cString: ZSTD_getErrorName(result))
+        if compressing { throw ZstdError.compressionFailed(name) }
+        if ZSTD_getErrorCode(result) == ZSTD_error_checksum_wrong { throw ZstdError.checksumMismatch }
+        throw ZstdError.corruptFrame(name)
+    }
+    return result
+}
+
+/// Compresses whole frames. Owns a `ZSTD_CCtx`; used by one task at a time.
+final class ZstdCompressor: @unchecked Sendable {
+    private let context: OpaquePointer
+
+    init(level: Int32) throws {
+        guard let ctx = ZSTD_createCCtx() else { throw ZstdError.compressionFailed("out of memory") }
+        context = ctx
+        try zstdCheck(ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level), compressing: true)
+        // Each frame carries a content checksum, so a decoder names the corrupt frame.
+        try zstdCheck(ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 1), compressing: true)
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    /// One independent frame holding `input`, with its content size in the header.
+    func compressFrame(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+        let bound = ZSTD_compressBound(input.count)
+        var failure: Error?
+        let out = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            do {
+                count = try zstdCheck(
+                    ZSTD_compress2(context, buffer.baseAddress, bound, input.baseAddress, input.count),
+                    compressing: true)
+            } catch {
+                failure = error
+                count = 0
+            }
+        }
+        if let failure { throw failure }
+        return out
+    }
+}
+
+/// Decompresses frames. Owns a `ZSTD_DCtx`; used by one task at a time.
+public final class ZstdDecompressor: @unchecked Sendable {
+    private let context: OpaquePointer
+
+    public init() {
+        guard let ctx = ZSTD_createDCtx() else { fatalError("ZSTD_createDCtx: out of memory") }
+        context = ctx
+    }
+
+    deinit { ZSTD_freeDCtx(context) }
+
+    /// Decodes one frame whose decoded size is known (from the seek table); anything else is corruption.
+    public func decompressFrame(_ frame: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+        let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        if declared == ZSTD_CONTENTSIZE_ERROR {
+            throw ZstdError.corruptFrame("bad frame header")
+        }
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(expectedSize) {
+            throw ZstdError.sizeMismatch(expected: expectedSize, actual: Int(clamping: declared))
+        }
+        let frameSize = ZSTD_findFrameCompressedSize(frame.baseAddress, frame.count)
+        if ZSTD_isError(frameSize) != 0 || frameSize != frame.count {
+            throw ZstdError.corruptFrame("frame length does not match the seek table")
+        }
+        var failure: Error?
+        let out = [UInt8](unsafeUninitializedCapacity: max(expectedSize, 1)) { buffer, count in
+            do {
+                count = try zstdCheck(
+                    ZSTD_decompressDCtx(context, buffer.baseAddress, expectedSize, frame.baseAddress, frame.count),
+                    compressing: false)
+            } catch {
+                failure = error
+                count = 0
+            }
+        }
+        if let failure { throw failure }
+        if out.count != expectedSize { throw ZstdError.sizeMismatch(expected: expectedSize, actual: out.count) }
+        return out
+    }
+}
+
+/// One-shot helpers for small buffers (tests, small files).
+public enum Zstd {
+    /// Decodes any concatenation of zstd frames, skipping skippable frames, as `zstd -d` does.
+    public static func decompressAll(_ input: [UInt8]) throws -> [UInt8] {
+        guard let stream = ZSTD_createDStream() else { fatalError("ZSTD_createDStream: out of memory") }
+        defer { ZSTD_freeDStream(stream) }
+        var output: [UInt8] = []
+        let chunk = ZSTD_DStreamOutSize()
+        var scratch = [UInt8](repeating: 0, count: chunk)
+        try input.withUnsafeBytes { inBytes in
+            var inBuf = ZSTD_inBuffer(src: inBytes.baseAddress, size: inBytes.count, pos: 0)
+            var last = 0
+            while inBuf.pos < inBuf.size {
+                try scratch.withUnsafeMutableBytes { outBytes in
+                    var outBuf = ZSTD_outBuffer(dst: outBytes.baseAddress, size: outBytes.count, pos: 0)
+                    last = try zstdCheck(ZSTD_decompressStream(stream, &outBuf, &inBuf), compressing: false)
+                    output.append(contentsOf: outBytes[0..<outBuf.pos])
+                }
+            }
+            if last != 0 { throw ZstdError.corruptFrame("input ends inside a frame (truncated)") }
+        }
+        return output
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+/// The root command. Maps every error to one exit status, in one place.
+@main
+struct BackstopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backstop",
+        abstract: "Take, catalog, verify and restore filesystem and logical snapshots.",
+        discussion: """
+        Every command names its repository with --repo PATH or $BACKSTOP_REPO.
+
+        Exit codes:
+        \(ExitStatus.helpTable)
+        """,
+        version: BackstopVersion.current,
+        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, CatalogCommand.self]
+    )
+
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as ExitStatusProviding {
+            fail(error, status: error.exitStatus)
+        } catch let error as FileError {
+            fail(error, status: .ioError)
+        } catch let error as ZstdError {
+            fail(error, status: .integrity)
+        } catch let error as CommandExit {
+            Foundation.exit(error.status.rawValue)
+        } catch {
+            // ArgumentParser's own errors: help, version, and usage errors (exit 64).
+            exit(withError: error)
+        }
+    }
+
+    static func fail(_ error: Error, status: ExitStatus) {
+        let message = String(describing: error)
+        if Output.json {
+            Output.printJSON(FailureReport(error: message, exitCode: status.rawValue))
+        }
+        Output.error(message)
+        Foundation.exit(status.rawValue)
+    }
+}
+
+/// Ends a command with a status after it printed its own report (for example 3: warnings).
+struct CommandExit: Error {
+    var status: ExitStatus
+}
+
+struct FailureReport: Encodable {
+    var error: String
+    var exitCode: Int32
+}

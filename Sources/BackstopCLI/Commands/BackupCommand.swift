@@ -1,0 +1,91 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Take a filesystem snapshot of PATHs, or a logical snapshot of a stream.",
+        discussion: """
+        Filesystem: backstop backup /mnt/mysql-snapshot --source mysql-datadir --exclude '*.pid'
+        Each PATH is stored under its base name (mysql-snapshot/...).
+
+        Logical: mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
+             or: backstop backup --command 'pg_dumpall' --source pg-cluster
+        A dump without its completion marker is refused unless --format raw.
+
+        The snapshot's ID is printed on stdout.
+
+        Exit codes: 0 taken; 3 taken with warnings (files skipped or changed while read);
+        64 usage; 65 dump refused (truncated, no completion marker); 66 a PATH is missing;
+        1 the dump command failed (nothing stored) or no repository; 74 I/O error; 75 lock held.
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var lock: LockOptions
+
+    @Argument(help: "Directories or files to snapshot.")
+    var paths: [String] = []
+
+    @Option(help: "The source name the snapshot is filed under, e.g. mysql-datadir.")
+    var source: String
+
+    @Option(name: .customLong("tag"), help: "A tag (repeatable).")
+    var tags: [String] = []
+
+    @Option(name: .customLong("exclude"), help: "A glob of paths to leave out (repeatable); without '/', it matches base names.")
+    var excludes: [String] = []
+
+    @Option(help: "Record the snapshot as taken at this time (RFC 3339, local date-time, date, or @unix).")
+    var time: String?
+
+    @Flag(help: "Take a logical snapshot of standard input.")
+    var stdin = false
+
+    @Option(help: "Take a logical snapshot of this command's output (run by /bin/sh -c).")
+    var command: String?
+
+    @Option(help: "Stream format: auto, mysqldump, pgdump, pgdumpall or raw.")
+    var format: String = "auto"
+
+    func validate() throws {
+        let inputs = (paths.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (command == nil ? 0 : 1)
+        if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, or --command CMD") }
+        if inputs > 1 { throw ValidationError("PATHs, --stdin and --command exclude each other; give one") }
+        if DumpFormatChoice(rawValue: format) == nil {
+            throw ValidationError("--format \(format) is unknown; use auto, mysqldump, pgdump, pgdumpall or raw")
+        }
+    }
+
+    func run() throws {
+        output.apply()
+        let repo = try repository.open()
+        var options = BackupOptions(source: source, tags: tags)
+        if let time { options.time = try TimeParser.fromEnvironment().parse(time) }
+        let progressLine = ProgressLine()
+        let progress: (BackupProgress) -> Void = { progressLine.update(bytes: $0.bytesIn, entries: $0.entries) }
+        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: Output.warning) {
+            if paths.isEmpty {
+                let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
+                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format)!, options: options, progress: progress).write(to: repo)
+            }
+            return try FilesystemSnapshotWriter(paths: paths, excludes: excludes, options: options, progress: progress).write(to: repo)
+        }
+        progressLine.done()
+        for w in manifest.warnings { Output.warning("\(manifest.id): \(w)") }
+        if output.json {
+            Output.printJSON(manifest)
+        } else {
+            print(manifest.id.rawValue)
+            if !output.quiet {
+                let ratio = manifest.bytesIn > 0 ? Double(manifest.bytesStored) / Double(manifest.bytesIn) * 100 : 0
+                FileHandle.standardError.write(Data(("\(manifest.kind.rawValue) snapshot \(manifest.id) of \(manifest.source): "
+                    + "\(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored (\(String(format: "%.0f", ratio))%), "
+                    + "\(manifest.kind == .filesystem ? "\(manifest.entryCount) entries" : "\(manifest.sections.count) sections"), "
+                    + "\(manifest.warnings.count) warnings\n").utf8))
+            }
+        }
+        if !manifest.warnings.isEmpty { throw CommandExit(status: .warnings) }
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Backstop
+
+struct CatalogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catalog",
+        abstract: "Maintain the catalog (the SQLite index).",
+        subcommands: [Rebuild.self])
+
+    struct Rebuild: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recreate catalog.sqlite from the snapshot manifests alone.",
+            discussion: """
+            The catalog is only an index; the manifests are the truth. Run this if catalog.sqlite is lost or damaged.
+            Example: backstop catalog rebuild --repo /var/backups/backstop
+
+            Exit codes: 0 rebuilt; 1 not a repository; 75 lock held; 74 I/O error.
+            """)
+
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var lock: LockOptions
+
+        func run() throws {
+            output.apply()
+            let path = try repository.path()
+            let report = try Repository.withWriterLock(at: path, command: "backstop catalog rebuild", timeout: try lock.seconds(), warn: Output.warning) {
+                try Repository.rebuildCatalog(at: path)
+            }
+            for u in report.unreadable { Output.warning("snapshots/\(u.id) left out: \(u.reason)") }
+            Output.line("catalog rebuilt: \(report.added.count) snapshots")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Backstop
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a repository.",
+        discussion: """
+        Example: backstop init --repo /var/backups/backstop
+
+        Exit codes: 0 created; 1 a repository already exists there; 74 the directory cannot be written.
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "zstd compression level for new snapshots (1-19).")
+    var compressionLevel: Int32 = 3
+
+    func validate() throws {
+        guard (1...19).contains(compressionLevel) else {
+            throw ValidationError("--compression-level must be 1 to 19 (3 is the default)")
+        }
+    }
+
+    func run() throws {
+        output.apply()
+        let repo = try Repository.create(at: repository.path(), compressionLevel: compressionLevel)
+        if output.json {
+            Output.printJSON(repo.config)
+        } else {
+            Output.line("created repository \(repo.path) (id \(repo.config.id))")
+        }
+    }
+}

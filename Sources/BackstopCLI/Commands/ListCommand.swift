@@ -1,0 +1,76 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the snapshots in a repository, oldest first.",
+        discussion: """
+        Example: backstop list --source mysql-dump --json
+
+        Exit codes: 0 listed (even when empty); 1 not a repository; 74 I/O error.
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Only snapshots of this source.")
+    var source: String?
+
+    @Option(help: "Only snapshots of this kind (filesystem or logical).")
+    var kind: String?
+
+    func run() throws {
+        output.apply()
+        let repo = try repository.open()
+        var snapshots = try repo.catalog.snapshots()
+        if let source { snapshots = snapshots.filter { $0.source == source } }
+        if let kind {
+            guard let k = SnapshotKind(rawValue: kind) else { throw ValidationError("--kind must be filesystem or logical") }
+            snapshots = snapshots.filter { $0.kind == k }
+        }
+        if output.json {
+            Output.printJSON(snapshots.map(SnapshotSummary.init))
+            return
+        }
+        let rows = snapshots.map { s in
+            [s.id.rawValue, s.kind.rawValue, s.source, Timestamp.formatSeconds(s.completedAt),
+             Output.bytes(s.bytesIn), Output.bytes(s.bytesStored), s.warningCount > 0 ? "\(s.warningCount)" : "-",
+             s.tags.joined(separator: ",")]
+        }
+        Output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "WARNINGS", "TAGS"], rows))
+        Output.line("\(snapshots.count) snapshot\(snapshots.count == 1 ? "" : "s")")
+    }
+}
+
+/// A snapshot as `list --json` prints it.
+struct SnapshotSummary: Encodable {
+    var id: String
+    var kind: String
+    var source: String
+    var host: String
+    var tags: [String]
+    var runID: String?
+    var startedAt: Date
+    var completedAt: Date
+    var bytesIn: Int64
+    var bytesStored: Int64
+    var entryCount: Int
+    var warningCount: Int
+
+    init(_ s: CatalogSnapshot) {
+        id = s.id.rawValue
+        kind = s.kind.rawValue
+        source = s.source
+        host = s.host
+        tags = s.tags
+        runID = s.runID
+        startedAt = s.startedAt
+        completedAt = s.completedAt
+        bytesIn = s.bytesIn
+        bytesStored = s.bytesStored
+        entryCount = s.entryCount
+        warningCount = s.warningCount
+    }
+}

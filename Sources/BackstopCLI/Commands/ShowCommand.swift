@@ -1,0 +1,76 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one snapshot's manifest, and with --entries its entry list.",
+        discussion: """
+        SNAPSHOT is a whole ID or a unique prefix of it or of its 8 hex characters.
+        Example: backstop show 1a2b --entries
+
+        Exit codes: 0 shown; 66 no such snapshot (or an ambiguous prefix); 65 its files are unreadable.
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "The snapshot.")
+    var snapshot: String
+
+    @Flag(help: "List the entries of a filesystem snapshot.")
+    var entries = false
+
+    func run() throws {
+        output.apply()
+        let repo = try repository.open()
+        let id = try repo.resolve(snapshot)
+        let manifest = try repo.manifest(id)
+        let list = entries && manifest.kind == .filesystem ? try SnapshotReader(repository: repo, manifest: manifest).entries() : nil
+        if output.json {
+            if let list {
+                Output.printJSON(ShowReport(manifest: manifest, entries: list))
+            } else {
+                Output.printJSON(manifest)
+            }
+            return
+        }
+        var lines: [String] = [
+            "snapshot    \(manifest.id)",
+            "kind        \(manifest.kind.rawValue)\(manifest.dumpFormat.map { " (\($0.rawValue))" } ?? "")",
+            "source      \(manifest.source)",
+            "host        \(manifest.host)",
+            "tags        \(manifest.tags.isEmpty ? "-" : manifest.tags.joined(separator: ", "))",
+            "started     \(Timestamp.format(manifest.startedAt))",
+            "completed   \(Timestamp.format(manifest.completedAt))",
+            "size        \(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored, \(manifest.frames.count) frames",
+            "sha256      \(manifest.sha256)",
+        ]
+        if let run = manifest.runID { lines.append("run         \(run)") }
+        if !manifest.paths.isEmpty { lines.append("paths       \(manifest.paths.joined(separator: ", "))") }
+        if manifest.kind == .filesystem { lines.append("entries     \(manifest.entryCount)") }
+        for f in manifest.files { lines.append("file        \(f.name)  \(Output.bytes(f.size))  \(f.sha256)") }
+        if !manifest.sections.isEmpty {
+            lines.append("sections")
+            lines.append(Output.table(["  NAME", "KIND", "OFFSET", "LENGTH", "SHA256"], manifest.sections.map {
+                ["  " + $0.name, $0.kind.rawValue, "\($0.offset)", "\($0.length)", $0.sha256.hex]
+            }))
+        }
+        lines.append("warnings    \(manifest.warnings.count)")
+        for w in manifest.warnings { lines.append("  \(w)") }
+        if let list {
+            lines.append("")
+            lines.append(Output.table(["MODE", "UID", "GID", "SIZE", "MTIME (UTC)", "PATH"], list.map { e in
+                [String(e.mode, radix: 8), "\(e.uid)", "\(e.gid)", "\(e.size)", Timestamp.formatSeconds(e.mtime),
+                 e.path + (e.type == .directory ? "/" : "") + (e.linkTarget.map { e.type == .hardlink ? " => \($0)" : " -> \($0)" } ?? "")]
+            }))
+        }
+        Output.line(lines.joined(separator: "\n"))
+    }
+}
+
+struct ShowReport: Encodable {
+    var manifest: Manifest
+    var entries: [EntryRecord]
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+/// `--repo`, shared by every command.
+struct RepositoryOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Repository path (default: $BACKSTOP_REPO).", valueName: "path"))
+    var repo: String?
+
+    func path() throws -> String {
+        if let repo, !repo.isEmpty { return repo }
+        if let env = ProcessInfo.processInfo.environment["BACKSTOP_REPO"], !env.isEmpty { return env }
+        throw ValidationError("no repository given: pass --repo PATH or set BACKSTOP_REPO")
+    }
+
+    func open() throws -> Repository {
+        try Repository.open(at: path())
+    }
+}
+
+/// `--json` and `--quiet`, for commands that report.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print the report as JSON on stdout (failures too).")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors and warnings.")
+    var quiet = false
+
+    func apply() {
+        Output.json = json
+        Output.quiet = quiet
+    }
+}
+
+/// `--lock-timeout`, for commands that write.
+struct LockOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("How long to wait for another writer, e.g. 30s, 10m (default 0s).", valueName: "duration"))
+    var lockTimeout: String = "0s"
+
+    func seconds() throws -> TimeInterval {
+        guard let d = DurationText.seconds(lockTimeout) else {
+            throw ValidationError("--lock-timeout \(lockTimeout) is not a duration: use 90s, 10m, 36h or 30d")
+        }
+        return d
+    }
+}
+
