@@ -20,7 +20,8 @@ public final class DumpScanner {
 
     public private(set) var offset: Int64 = 0
     private var sections: [Section] = []
-    private var current: (name: String, kind: Section.Kind, offset: Int64, hasher: SHA256Hasher)
+    private var current: (name: String, kind: Section.Kind, offset: Int64, hasher: SHA256Hasher, content: SHA256Hasher?)
+    private var normalizeRestrictKeys: Bool { format == .pgdump || format == .pgdumpall }
     private var carry: [UInt8] = []
     private var inLongLine = false
     private var held: [UInt8]? = nil
@@ -36,7 +37,8 @@ public final class DumpScanner {
         precondition(format != .raw, "raw streams have no sections")
         self.format = format
         self.sink = sink
-        current = ("preamble", .preamble, 0, SHA256Hasher())
+        current = ("preamble", .preamble, 0, SHA256Hasher(), nil)
+        if normalizeRestrictKeys { current.content = SHA256Hasher() }
     }
 
     /// Passes `chunk` downstream, recording section boundaries on the way.
@@ -220,6 +222,7 @@ public final class DumpScanner {
         } else {
             flushPending()
             current.hasher.update(bytes)
+            if let content = current.content { Self.updateContent(content, bytes) }
         }
         try sink.write(bytes)
         offset += Int64(bytes.count)
@@ -227,7 +230,10 @@ public final class DumpScanner {
 
     private func flushPending() {
         guard pendingBytes > 0 else { return }
-        for line in pending { current.hasher.update(line) }
+        for line in pending {
+            current.hasher.update(line)
+            if let content = current.content { line.withUnsafeBytes { Self.updateContent(content, $0) } }
+        }
         pending = []
         pendingBytes = 0
     }
@@ -236,18 +242,33 @@ public final class DumpScanner {
         flushPending()
         closeCurrent(at: offset)
         try sink.markBoundary()
-        current = (name, kind, offset, SHA256Hasher())
+        current = (name, kind, offset, SHA256Hasher(), normalizeRestrictKeys ? SHA256Hasher() : nil)
     }
 
     private func closeCurrent(at end: Int64) {
         appendSection(name: current.name, kind: current.kind, offset: current.offset,
-                      length: end - current.offset, digest: current.hasher.finalize())
+                      length: end - current.offset, digest: current.hasher.finalize(), content: current.content?.finalize())
     }
 
-    private func appendSection(name: String, kind: Section.Kind, offset: Int64, length: Int64, digest: SHA256Digest) {
+    private func appendSection(name: String, kind: Section.Kind, offset: Int64, length: Int64, digest: SHA256Digest, content: SHA256Digest? = nil) {
         guard length > 0 else { return }
-        sections.append(Section(name: name, kind: kind, offset: offset, length: length, sha256: digest))
+        sections.append(Section(name: name, kind: kind, offset: offset, length: length, sha256: digest, contentSHA256: content))
     }
+
+    /// Feeds a line to a content digest, with the random key of `\restrict`/`\unrestrict` left out.
+    /// Only whole lines that start with the command are rewritten; pieces of long lines pass as is.
+    static func updateContent(_ hasher: SHA256Hasher, _ bytes: UnsafeRawBufferPointer) {
+        if bytes.count > 1, bytes[0] == 0x5C {
+            for command in restrictCommands where bytes.count > command.count && bytes.starts(with: command) {
+                hasher.update(command)
+                hasher.update([0x0A])
+                return
+            }
+        }
+        hasher.update(bytes)
+    }
+
+    private static let restrictCommands: [[UInt8]] = [Array("\\restrict ".utf8), Array("\\unrestrict ".utf8)]
 
     /// `\`db\`` → `db` (doubled backquotes are one).
     static func backquoted(_ s: Substring) -> String {

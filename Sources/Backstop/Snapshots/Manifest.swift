@@ -25,14 +25,22 @@ public struct Section: Codable, Sendable, Equatable {
     public var offset: Int64
     public var length: Int64
     public var sha256: SHA256Digest
+    /// pg_dump formats only: the digest with the random keys of `\restrict KEY` and
+    /// `\unrestrict KEY` lines left out, so that unchanged data has an unchanged digest and `diff`
+    /// can compare sections of two dumps. Nil where it would equal `sha256`'s purpose (mysqldump).
+    public var contentSHA256: SHA256Digest?
 
-    public init(name: String, kind: Kind, offset: Int64, length: Int64, sha256: SHA256Digest) {
+    public init(name: String, kind: Kind, offset: Int64, length: Int64, sha256: SHA256Digest, contentSHA256: SHA256Digest? = nil) {
         self.name = name
         self.kind = kind
         self.offset = offset
         self.length = length
         self.sha256 = sha256
+        self.contentSHA256 = contentSHA256
     }
+
+    /// The digest that says whether two sections hold the same data.
+    public var comparableDigest: SHA256Digest { contentSHA256 ?? sha256 }
 }
 
 /// One stored file of a snapshot folder, with its size and digest.

@@ -1,0 +1,171 @@
+import Foundation
+
+/// Private database servers for tests: each in its own temporary data directory, on a Unix
+/// socket only (no TCP port), started by the tests and stopped when the test process exits.
+/// They never touch a system instance. Missing server packages fail the test with a hint:
+/// `scripts/test.sh` installs them.
+enum DatabaseServers {
+    nonisolated(unsafe) private static var running: [() -> Void] = []
+    private static let lock = NSLock()
+
+    static func register(stop: @escaping () -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        if running.isEmpty {
+            atexit { DatabaseServers.stopAll() }
+        }
+        running.append(stop)
+    }
+
+    static func stopAll() {
+        lock.lock()
+        let all = running
+        running = []
+        lock.unlock()
+        for stop in all { stop() }
+    }
+
+    static var isRoot: Bool { getuid() == 0 }
+}
+
+struct ServerError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A PostgreSQL server for tests.
+final class PostgresServer: @unchecked Sendable {
+    let directory: String
+    let socketDirectory: String
+    let port = 5432
+    let bin: String
+
+    /// One server shared by every test in the process, started on first use.
+    static let shared: Result<PostgresServer, Error> = Result { try PostgresServer.start() }
+
+    private init(directory: String, bin: String) {
+        self.directory = directory
+        socketDirectory = directory
+        self.bin = bin
+    }
+
+    static func findBin() throws -> String {
+        let base = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+        for v in versions.sorted(by: >) where FileManager.default.isExecutableFile(atPath: "\(base)/\(v)/bin/initdb") {
+            return "\(base)/\(v)/bin"
+        }
+        throw ServerError(description: "PostgreSQL server binaries not found under /usr/lib/postgresql; run scripts/test.sh, which installs them")
+    }
+
+    static func start() throws -> PostgresServer {
+        let bin = try findBin()
+        let dir = TemporaryDirectory("pg")
+        let path = dir.path
+        let server = PostgresServer(directory: path, bin: bin)
+        if DatabaseServers.isRoot { try shell("chown -R postgres \(path)") }
+        try server.asServerUser("\(bin)/initdb -D \(path)/data -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8")
+        try server.asServerUser("\(bin)/pg_ctl -D \(path)/data -l \(path)/server.log -w -o \"-k \(path) -c listen_addresses='' -p \(server.port) -c fsync=off\" start")
+        _ = Unmanaged.passRetained(dir)  // removed by the stop below, at exit
+        DatabaseServers.register {
+            _ = try? server.asServerUser("\(bin)/pg_ctl -D \(path)/data -m fast -w stop")
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        return server
+    }
+
+    @discardableResult
+    func asServerUser(_ command: String) throws -> ProcessResult {
+        let r = DatabaseServers.isRoot
+            ? try runProcess("/usr/sbin/runuser", ["-u", "postgres", "--", "/bin/sh", "-c", command])
+            : try shell(command)
+        if r.status != 0 { throw ServerError(description: "`\(command)` failed: \(r.stderr)") }
+        return r
+    }
+
+    var connection: String { "-h \(socketDirectory) -p \(port) -U postgres" }
+
+    /// Runs SQL with psql, stopping at the first error.
+    @discardableResult
+    func sql(_ statements: String, database: String = "postgres") throws -> String {
+        let r = try runProcess("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", socketDirectory, "-p", "\(port)", "-U", "postgres", "-d", database, "-At", "-c", statements])
+        if r.status != 0 { throw ServerError(description: "psql failed: \(r.stderr)") }
+        return r.stdoutText
+    }
+
+    func dumpall() throws -> [UInt8] {
+        let r = try runProcess("pg_dumpall", ["-h", socketDirectory, "-p", "\(port)", "-U", "postgres"])
+        if r.status != 0 { throw ServerError(description: "pg_dumpall failed: \(r.stderr)") }
+        return r.stdout
+    }
+
+    func dump(_ database: String) throws -> [UInt8] {
+        let r = try runProcess("pg_dump", ["-h", socketDirectory, "-p", "\(port)", "-U", "postgres", database])
+        if r.status != 0 { throw ServerError(description: "pg_dump failed: \(r.stderr)") }
+        return r.stdout
+    }
+}
+
+/// A MariaDB server for tests.
+final class MariaDBServer: @unchecked Sendable {
+    let directory: String
+    var socket: String { directory + "/mysqld.sock" }
+
+    static let shared: Result<MariaDBServer, Error> = Result { try MariaDBServer.start() }
+
+    private init(directory: String) { self.directory = directory }
+
+    /// Starts a server on a fresh data directory, or on `dataDirectory` (a restored copy).
+    static func start(dataDirectory: String? = nil) throws -> MariaDBServer {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd") else {
+            throw ServerError(description: "mariadbd not found; run scripts/test.sh, which installs mariadb-server")
+        }
+        let dir = TemporaryDirectory("mariadb")
+        _ = Unmanaged.passRetained(dir)
+        let server = MariaDBServer(directory: dir.path)
+        let data = dataDirectory ?? dir.path + "/data"
+        let user = DatabaseServers.isRoot ? "--user=root" : ""
+        if dataDirectory == nil {
+            let r = try shell("mariadb-install-db --no-defaults --datadir=\(data) \(user) --auth-root-authentication-method=normal --skip-test-db")
+            if r.status != 0 { throw ServerError(description: "mariadb-install-db failed: \(r.stderr)") }
+        }
+        let launch = "nohup /usr/sbin/mariadbd --no-defaults --datadir=\(data) \(user) --socket=\(server.socket) --skip-networking --pid-file=\(dir.path)/mysqld.pid --log-error=\(dir.path)/error.log --innodb-flush-log-at-trx-commit=2 > /dev/null 2>&1 &"
+        try shell(launch)
+        DatabaseServers.register {
+            server.stop()
+            try? FileManager.default.removeItem(atPath: dir.path)
+        }
+        for _ in 0..<300 {
+            if (try? shell("mariadb-admin --no-defaults -S \(server.socket) -u root ping"))?.status == 0 { return server }
+            usleep(100_000)
+        }
+        let log = (try? String(contentsOfFile: dir.path + "/error.log", encoding: .utf8)) ?? ""
+        throw ServerError(description: "mariadbd did not start within 30 s; its log:\n\(log.suffix(2000))")
+    }
+
+    /// Shuts the server down and waits for it to exit.
+    func stop() {
+        _ = try? shell("mariadb-admin --no-defaults -S \(socket) -u root shutdown")
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: directory + "/mysqld.pid") { usleep(100_000) }
+    }
+
+    @discardableResult
+    func sql(_ statements: String, database: String? = nil) throws -> String {
+        var args = ["--no-defaults", "-S", socket, "-u", "root", "-N", "-B", "-e", statements]
+        if let database { args.append(database) }
+        let r = try runProcess("mariadb", args)
+        if r.status != 0 { throw ServerError(description: "mariadb failed: \(r.stderr)") }
+        return r.stdoutText
+    }
+
+    func dumpAll() throws -> [UInt8] {
+        let r = try runProcess("mariadb-dump", ["--no-defaults", "-S", socket, "-u", "root", "--all-databases", "--single-transaction", "--routines", "--events"])
+        if r.status != 0 { throw ServerError(description: "mariadb-dump failed: \(r.stderr)") }
+        return r.stdout
+    }
+
+    func dump(_ database: String) throws -> [UInt8] {
+        let r = try runProcess("mariadb-dump", ["--no-defaults", "-S", socket, "-u", "root", "--single-transaction", database])
+        if r.status != 0 { throw ServerError(description: "mariadb-dump failed: \(r.stderr)") }
+        return r.stdout
+    }
+}
