@@ -60,6 +60,9 @@ final class TarWriter {
         self.sink = sink
         try archiveCheck(archive_write_set_format_pax_restricted(a), a, "set pax format")
         try archiveCheck(archive_write_add_filter_none(a), a, "set filter")
+        // Store names as the bytes the filesystem has, whatever the locale (and whether or not
+        // they are UTF-8); pax marks them `hdrcharset=BINARY`, which GNU tar and bsdtar read.
+        try archiveCheck(archive_write_set_options(a, "hdrcharset=BINARY"), a, "set header charset")
         try archiveCheck(archive_write_set_bytes_per_block(a, 0), a, "set block size")
         try archiveCheck(archive_write_set_bytes_in_last_block(a, 1), a, "set last block size")
         try archiveCheck(archive_read_disk_set_standard_lookup(d), d, "set owner lookup")

@@ -29,6 +29,8 @@ public final class DumpScanner {
     private var pendingBytes = 0
     private var pendingOffset: Int64 = 0
     private var markerSeen = false
+    private var endsWithNewline = false
+    private var openRestrictions = 0
     private var singleDatabaseName: String?
     private var sawDatabaseHeader = false
     private static let longLine = 64 << 10
@@ -91,7 +93,11 @@ public final class DumpScanner {
             held = nil
             try h.withUnsafeBytes { try emit($0, classification: .normal) }
         }
-        guard markerSeen else { throw BackupError.incompleteDump(format: format, marker: Self.marker(format)) }
+        // Complete means: the completion marker is the last substantive line, the last line ends
+        // with a newline, and every `\restrict` (PostgreSQL 15.14+) was matched by `\unrestrict`.
+        guard markerSeen, endsWithNewline, openRestrictions == 0 else {
+            throw BackupError.incompleteDump(format: format, marker: Self.marker(format))
+        }
         if pendingBytes > 0 {
             // The lines held back at the end are the trailer.
             closeCurrent(at: pendingOffset)
@@ -204,6 +210,8 @@ public final class DumpScanner {
     }
 
     private func trackMarker(_ line: String) {
+        if line.hasPrefix("\\restrict ") { openRestrictions += 1 }
+        if line.hasPrefix("\\unrestrict ") { openRestrictions -= 1 }
         if line.hasPrefix(Self.marker(format)) {
             markerSeen = true
         } else if !(line.isEmpty || line.hasPrefix("--") || line.hasPrefix("\\unrestrict ")) {
@@ -226,6 +234,7 @@ public final class DumpScanner {
         }
         try sink.write(bytes)
         offset += Int64(bytes.count)
+        endsWithNewline = bytes.last == 0x0A
     }
 
     private func flushPending() {

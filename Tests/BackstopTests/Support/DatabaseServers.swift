@@ -5,27 +5,46 @@ import Foundation
 /// They never touch a system instance. Missing server packages fail the test with a hint:
 /// `scripts/test.sh` installs them.
 enum DatabaseServers {
-    nonisolated(unsafe) private static var running: [() -> Void] = []
+    /// Pid files of the servers to stop at exit, with the signal that shuts each down fast.
+    nonisolated(unsafe) private static var running: [(pidFile: String, signal: Int32)] = []
     private static let lock = NSLock()
 
-    static func register(stop: @escaping () -> Void) {
+    /// Stops the server whose pid is in `pidFile` when the test process exits. The exit handler
+    /// only sends signals and polls (no Foundation processes, which cannot run during exit).
+    static func register(pidFile: String, signal: Int32) {
         lock.lock()
         defer { lock.unlock() }
         if running.isEmpty {
             atexit { DatabaseServers.stopAll() }
         }
-        running.append(stop)
+        running.append((pidFile, signal))
     }
 
     static func stopAll() {
-        lock.lock()
         let all = running
         running = []
-        lock.unlock()
-        for stop in all { stop() }
+        for server in all { stop(pidFile: server.pidFile, signal: server.signal) }
+    }
+
+    /// Signals the process in `pidFile` and waits up to 30 s for it to go away.
+    static func stop(pidFile: String, signal: Int32) {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = Int32(text.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces) ?? "") else { return }
+        kill(pid, signal)
+        for _ in 0..<300 {
+            if kill(pid, 0) != 0 && errno == ESRCH { return }
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, WNOHANG)
+            usleep(100_000)
+        }
+        kill(pid, SIGKILL)
     }
 
     static var isRoot: Bool { getuid() == 0 }
+
+    /// A bash prologue that closes every inherited descriptor above 2, so a daemon started from
+    /// a test never holds another test's pipes open.
+    static let closeInheritedDescriptors = #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; "#
 }
 
 struct ServerError: Error, CustomStringConvertible {
@@ -64,20 +83,18 @@ final class PostgresServer: @unchecked Sendable {
         let server = PostgresServer(directory: path, bin: bin)
         if DatabaseServers.isRoot { try shell("chown -R postgres \(path)") }
         try server.asServerUser("\(bin)/initdb -D \(path)/data -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8")
-        try server.asServerUser("\(bin)/pg_ctl -D \(path)/data -l \(path)/server.log -w -o \"-k \(path) -c listen_addresses='' -p \(server.port) -c fsync=off\" start")
-        _ = Unmanaged.passRetained(dir)  // removed by the stop below, at exit
-        DatabaseServers.register {
-            _ = try? server.asServerUser("\(bin)/pg_ctl -D \(path)/data -m fast -w stop")
-            try? FileManager.default.removeItem(atPath: path)
-        }
+        try server.asServerUser(DatabaseServers.closeInheritedDescriptors
+            + "exec \(bin)/pg_ctl -D \(path)/data -l \(path)/server.log -w -o \"-k \(path) -c listen_addresses='' -p \(server.port) -c fsync=off\" start")
+        _ = Unmanaged.passRetained(dir)  // under TMPDIR, which scripts/test.sh removes
+        DatabaseServers.register(pidFile: path + "/data/postmaster.pid", signal: SIGINT)
         return server
     }
 
     @discardableResult
     func asServerUser(_ command: String) throws -> ProcessResult {
         let r = DatabaseServers.isRoot
-            ? try runProcess("/usr/sbin/runuser", ["-u", "postgres", "--", "/bin/sh", "-c", command])
-            : try shell(command)
+            ? try runProcess("/usr/sbin/runuser", ["-u", "postgres", "--", "/bin/bash", "-c", command])
+            : try runProcess("/bin/bash", ["-c", command])
         if r.status != 0 { throw ServerError(description: "`\(command)` failed: \(r.stderr)") }
         return r
     }
@@ -128,12 +145,9 @@ final class MariaDBServer: @unchecked Sendable {
             let r = try shell("mariadb-install-db --no-defaults --datadir=\(data) \(user) --auth-root-authentication-method=normal --skip-test-db")
             if r.status != 0 { throw ServerError(description: "mariadb-install-db failed: \(r.stderr)") }
         }
-        let launch = "nohup /usr/sbin/mariadbd --no-defaults --datadir=\(data) \(user) --socket=\(server.socket) --skip-networking --pid-file=\(dir.path)/mysqld.pid --log-error=\(dir.path)/error.log --innodb-flush-log-at-trx-commit=2 > /dev/null 2>&1 &"
-        try shell(launch)
-        DatabaseServers.register {
-            server.stop()
-            try? FileManager.default.removeItem(atPath: dir.path)
-        }
+        let launch = DatabaseServers.closeInheritedDescriptors + "exec </dev/null >/dev/null 2>&1; /usr/sbin/mariadbd --no-defaults --datadir=\(data) \(user) --socket=\(server.socket) --skip-networking --pid-file=\(dir.path)/mysqld.pid --log-error=\(dir.path)/error.log --innodb-flush-log-at-trx-commit=2 &"
+        try runProcess("/bin/bash", ["-c", launch])
+        DatabaseServers.register(pidFile: dir.path + "/mysqld.pid", signal: SIGTERM)
         for _ in 0..<300 {
             if (try? shell("mariadb-admin --no-defaults -S \(server.socket) -u root ping"))?.status == 0 { return server }
             usleep(100_000)
@@ -144,8 +158,7 @@ final class MariaDBServer: @unchecked Sendable {
 
     /// Shuts the server down and waits for it to exit.
     func stop() {
-        _ = try? shell("mariadb-admin --no-defaults -S \(socket) -u root shutdown")
-        for _ in 0..<100 where FileManager.default.fileExists(atPath: directory + "/mysqld.pid") { usleep(100_000) }
+        DatabaseServers.stop(pidFile: directory + "/mysqld.pid", signal: SIGTERM)
     }
 
     @discardableResult

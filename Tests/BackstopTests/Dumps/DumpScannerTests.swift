@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+@testable import Backstop
+
+/// Scanner tests on dumps made by real servers (PostgreSQL and MariaDB started by the tests).
+@Suite(.serialized) struct DumpScannerTests {
+    static func scan(_ dump: [UInt8], format: DumpFormat, chunk: Int = 1 << 20) throws -> ([Section], MemorySink) {
+        let sink = MemorySink()
+        let scanner = DumpScanner(format: format, sink: sink)
+        var i = 0
+        while i < dump.count {
+            let n = min(chunk, dump.count - i)
+            try dump[i..<(i + n)].withUnsafeBytes { try scanner.consume($0) }
+            i += n
+        }
+        return (try scanner.finish(), sink)
+    }
+
+    /// Sections cover the stream exactly, each digest is its slice's, and the stream passes unchanged.
+    static func checkCoverage(_ dump: [UInt8], _ sections: [Section], _ sink: MemorySink) {
+        #expect(sink.bytes == dump)
+        var offset: Int64 = 0
+        for s in sections {
+            #expect(s.offset == offset, "\(s.name) starts where the previous section ended")
+            let slice = Array(dump[Int(s.offset)..<Int(s.offset + s.length)])
+            #expect(s.sha256 == SHA256Hasher.digest(slice), "\(s.name) digest")
+            offset += s.length
+        }
+        #expect(offset == Int64(dump.count))
+    }
+
+    static func populatedMariaDB() throws -> MariaDBServer {
+        let db = try MariaDBServer.shared.get()
+        try db.sql("""
+            DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS crm; DROP DATABASE IF EXISTS `we``ird`;
+            CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40));
+            INSERT INTO shop.orders VALUES (1, 'lamp'), (2, 'desk');
+            CREATE VIEW shop.big_orders AS SELECT * FROM shop.orders WHERE id > 1;
+            CREATE DATABASE crm; CREATE TABLE crm.contacts (id INT PRIMARY KEY, name TEXT);
+            INSERT INTO crm.contacts VALUES (1, 'Ada');
+            CREATE DATABASE `we``ird`; CREATE TABLE `we``ird`.t (a INT); INSERT INTO `we``ird`.t VALUES (7);
+            """)
+        return db
+    }
+
+    @Test func mariadbDumpAllDatabases() throws {
+        let dump = try Self.populatedMariaDB().dumpAll()
+        #expect(DumpFormatDetector.detect(Array(dump.prefix(65536))) == .mysqldump)
+        let (sections, sink) = try Self.scan(dump, format: .mysqldump)
+        Self.checkCoverage(dump, sections, sink)
+        #expect(sections.first?.kind == .preamble)
+        #expect(sections.last?.kind == .trailer)
+        let trailer = String(decoding: dump[Int(sections.last!.offset)...], as: UTF8.self)
+        #expect(trailer.hasPrefix("/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;"))
+        #expect(trailer.contains("-- Dump completed"))
+        let names = Set(sections.filter { $0.kind == .database }.map(\.name))
+        #expect(names.isSuperset(of: ["shop", "crm", "we`ird", "mysql"]))
+        for s in sections where s.kind == .database {
+            let text = String(decoding: dump[Int(s.offset)..<Int(s.offset + s.length)], as: UTF8.self)
+            #expect(text.hasPrefix("--\n-- Current Database: "), "\(s.name) starts at its comment block")
+        }
+    }
+
+    @Test func mariadbDumpOfOneDatabase() throws {
+        let dump = try Self.populatedMariaDB().dump("shop")
+        let (sections, sink) = try Self.scan(dump, format: .mysqldump)
+        Self.checkCoverage(dump, sections, sink)
+        #expect(sections.map(\.kind) == [.preamble, .database, .trailer])
+        #expect(sections[1].name == "shop")
+    }
+
+    @Test(arguments: [1, 7, 4096, 65_537])
+    func chunkingDoesNotChangeSections(chunk: Int) throws {
+        let dump = try Self.populatedMariaDB().dump("shop")
+        let (whole, _) = try Self.scan(dump, format: .mysqldump)
+        let (pieces, sink) = try Self.scan(dump, format: .mysqldump, chunk: chunk)
+        #expect(pieces == whole)
+        #expect(sink.bytes == dump)
+    }
+
+    @Test func pgDumpallHasOneSectionPerDatabase() throws {
+        let pg = try PostgresServer.shared.get()
+        for db in ["ledger", "inventory"] {
+            _ = try? pg.sql("DROP DATABASE \(db)")
+            try pg.sql("CREATE DATABASE \(db)")
+        }
+        try pg.sql("CREATE TABLE entries (id serial PRIMARY KEY, amount int); INSERT INTO entries (amount) VALUES (10), (20);", database: "ledger")
+        let dump = try pg.dumpall()
+        #expect(DumpFormatDetector.detect(Array(dump.prefix(65536))) == .pgdumpall)
+        let (sections, sink) = try Self.scan(dump, format: .pgdumpall)
+        Self.checkCoverage(dump, sections, sink)
+        #expect(sections.first?.kind == .preamble && sections.last?.kind == .trailer)
+        let databases = sections.filter { $0.kind == .database }.map(\.name)
+        #expect(Set(databases).isSuperset(of: ["ledger", "inventory", "postgres", "template1"]))
+        #expect(databases.count == Set(databases).count)
+
+        // Dumped twice without changes: the \restrict keys differ, the content digests do not.
+        let again = try pg.dumpall()
+        let (sections2, _) = try Self.scan(again, format: .pgdumpall)
+        let first = Dictionary(uniqueKeysWithValues: sections.filter { $0.kind == .database }.map { ($0.name, $0) })
+        for s in sections2 where s.kind == .database {
+            #expect(s.comparableDigest == first[s.name]?.comparableDigest, "\(s.name) content digest is stable")
+        }
+        if String(decoding: dump, as: UTF8.self).contains("\n\\restrict ") {
+            #expect(sections2.first { $0.name == "ledger" }?.sha256 != first["ledger"]?.sha256)
+        }
+    }
+
+    @Test func pgDumpHasOneSectionPerTable() throws {
+        let pg = try PostgresServer.shared.get()
+        _ = try? pg.sql("DROP DATABASE shopdb")
+        try pg.sql("CREATE DATABASE shopdb")
+        try pg.sql("""
+            CREATE TABLE customers (id serial PRIMARY KEY, name text);
+            CREATE TABLE orders (id serial PRIMARY KEY, customer int REFERENCES customers(id), total numeric);
+            CREATE SCHEMA audit; CREATE TABLE audit.log (at timestamptz, what text);
+            INSERT INTO customers (name) VALUES ('Ada'), ('Grace');
+            INSERT INTO orders (customer, total) VALUES (1, 9.99), (2, 100);
+            INSERT INTO audit.log VALUES ('2024-03-24 22:00:00+00', 'upgrade');
+            """, database: "shopdb")
+        let dump = try pg.dump("shopdb")
+        #expect(DumpFormatDetector.detect(Array(dump.prefix(65536))) == .pgdump)
+        let (sections, sink) = try Self.scan(dump, format: .pgdump)
+        Self.checkCoverage(dump, sections, sink)
+        #expect(sections.filter { $0.kind == .table }.map(\.name).sorted() == ["audit.log", "public.customers", "public.orders"])
+        #expect(sections.first?.kind == .preamble && sections.last?.kind == .trailer)
+        let trailer = String(decoding: dump[Int(sections.last!.offset)...], as: UTF8.self)
+        #expect(trailer.contains("PRIMARY KEY") && trailer.contains("PostgreSQL database dump complete"))
+    }
+
+    @Test(arguments: [DumpFormat.mysqldump, .pgdump, .pgdumpall])
+    func truncatedDumpsAreRefused(format: DumpFormat) throws {
+        let dump: [UInt8]
+        switch format {
+        case .mysqldump: dump = try Self.populatedMariaDB().dump("shop")
+        case .pgdump: dump = try PostgresServer.shared.get().dump("postgres")
+        default: dump = try PostgresServer.shared.get().dumpall()
+        }
+        for cut in [dump.count / 3, dump.count - 60] {
+            #expect(throws: BackupError.self) { try Self.scan(Array(dump.prefix(cut)), format: format) }
+        }
+    }
+
+    @Test func veryLongLinesPassThroughUnbuffered() throws {
+        var text = "-- MySQL dump 10.13\n--\n-- Current Database: `big`\n--\n\nUSE `big`;\nINSERT INTO t VALUES "
+        text += String(repeating: "(1,'abcdefgh'),", count: 40_000) + "(2,'z');\n"
+        text += "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n\n-- Dump completed on 2024-03-24 22:00:00\n"
+        let dump = Array(text.utf8)
+        let (sections, sink) = try Self.scan(dump, format: .mysqldump, chunk: 10_000)
+        Self.checkCoverage(dump, sections, sink)
+        #expect(sections.map(\.name) == ["preamble", "big", "trailer"])
+    }
+}
