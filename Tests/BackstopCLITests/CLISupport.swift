@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+
+/// Runs the built `backstop` binary, as a user or a cron job would.
+enum CLI {
+    /// `$BACKSTOP_BIN`, or the `backstop` built beside the test bundle.
+    static let binary: String = {
+        if let explicit = ProcessInfo.processInfo.environment["BACKSTOP_BIN"] { return explicit }
+        let testExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = testExecutable.deletingLastPathComponent()
+        // On Linux the test bundle is .build/<triple>/debug/BackstopPackageTests.xctest.
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("backstop").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        fatalError("cannot find the backstop binary next to \(testExecutable.path); build it with `swift build` or set BACKSTOP_BIN")
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `backstop ARGS…` with `stdin` (a file path) and the environment given.
+    @discardableResult
+    static func run(_ arguments: [String], stdinFile: String? = nil, stdinBytes: [UInt8]? = nil,
+                    environment: [String: String] = [:], prefix: [String] = []) throws -> Result {
+        let p = Process()
+        if prefix.isEmpty {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: prefix[0])
+            p.arguments = Array(prefix.dropFirst()) + [binary] + arguments
+        }
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "BACKSTOP_REPO")
+        env["NO_COLOR"] = "1"
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        if let stdinFile {
+            p.standardInput = FileHandle(forReadingAtPath: stdinFile)
+        } else if stdinBytes != nil {
+            p.standardInput = input
+        } else {
+            p.standardInput = FileHandle.nullDevice
+        }
+        try p.run()
+        if let stdinBytes {
+            DispatchQueue.global().async {
+                try? input.fileHandleForWriting.write(contentsOf: Data(stdinBytes))
+                try? input.fileHandleForWriting.close()
+            }
+        }
+        let errBox = Box()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            done.signal()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errBox.data, as: UTF8.self))
+    }
+
+    final class Box: @unchecked Sendable { var data = Data() }
+}
+
+/// A fresh directory per test, removed afterwards.
+final class Scratch {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/backstop-cli-XXXXXX".utf8CString)
+        _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit {
+        _ = try? sh("chmod -R u+rwx '\(path)'")
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    func sub(_ name: String) -> String { path + "/" + name }
+
+    var repo: String { sub("repo") }
+
+    func write(_ name: String, _ text: String, mode: Int = 0o644) throws {
+        let p = sub(name)
+        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: p, atomically: false, encoding: .utf8)
+        chmod(p, mode_t(mode))
+    }
+}
+
+/// Runs a shell command; returns stdout, or throws with stderr.
+@discardableResult
+func sh(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["-c", command]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let errBox = CLI.Box()
+    let done = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw ShellError(command: command, status: p.terminationStatus, stderr: String(decoding: errBox.data, as: UTF8.self))
+    }
+    return String(decoding: o, as: UTF8.self)
+}
+
+struct ShellError: Error, CustomStringConvertible {
+    var command: String
+    var status: Int32
+    var stderr: String
+    var description: String { "`\(command)` exited \(status): \(stderr)" }
+}
+
+func json(_ text: String) throws -> Any {
+    try JSONSerialization.jsonObject(with: Data(text.utf8))
+}
+
+/// A minimal mysqldump-format stream: a preamble, two databases, the trailer.
+func sampleDump(rows: Int = 3, complete: Bool = true) -> String {
+    var s = "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n--\n-- Host: localhost    Database: \n"
+    s += "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n\n"
+    for db in ["shop", "crm"] {
+        s += "--\n-- Current Database: `\(db)`\n--\n\nCREATE DATABASE `\(db)`;\nUSE `\(db)`;\n"
+        s += "INSERT INTO t VALUES " + (1...rows).map { "(\($0),'\(db)')" }.joined(separator: ",") + ";\n"
+    }
+    if complete {
+        s += "/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\n\n-- Dump completed on 2024-03-24 22:00:00\n"
+    }
+    return s
+}

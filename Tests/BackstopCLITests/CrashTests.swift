@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// Proves atomic commit: a backup killed with SIGKILL at random moments leaves either no new
+/// snapshot or a whole one that verifies, never alters what was stored before, and the catalog
+/// agrees with `snapshots/` once the repository is opened again.
+@Suite struct CrashTests {
+    /// Checks one snapshot folder with standard tools: sums, and the payload's stream digest.
+    func verifyWithStandardTools(_ folder: String) throws {
+        _ = try sh("cd '\(folder)' && sha256sum --quiet -c SHA256SUMS")
+        let manifest = try #require(try json(String(contentsOfFile: folder + "/manifest.json", encoding: .utf8)) as? [String: Any])
+        let payload = FileManager.default.fileExists(atPath: folder + "/data.tar.zst") ? "data.tar.zst" : "data.zst"
+        let digest = try sh("zstd -dc '\(folder)/\(payload)' | sha256sum | cut -d' ' -f1").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(digest == manifest["sha256"] as? String, "\(folder): stream digest")
+    }
+
+    @Test func killedBackupsLeaveNothingOrAWholeSnapshot() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        // About 40 MB: large files and many small ones, so kills land in every phase.
+        _ = try sh("""
+            mkdir -p '\(s.sub("src/small"))' && cd '\(s.sub("src"))' &&
+            head -c 16000000 /dev/urandom > random.bin &&
+            yes 'INSERT INTO t VALUES (1, "backstop"), (2, "restore");' | head -c 24000000 > dump.txt &&
+            for i in $(seq 1 400); do echo "file $i" > small/f$i; done
+            """)
+        let baseline = try CLI.run(["backup", s.sub("src"), "--source", "base", "--repo", s.repo])
+        #expect(baseline.status == 0)
+        let baselineID = baseline.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Time one full backup to spread the kills over it.
+        let started = Date()
+        #expect(try CLI.run(["backup", s.sub("src"), "--source", "timing", "--repo", s.repo]).status == 0)
+        let duration = Date().timeIntervalSince(started)
+
+        var generator = SystemRandomNumberGenerator()
+        var completed = 0, killed = 0
+        for trial in 0..<16 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = ["backup", s.sub("src"), "--source", "trial\(trial)", "--repo", s.repo, "--lock-timeout", "10s"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(useconds_t(Double.random(in: 0...(duration * 1.1), using: &generator) * 1_000_000))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            if p.terminationReason == .exit { completed += 1 } else { killed += 1 }
+
+            let folders = try FileManager.default.contentsOfDirectory(atPath: s.repo + "/snapshots").sorted()
+            for f in folders { try verifyWithStandardTools(s.repo + "/snapshots/" + f) }
+            #expect(folders.contains(baselineID))
+            // Opening reconciles: the catalog lists exactly the folders.
+            let list = try CLI.run(["list", "--json", "--repo", s.repo])
+            #expect(list.status == 0, "\(list.stderr)")
+            let ids = (try json(list.stdout) as? [[String: Any]])?.compactMap { $0["id"] as? String }.sorted()
+            #expect(ids == folders, "trial \(trial): catalog agrees with snapshots/")
+        }
+        #expect(killed > 0, "some trials were killed mid-backup (\(completed) completed)")
+
+        // The next writer breaks the dead writer's lock and clears tmp/.
+        let after = try CLI.run(["backup", s.sub("src"), "--source", "after", "--repo", s.repo])
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: s.repo + "/locks/writer.lock"))
+    }
+}
