@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Backup, verify-style read and logical-snapshot throughput of Backstop side by side with its
+# peers, on one reproducible ~1 GiB corpus (scripts/gen-corpus.py), in one run.
+#
+#   scripts/bench.sh [--scale S] [WORKDIR]      (default scale 1.0, WORKDIR ./bench-work)
+#
+# Prints wall time, MB/s (of the uncompressed input) and peak RSS (the largest process of the
+# command) for each. The page cache is warm for every command alike (the corpus is read once
+# first). Timings are for reading, not for asserting: nothing fails on a slow number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scale=1.0
+if [ "${1:-}" = "--scale" ]; then scale="$2"; shift 2; fi
+work="${1:-$PWD/bench-work}"
+
+scripts/setup.sh --bench
+swift build -c release --product backstop 2>&1 | tail -n 1
+bin="$(swift build -c release --show-bin-path)/backstop"
+
+if [ ! -f "$work/corpus-$scale/dump.sql" ]; then
+    rm -rf "$work"
+    mkdir -p "$work"
+    echo "generating corpus (scale $scale) in $work/corpus-$scale" >&2
+    python3 scripts/gen-corpus.py "$work/corpus-$scale" --scale "$scale"
+fi
+corpus="$work/corpus-$scale"
+tree="$corpus/tree"
+out="$work/out"
+rm -rf "$out"
+mkdir -p "$out"
+tar -cf - -C "$corpus" tree > /dev/null     # warm the page cache
+tree_bytes=$(du -sb --apparent-size "$tree" | cut -f1)
+dump_bytes=$(stat -c %s "$corpus/dump.sql")
+
+export RESTIC_PASSWORD=bench BORG_PASSPHRASE="" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+"$bin" init --repo "$out/backstop" --quiet
+restic init --repo "$out/restic" -q >/dev/null
+borg init -e none "$out/borg" >/dev/null
+
+rows=()
+measure() { # name bytes command...
+    local name="$1" bytes="$2"; shift 2
+    local t
+    /usr/bin/time -o "$work/time.out" -f "%e %M" bash -c "$*" >/dev/null 2>"$work/last.err" \
+        || { echo "bench: '$name' failed:" >&2; tail -n 5 "$work/last.err" >&2; return 0; }
+    t=$(tail -n 1 "$work/time.out")
+    local secs=${t% *} rss=${t#* }
+    rows+=("$(printf '%-44s %8.2f s %9.1f MB/s %8.1f MiB' "$name" "$secs" \
+        "$(echo "$bytes / $secs / 1000000" | bc -l)" "$(echo "$rss / 1024" | bc -l)")")
+}
+
+measure "backstop backup (filesystem)"              "$tree_bytes" "'$bin' backup '$tree' --source bench --repo '$out/backstop' --quiet"
+measure "tar -c | zstd -3 -T0 | tee >(sha256sum)"  "$tree_bytes" "tar -cf - -C '$corpus' tree | zstd -3 -T0 -q | tee >(sha256sum > '$out/tar.sum') > '$out/tree.tar.zst'"
+measure "restic backup"                             "$tree_bytes" "restic backup --repo '$out/restic' -q '$tree'"
+measure "borg create --compression zstd,3"         "$tree_bytes" "borg create --compression zstd,3 '$out/borg::a' '$tree'"
+snap=$(ls "$out/backstop/snapshots" | head -n 1)
+measure "zstd -dc data.tar.zst | sha256sum"        "$tree_bytes" "zstd -dc '$out/backstop/snapshots/$snap/data.tar.zst' | sha256sum"
+measure "zstd -dc data.tar.zst | tar -x"           "$tree_bytes" "mkdir -p '$out/x' && zstd -dc '$out/backstop/snapshots/$snap/data.tar.zst' | tar -xf - -C '$out/x'"
+if "$bin" verify --help >/dev/null 2>&1; then
+    measure "backstop verify (full)"                "$tree_bytes" "'$bin' verify '$snap' --repo '$out/backstop' --quiet"
+fi
+measure "restic check --read-data"                 "$tree_bytes" "restic check --repo '$out/restic' --read-data -q"
+measure "borg check --verify-data"                 "$tree_bytes" "borg check --verify-data '$out/borg'"
+measure "backstop backup --stdin (logical dump)"   "$dump_bytes" "'$bin' backup --stdin --source bench-dump --repo '$out/backstop' --quiet < '$corpus/dump.sql'"
+measure "zstd -3 -T0 | sha256sum (dump)"           "$dump_bytes" "zstd -3 -T0 -q < '$corpus/dump.sql' | sha256sum"
+
+echo
+echo "corpus: $(numfmt --to=iec "$tree_bytes") tree, $(numfmt --to=iec "$dump_bytes") dump; $(nproc) cores"
+printf '%-44s %10s %14s %12s\n' "command" "wall" "throughput" "peak RSS"
+printf '%s\n' "${rows[@]}"
+echo
+echo "stored: backstop $(du -sh "$out/backstop/snapshots/$snap" | cut -f1), tar.zst $(du -sh "$out/tree.tar.zst" | cut -f1), restic $(du -sh "$out/restic" | cut -f1), borg $(du -sh "$out/borg" | cut -f1)"
