@@ -46,14 +46,13 @@ extension Repository {
         do {
             let level = options.compressionLevel ?? config.compression.level
             let payloadFile = try StagedFile(directory: staging, name: kind == .filesystem ? "data.tar.zst" : "data.zst")
-            let zstd = SeekableZstdWriter(downstream: payloadFile.stored, level: level)
-            let stream = HashingSink(zstd)
+            let stream = SeekableZstdWriter(downstream: payloadFile.stored, level: level, hashingInput: true)
             var entriesFile: StagedFile?
             var entriesSink: HashingSink?
             if kind == .filesystem {
                 let f = try StagedFile(directory: staging, name: "entries.jsonl.zst")
                 entriesFile = f
-                entriesSink = HashingSink(SeekableZstdWriter(downstream: f.stored, level: level, workers: 1))
+                entriesSink = HashingSink(SeekableZstdWriter(downstream: f.stored, level: level, frameSize: 256 << 10, minimumFrameAtBoundary: 64 << 10, workers: 1))
             }
             let result = try body(stream, entriesSink)
             try stream.finish()
@@ -64,8 +63,8 @@ extension Repository {
                 format: Manifest.currentFormat, id: id, kind: kind, source: options.source, host: options.host,
                 tags: options.tags, runID: options.runID, paths: result.paths, dumpFormat: result.dumpFormat,
                 startedAt: startedAt, completedAt: completedAt,
-                bytesIn: stream.count, bytesStored: files.reduce(0) { $0 + $1.size },
-                entryCount: result.entryCount, sha256: stream.digest!, frames: zstd.frames,
+                bytesIn: stream.bytesIn, bytesStored: files.reduce(0) { $0 + $1.size },
+                entryCount: result.entryCount, sha256: stream.inputDigest!, frames: stream.frames,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
             try commit(staging: staging, manifest: manifest)

@@ -90,7 +90,7 @@ public final class FileSink: ByteSink {
     public let path: String
     private let fd: Int32
     private var pending: [UInt8] = []
-    private static let bufferSize = 1 << 20
+    private static let bufferSize = 256 << 10
     private var closed = false
 
     /// Creates `path`; fails if it exists.

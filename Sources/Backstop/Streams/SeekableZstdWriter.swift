@@ -10,9 +10,13 @@ import Foundation
 /// Memory is bounded: at most `maxInFlight` frames are compressing at once, and the writer blocks
 /// until the oldest one is written.
 ///
+/// With `hashingInput`, it also computes the SHA-256 of the whole uncompressed stream. That work
+/// runs in the compression tasks (each frame hashed in stream order, before it is compressed), off
+/// the producer's thread: the producer (reading files, building tar) is the pipeline's bottleneck.
+///
 /// Crash behaviour: none of its own; it writes only downstream.
 public final class SeekableZstdWriter: ByteSink {
-    public static let defaultFrameSize = 4 << 20
+    public static let defaultFrameSize = 2 << 20
     public static let defaultMinimumFrameAtBoundary = 1 << 20
 
     public let frameSize: Int
@@ -28,6 +32,11 @@ public final class SeekableZstdWriter: ByteSink {
 
     private let pool: CompressorPool
     private let results = FrameResults()
+    private let streamHash: OrderedHasher?
+    private var inputCount: Int64 = 0
+    /// Digest and size of the uncompressed stream; set by `finish()` when hashing input.
+    public private(set) var inputDigest: SHA256Digest?
+    public var bytesIn: Int64 { inputCount }
     private var submitted = 0
     private var written = 0
     private var finished = false
@@ -37,8 +46,10 @@ public final class SeekableZstdWriter: ByteSink {
         level: Int32 = 3,
         frameSize: Int = SeekableZstdWriter.defaultFrameSize,
         minimumFrameAtBoundary: Int = SeekableZstdWriter.defaultMinimumFrameAtBoundary,
-        workers: Int = ProcessInfo.processInfo.activeProcessorCount
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+        hashingInput: Bool = false
     ) {
+        streamHash = hashingInput ? OrderedHasher() : nil
         precondition(frameSize > 0 && frameSize < Int(UInt32.max))
         self.downstream = downstream
         self.level = level
@@ -46,14 +57,15 @@ public final class SeekableZstdWriter: ByteSink {
         self.minimumFrameAtBoundary = minimumFrameAtBoundary
         self.maxInFlight = max(1, workers) + 1
         self.pool = CompressorPool(level: level)
-        buffer.reserveCapacity(frameSize)
+        buffer = pool.takeInput(capacity: frameSize)
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        inputCount += Int64(bytes.count)
         var rest = bytes
         while rest.count > 0 {
             let take = min(rest.count, frameSize - buffer.count)
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]))
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]).assumingMemoryBound(to: UInt8.self))
             rest = UnsafeRawBufferPointer(rebasing: rest[take...])
             if buffer.count == frameSize { try endFrame() }
         }
@@ -68,6 +80,7 @@ public final class SeekableZstdWriter: ByteSink {
         finished = true
         if !buffer.isEmpty { try endFrame() }
         while written < submitted { try drain(blocking: true) }
+        inputDigest = streamHash?.finalize()
         let table = SeekTable.encode(frames)
         try downstream.write(table)
         try downstream.finish()
@@ -77,18 +90,18 @@ public final class SeekableZstdWriter: ByteSink {
     private func endFrame() throws {
         while submitted - written >= maxInFlight { try drain(blocking: true) }
         let input = buffer
-        buffer = []
-        buffer.reserveCapacity(frameSize)
+        buffer = pool.takeInput(capacity: frameSize)
         let sequence = submitted
         submitted += 1
         let info = FrameInfo(uncompressedOffset: uncompressedOffset, uncompressedSize: input.count,
                              compressedOffset: 0, compressedSize: 0)
         uncompressedOffset += Int64(input.count)
         results.expect(sequence, info: info)
-        let pool = self.pool, results = self.results
+        let pool = self.pool, results = self.results, streamHash = self.streamHash
         DispatchQueue.global().async {
+            streamHash?.update(input, sequence: sequence)
             let outcome = Result { try pool.compress(input) }
-            results.deliver(sequence, outcome)
+            results.deliver(sequence, outcome.map { (input, $0.0, $0.1) })
         }
         try drain(blocking: false)
     }
@@ -98,15 +111,42 @@ public final class SeekableZstdWriter: ByteSink {
         var wait = blocking
         while written < submitted, let (info, outcome) = results.take(written, wait: wait) {
             wait = false
-            let compressed = try outcome.get()
-            try downstream.write(compressed)
+            let (input, output, size) = try outcome.get()
+            try output.withUnsafeBytes { try downstream.write(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
+            pool.recycle(input: input, output: output)
             var done = info
             done.compressedOffset = compressedOffset
-            done.compressedSize = compressed.count
-            compressedOffset += Int64(compressed.count)
+            done.compressedSize = size
+            compressedOffset += Int64(size)
             frames.append(done)
             written += 1
         }
+    }
+}
+
+/// Hashes frames in stream order from concurrent tasks: each waits for its turn. Tasks start in
+/// submission order (FIFO queue), so the frame whose turn it is has always started: no deadlock.
+private final class OrderedHasher: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var next = 0
+    private let hasher = SHA256Hasher()
+
+    func update(_ frame: [UInt8], sequence: Int) {
+        condition.lock()
+        while next != sequence { condition.wait() }
+        condition.unlock()
+        frame.withUnsafeBytes { hasher.update($0) }
+        condition.lock()
+        next += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Call after every frame was hashed (the writer drains all frames first).
+    func finalize() -> SHA256Digest {
+        condition.lock()
+        defer { condition.unlock() }
+        return hasher.finalize()
     }
 }
 
@@ -114,7 +154,9 @@ public final class SeekableZstdWriter: ByteSink {
 private final class FrameResults: @unchecked Sendable {
     private let condition = NSCondition()
     private var infos: [Int: FrameInfo] = [:]
-    private var outcomes: [Int: Result<[UInt8], Error>] = [:]
+    /// A compressed frame: its input buffer (for reuse), the output buffer and the frame's size in it.
+    typealias Compressed = (input: [UInt8], output: [UInt8], size: Int)
+    private var outcomes: [Int: Result<Compressed, Error>] = [:]
 
     func expect(_ sequence: Int, info: FrameInfo) {
         condition.lock()
@@ -122,14 +164,14 @@ private final class FrameResults: @unchecked Sendable {
         condition.unlock()
     }
 
-    func deliver(_ sequence: Int, _ outcome: Result<[UInt8], Error>) {
+    func deliver(_ sequence: Int, _ outcome: Result<Compressed, Error>) {
         condition.lock()
         outcomes[sequence] = outcome
         condition.broadcast()
         condition.unlock()
     }
 
-    func take(_ sequence: Int, wait: Bool) -> (FrameInfo, Result<[UInt8], Error>)? {
+    func take(_ sequence: Int, wait: Bool) -> (FrameInfo, Result<Compressed, Error>)? {
         condition.lock()
         defer { condition.unlock() }
         while outcomes[sequence] == nil {
@@ -142,17 +184,41 @@ private final class FrameResults: @unchecked Sendable {
     }
 }
 
-/// Reuses compression contexts across frames; each context is used by one task at a time.
+/// Reuses compression contexts and frame buffers across frames, so a long stream does not
+/// allocate (and fault in) fresh megabytes for every frame. Each context is used by one task at a time.
 private final class CompressorPool: @unchecked Sendable {
     private let lock = NSLock()
     private var idle: [ZstdCompressor] = []
+    private var inputs: [[UInt8]] = []
+    private var outputs: [[UInt8]] = []
     private let level: Int32
 
     init(level: Int32) { self.level = level }
 
-    func compress(_ input: [UInt8]) throws -> [UInt8] {
+    func takeInput(capacity: Int) -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        if var reused = inputs.popLast() {
+            reused.removeAll(keepingCapacity: true)
+            return reused
+        }
+        var fresh: [UInt8] = []
+        fresh.reserveCapacity(capacity)
+        return fresh
+    }
+
+    func recycle(input: [UInt8], output: [UInt8]) {
+        lock.lock()
+        inputs.append(input)
+        outputs.append(output)
+        lock.unlock()
+    }
+
+    /// Compresses `input` into a pooled output buffer: returns the buffer and the frame's size.
+    func compress(_ input: [UInt8]) throws -> ([UInt8], Int) {
         lock.lock()
         let reused = idle.popLast()
+        var output = outputs.popLast() ?? []
         lock.unlock()
         let compressor = try reused ?? ZstdCompressor(level: level)
         defer {
@@ -160,6 +226,7 @@ private final class CompressorPool: @unchecked Sendable {
             idle.append(compressor)
             lock.unlock()
         }
-        return try input.withUnsafeBytes { try compressor.compressFrame($0) }
+        let size = try input.withUnsafeBytes { try compressor.compressFrame($0, into: &output) }
+        return (output, size)
     }
 }

@@ -46,22 +46,14 @@ final class ZstdCompressor: @unchecked Sendable {
 
     deinit { ZSTD_freeCCtx(context) }
 
-    /// One independent frame holding `input`, with its content size in the header.
-    func compressFrame(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+    /// Compresses `input` into one independent frame (content size in the header) written to the
+    /// start of `output`, which is grown to `compressBound` if needed; returns the frame's size.
+    func compressFrame(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws -> Int {
         let bound = ZSTD_compressBound(input.count)
-        var failure: Error?
-        let out = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-            do {
-                count = try zstdCheck(
-                    ZSTD_compress2(context, buffer.baseAddress, bound, input.baseAddress, input.count),
-                    compressing: true)
-            } catch {
-                failure = error
-                count = 0
-            }
+        if output.count < bound { output = [UInt8](repeating: 0, count: bound) }
+        return try output.withUnsafeMutableBytes { out in
+            try zstdCheck(ZSTD_compress2(context, out.baseAddress, out.count, input.baseAddress, input.count), compressing: true)
         }
-        if let failure { throw failure }
-        return out
     }
 }
 
