@@ -158,3 +158,144 @@ final class TarWriter {
         return try archiveCheck(status, archive, operation, path: path)
     }
 }
+
+/// An entry header read from a tar stream. Valid until the reader moves to the next entry.
+struct TarEntry {
+    fileprivate let pointer: OpaquePointer
+    let path: String
+    let type: EntryType
+    let size: Int64
+    let mode: UInt32
+    /// The symlink target (symlinks) or the linked path (hard links).
+    let linkTarget: String?
+}
+
+/// Reads a tar stream pulled chunk by chunk from `next` (nil at the end), with libarchive.
+final class TarReader {
+    private let archive: OpaquePointer
+    private let next: () throws -> [UInt8]?
+    private var current: [UInt8] = []
+    private var sourceError: Error?
+
+    init(next: @escaping () throws -> [UInt8]?) throws {
+        guard let a = archive_read_new() else { fatalError("libarchive: out of memory") }
+        archive = a
+        self.next = next
+        try archiveCheck(archive_read_support_format_tar(a), a, "enable tar")
+        try archiveCheck(archive_read_support_filter_none(a), a, "enable filter")
+        let status = archive_read_open(a, Unmanaged.passUnretained(self).toOpaque(), nil, { archive, client, buffer in
+            let me = Unmanaged<TarReader>.fromOpaque(client!).takeUnretainedValue()
+            do {
+                guard let chunk = try me.next() else { return 0 }
+                me.current = chunk
+                return me.current.withUnsafeBytes { raw in
+                    buffer!.pointee = raw.baseAddress
+                    return la_ssize_t(raw.count)
+                }
+            } catch {
+                me.sourceError = error
+                backstop_archive_set_error(archive, EIO, "reading the snapshot stream failed")
+                return -1
+            }
+        }, nil)
+        try check(status, "open")
+    }
+
+    deinit { archive_read_free(archive) }
+
+    /// The next entry, or nil at the end of the archive.
+    func nextEntry() throws -> TarEntry? {
+        var entry: OpaquePointer?
+        let status = archive_read_next_header(archive, &entry)
+        if status == ARCHIVE_EOF { return nil }
+        try check(status, "read header")
+        guard let e = entry else { return nil }
+        let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
+        let symlink = archive_entry_symlink(e).map { String(cString: $0) }
+        let type: EntryType
+        if hardlink != nil { type = .hardlink } else {
+            switch UInt32(archive_entry_filetype(e)) {
+            case backstop_ae_ifreg(): type = .file
+            case backstop_ae_ifdir(): type = .directory
+            case backstop_ae_iflnk(): type = .symlink
+            default:
+                switch mode_t(archive_entry_filetype(e)) {
+                case S_IFIFO: type = .fifo
+                case S_IFCHR: type = .characterDevice
+                case S_IFBLK: type = .blockDevice
+                default: type = .file
+                }
+            }
+        }
+        var path = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }  // tar writes directories as "name/"
+        return TarEntry(pointer: e, path: path, type: type, size: archive_entry_size(e),
+                        mode: UInt32(archive_entry_mode(e)) & 0o7777, linkTarget: hardlink ?? symlink)
+    }
+
+    /// Where the current entry's first header block starts in the stream.
+    var headerPosition: Int64 { archive_read_header_position(archive) }
+
+    /// Passes the current entry's data to `body`, block by block.
+    func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var buffer: UnsafeRawPointer?
+        var size = 0
+        var offset: la_int64_t = 0
+        while true {
+            let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { return }
+            try check(status, "read data")
+            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+        }
+    }
+
+    @discardableResult
+    private func check(_ status: Int32, _ operation: String) throws -> String? {
+        if let sourceError, status != ARCHIVE_OK { throw sourceError }
+        return try archiveCheck(status, archive, operation)
+    }
+}
+
+/// Writes entries to disk with libarchive's secure extraction: no `..`, no absolute paths, no
+/// writing through symlinks. Paths are relative to the process's working directory, which the
+/// caller sets to the staging folder (libarchive refuses absolute destinations in secure mode).
+final class DiskWriter {
+    private let archive: OpaquePointer
+
+    init(restoreOwners: Bool) throws {
+        guard let a = archive_write_disk_new() else { fatalError("libarchive: out of memory") }
+        archive = a
+        var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL
+            | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
+            | ARCHIVE_EXTRACT_NO_OVERWRITE
+        if restoreOwners { flags |= ARCHIVE_EXTRACT_OWNER }
+        try archiveCheck(archive_write_disk_set_options(a, flags), a, "set extract options")
+        try archiveCheck(archive_write_disk_set_standard_lookup(a), a, "set owner lookup")
+    }
+
+    deinit { archive_write_free(archive) }
+
+    /// Creates the entry on disk (a file stays open for `writeData`). Returns a libarchive warning.
+    func writeHeader(_ entry: TarEntry) throws -> String? {
+        try archiveCheck(archive_write_header(archive, entry.pointer), archive, "create", path: entry.path)
+    }
+
+    func writeData(_ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = archive_write_data(archive, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 { try archiveCheck(Int32(n), archive, "write", path: path) }
+            done += n
+        }
+    }
+
+    /// Finishes the entry: sets its times and permissions.
+    func finishEntry(path: String) throws -> String? {
+        try archiveCheck(archive_write_finish_entry(archive), archive, "finish", path: path)
+    }
+
+    /// Applies deferred directory times and permissions.
+    func close() throws {
+        try archiveCheck(archive_write_close(archive), archive, "close")
+    }
+}

@@ -72,6 +72,24 @@ public final class Catalog: @unchecked Sendable {
             }
             try db.create(index: "snapshotTag_on_tag", on: "snapshotTag", columns: ["tag"])
         }
+        m.registerMigration("v2: verifications and events") { db in
+            try db.create(table: "verification") { t in
+                t.autoIncrementedPrimaryKey("rowid")
+                t.column("snapshotID", .text).notNull().references("snapshot", onDelete: .cascade)
+                t.column("atMs", .integer).notNull()
+                t.column("mode", .text).notNull()
+                t.column("passed", .boolean).notNull()
+                t.column("firstProblem", .text)
+            }
+            try db.create(index: "verification_on_snapshot", on: "verification", columns: ["snapshotID", "atMs"])
+            try db.create(table: "event") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull()
+                t.column("atMs", .integer).notNull()
+                t.column("note", .text)
+            }
+            try db.create(index: "event_on_name", on: "event", columns: ["name", "atMs"])
+        }
         return m
     }
 

@@ -18,6 +18,10 @@ public struct SnapshotReader {
     /// Every entry of a filesystem snapshot, in tar order.
     public func entries() throws -> [EntryRecord] {
         let reader = try SeekableZstdReader(source: FileByteSource(path: directory + "/entries.jsonl.zst"))
+        return try Self.decodeEntries(reader, id: manifest.id)
+    }
+
+    static func decodeEntries(_ reader: SeekableZstdReader, id: SnapshotID) throws -> [EntryRecord] {
         let decoder = Timestamp.jsonDecoder()
         var out: [EntryRecord] = []
         var carry: [UInt8] = []
@@ -30,7 +34,7 @@ public struct SnapshotReader {
                 do {
                     out.append(try decoder.decode(EntryRecord.self, from: Data(carry[start..<nl])))
                 } catch {
-                    throw RepositoryError.unreadableManifest(id: manifest.id.rawValue, reason: "entries.jsonl.zst line \(lineNumber): \(error)")
+                    throw RepositoryError.unreadableManifest(id: id.rawValue, reason: "entries.jsonl.zst line \(lineNumber): \(error)")
                 }
                 start = nl + 1
             }

@@ -1,0 +1,94 @@
+import Dispatch
+import Foundation
+
+/// A frame that failed to decode, with its index in the seek table.
+public struct FrameError: Error, CustomStringConvertible {
+    public var frame: Int
+    public var underlying: Error
+    public var description: String { "frame \(frame): \(underlying)" }
+}
+
+/// Decodes chosen frames of a seekable zstd file ahead of the reader, in parallel, and hands
+/// them out in order. At most `workers + 1` decoded frames are held at once.
+public final class FrameStream: @unchecked Sendable {
+    private let reader: SeekableZstdReader
+    private let indices: [Int]
+    private let lookahead: Int
+    private var position = 0
+    private var submitted = 0
+    private let condition = NSCondition()
+    private var done: [Int: (compressed: [UInt8], result: Result<[UInt8], Error>)] = [:]
+    private let decompressors = DecompressorPool()
+
+    public init(reader: SeekableZstdReader, frames: [Int]? = nil,
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.reader = reader
+        indices = frames ?? Array(reader.frames.indices)
+        lookahead = max(1, workers) + 1
+    }
+
+    /// The next frame's index and decoded bytes, or nil after the last.
+    public func next() throws -> (index: Int, bytes: [UInt8])? {
+        try nextWithCompressed().map { ($0.index, $0.bytes) }
+    }
+
+    /// The next frame's index, decoded bytes and stored (compressed) bytes, or nil after the last.
+    public func nextWithCompressed() throws -> (index: Int, bytes: [UInt8], compressed: [UInt8])? {
+        guard position < indices.count else { return nil }
+        while submitted < indices.count && submitted - position < lookahead { try submit(submitted) }
+        condition.lock()
+        while done[position] == nil { condition.wait() }
+        let (compressed, result) = done.removeValue(forKey: position)!
+        condition.unlock()
+        let index = indices[position]
+        position += 1
+        do {
+            return (index, try result.get(), compressed)
+        } catch {
+            throw FrameError(frame: index, underlying: error)
+        }
+    }
+
+    private func submit(_ slot: Int) throws {
+        let frame = reader.frames[indices[slot]]
+        submitted += 1
+        let compressed: [UInt8]
+        do {
+            compressed = try reader.source.read(at: frame.compressedOffset, count: frame.compressedSize)
+        } catch {
+            deliver(slot, [], .failure(error))
+            return
+        }
+        let pool = decompressors
+        DispatchQueue.global().async { [self] in
+            let d = pool.take()
+            let result = Result { try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) } }
+            pool.give(d)
+            deliver(slot, compressed, result)
+        }
+    }
+
+    private func deliver(_ slot: Int, _ compressed: [UInt8], _ result: Result<[UInt8], Error>) {
+        condition.lock()
+        done[slot] = (compressed, result)
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+private final class DecompressorPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [ZstdDecompressor] = []
+
+    func take() -> ZstdDecompressor {
+        lock.lock()
+        defer { lock.unlock() }
+        return idle.popLast() ?? ZstdDecompressor()
+    }
+
+    func give(_ d: ZstdDecompressor) {
+        lock.lock()
+        idle.append(d)
+        lock.unlock()
+    }
+}

@@ -1,0 +1,309 @@
+import Foundation
+
+/// Checks a committed snapshot. Never writes anything; callers record the result in the catalog.
+///
+/// Quick: every stored file's digest against `SHA256SUMS`, and `SHA256SUMS` against the manifest.
+/// Full: also decodes every frame (in parallel), checks the seek table against the manifest, the
+/// whole stream's digest, every entry's (filesystem) or section's (logical) digest, and parses
+/// the tar stream to its end, matching it entry by entry with the entry list.
+public struct Verifier {
+    public let directory: String
+    public let id: SnapshotID
+
+    public init(repository: Repository, id: SnapshotID) {
+        directory = repository.snapshotDirectory(id)
+        self.id = id
+    }
+
+    public func verify(mode: VerificationMode) -> VerificationResult {
+        let started = Date()
+        var run = Run(directory: directory, id: id)
+        run.check(mode: mode)
+        return VerificationResult(snapshot: id, source: run.manifest?.source, kind: run.manifest?.kind, mode: mode,
+                                  startedAt: started, duration: Date().timeIntervalSince(started),
+                                  bytesRead: run.bytesRead, problems: run.problems)
+    }
+}
+
+private struct Run {
+    let directory: String
+    let id: SnapshotID
+    var problems: [VerificationProblem] = []
+    var manifest: Manifest?
+    var bytesRead: Int64 = 0
+    var sums: [String: SHA256Digest] = [:]
+
+    init(directory: String, id: SnapshotID) {
+        self.directory = directory
+        self.id = id
+    }
+
+    mutating func problem(_ file: String, _ location: String? = nil, _ message: String) {
+        problems.append(VerificationProblem(file: file, location: location, message: message))
+    }
+
+    mutating func check(mode: VerificationMode) {
+        guard FileSystem.isDirectory(directory) else {
+            problem("snapshot folder", nil, "snapshots/\(id) does not exist")
+            return
+        }
+        readSums()
+        readManifest()
+        guard let manifest else { return }
+        let expectedFiles = Set(manifest.files.map(\.name) + ["manifest.json", "SHA256SUMS"])
+        for name in (try? FileSystem.list(directory)) ?? [] where !expectedFiles.contains(name) {
+            problem(name, nil, "file not named in the manifest")
+        }
+        for name in expectedFiles.subtracting(["manifest.json", "SHA256SUMS"]).sorted() where sums[name] == nil {
+            problem("SHA256SUMS", nil, "has no line for \(name)")
+        }
+        for f in manifest.files {
+            if let listed = sums[f.name], listed != f.sha256 {
+                problem("SHA256SUMS", nil, "digest of \(f.name) differs from the manifest's")
+            }
+        }
+        for f in manifest.files {
+            let fullDecode = mode == .full && f.name == manifest.payloadName
+            if fullDecode { continue }
+            checkStoredDigest(f)
+        }
+        if mode == .full {
+            fullCheck(manifest)
+        }
+    }
+
+    mutating func readSums() {
+        guard let bytes = try? FileSystem.readFile(directory + "/SHA256SUMS") else {
+            problem("SHA256SUMS", nil, "missing or unreadable")
+            return
+        }
+        bytesRead += Int64(bytes.count)
+        for (n, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let digest = SHA256Digest(hex: String(parts[0])), parts[1].hasPrefix(" ") else {
+                problem("SHA256SUMS", "line \(n + 1)", "not a `sha256sum` line")
+                continue
+            }
+            sums[String(parts[1].dropFirst())] = digest
+        }
+    }
+
+    mutating func readManifest() {
+        let path = directory + "/manifest.json"
+        guard let bytes = try? FileSystem.readFile(path) else {
+            problem("manifest.json", nil, "missing or unreadable")
+            return
+        }
+        bytesRead += Int64(bytes.count)
+        if let listed = sums["manifest.json"], listed != SHA256Hasher.digest(bytes) {
+            problem("manifest.json", nil, "digest does not match SHA256SUMS (the manifest was altered or damaged)")
+        } else if sums["manifest.json"] == nil, !sums.isEmpty {
+            problem("SHA256SUMS", nil, "has no line for manifest.json")
+        }
+        do {
+            let m = try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(bytes))
+            if m.id != id { problem("manifest.json", nil, "names snapshot \(m.id), not \(id)") }
+            manifest = m
+        } catch {
+            problem("manifest.json", nil, "cannot be parsed: \(error)")
+        }
+    }
+
+    mutating func checkStoredDigest(_ f: StoredFile) {
+        let path = directory + "/" + f.name
+        guard let source = try? FileByteSource(path: path) else {
+            problem(f.name, nil, "missing or unreadable")
+            return
+        }
+        if source.size != f.size { problem(f.name, nil, "is \(source.size) bytes; the manifest says \(f.size) (truncated or extended)") }
+        let hasher = SHA256Hasher()
+        var offset: Int64 = 0
+        do {
+            while offset < source.size {
+                let n = Int(min(Int64(4 << 20), source.size - offset))
+                hasher.update(try source.read(at: offset, count: n))
+                offset += Int64(n)
+            }
+        } catch {
+            problem(f.name, nil, "read failed: \(error)")
+            return
+        }
+        bytesRead += source.bytesRead
+        if hasher.finalize() != f.sha256 { problem(f.name, nil, "digest does not match the manifest and SHA256SUMS") }
+    }
+
+    mutating func fullCheck(_ m: Manifest) {
+        guard let stored = m.files.first(where: { $0.name == m.payloadName }) else {
+            problem("manifest.json", nil, "lists no \(m.payloadName)")
+            return
+        }
+        let path = directory + "/" + m.payloadName
+        let source: FileByteSource
+        let reader: SeekableZstdReader
+        do {
+            source = try FileByteSource(path: path)
+            reader = try SeekableZstdReader(source: source)
+        } catch let error as FileError {
+            problem(m.payloadName, nil, "missing or unreadable: \(error)")
+            return
+        } catch {
+            problem(m.payloadName, "seek table", "\(error)")
+            checkStoredDigest(stored)
+            return
+        }
+        if source.size != stored.size { problem(m.payloadName, nil, "is \(source.size) bytes; the manifest says \(stored.size)") }
+        if reader.frames.count != m.frames.count {
+            problem(m.payloadName, "seek table", "lists \(reader.frames.count) frames; the manifest lists \(m.frames.count)")
+        } else if let i = reader.frames.indices.first(where: { reader.frames[$0] != m.frames[$0] }) {
+            problem(m.payloadName, "frame \(i)", "seek table and manifest disagree about its position or size")
+        }
+
+        // One pass: compressed bytes hashed in order (the stored digest), frames decoded in
+        // parallel, the stream hashed and handed to the entry or section checks.
+        let storedHasher = SHA256Hasher()
+        let streamHasher = SHA256Hasher()
+        let frames = FrameStream(reader: reader)
+        var streamBytes: Int64 = 0
+        var frameFailure: FrameError?
+        var sectionCheck = SectionCheck(sections: m.kind == .logical ? m.sections : [])
+        var lastFrameDone = -1
+        let pull: () throws -> [UInt8]? = {
+            guard let (index, bytes, compressed) = try frames.nextWithCompressed() else { return nil }
+            storedHasher.update(compressed)
+            streamHasher.update(bytes)
+            streamBytes += Int64(bytes.count)
+            lastFrameDone = index
+            return bytes
+        }
+        var entryProblems: [VerificationProblem] = []
+        do {
+            if m.kind == .filesystem {
+                entryProblems = try checkTar(m, pull: pull)
+            } else {
+                while let bytes = try pull() { sectionCheck.feed(bytes) }
+            }
+        } catch let error as FrameError {
+            frameFailure = error
+        } catch {
+            problem(m.payloadName, "frame \(lastFrameDone + 1)", "stream unreadable: \(error)")
+        }
+        bytesRead += source.bytesRead
+        if let frameFailure {
+            problem(m.payloadName, "frame \(frameFailure.frame)", "\(frameFailure.underlying)")
+            return
+        }
+        // Drain what the tar reader did not need (padding after the end-of-archive blocks).
+        do { while try pull() != nil {} } catch { problem(m.payloadName, "frame \(lastFrameDone + 1)", "\(error)") }
+        if let table = try? source.read(at: source.size - Int64(SeekTable.size(frameCount: reader.frames.count)),
+                                        count: SeekTable.size(frameCount: reader.frames.count)) {
+            storedHasher.update(table)
+        }
+        if storedHasher.finalize() != stored.sha256 {
+            problem(m.payloadName, nil, "digest does not match the manifest and SHA256SUMS")
+        }
+        if streamBytes != m.bytesIn {
+            problem(m.payloadName, nil, "decodes to \(streamBytes) bytes; the manifest says \(m.bytesIn)")
+        }
+        if streamHasher.finalize() != m.sha256 {
+            problem(m.payloadName, nil, "the decoded stream's digest does not match the manifest")
+        }
+        problems += entryProblems
+        for p in sectionCheck.finish() { problems.append(VerificationProblem(file: m.payloadName, location: "section \(p.0)", message: p.1)) }
+    }
+
+    /// Parses the tar stream to its end, matching each entry with the entry list.
+    mutating func checkTar(_ m: Manifest, pull: @escaping () throws -> [UInt8]?) throws -> [VerificationProblem] {
+        var found: [VerificationProblem] = []
+        var entries: [EntryRecord] = []
+        do {
+            let reader = try SeekableZstdReader(source: FileByteSource(path: directory + "/entries.jsonl.zst"))
+            entries = try SnapshotReader.decodeEntries(reader, id: id)
+        } catch {
+            found.append(VerificationProblem(file: "entries.jsonl.zst", message: "cannot be read: \(error)"))
+        }
+        if !entries.isEmpty && entries.count != m.entryCount {
+            found.append(VerificationProblem(file: "entries.jsonl.zst", message: "lists \(entries.count) entries; the manifest says \(m.entryCount)"))
+        }
+        let tar = try TarReader(next: pull)
+        var index = 0
+        while let entry = try tar.nextEntry() {
+            let hasher = SHA256Hasher()
+            var size: Int64 = 0
+            try tar.readData { bytes in
+                hasher.update(bytes)
+                size += Int64(bytes.count)
+            }
+            let digest = hasher.finalize()
+            defer { index += 1 }
+            guard !entries.isEmpty else { continue }
+            guard index < entries.count else {
+                if index == entries.count {
+                    found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(entry.path)", message: "is not in the entry list"))
+                }
+                continue
+            }
+            let e = entries[index]
+            if e.path != entry.path || e.type != entry.type {
+                found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(index)",
+                    message: "lists \(e.type.rawValue) \(e.path) where the tar has \(entry.type.rawValue) \(entry.path)"))
+                continue
+            }
+            if e.offset != tar.headerPosition {
+                found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(e.path)",
+                    message: "offset \(e.offset) does not match its tar header at \(tar.headerPosition)"))
+            }
+            if e.type == .file {
+                if size != e.size {
+                    found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(e.path)", message: "holds \(size) bytes; the entry list says \(e.size)"))
+                } else if let want = e.sha256, want != digest {
+                    found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(e.path)", message: "content digest does not match the entry list"))
+                }
+            }
+        }
+        if !entries.isEmpty && index < entries.count {
+            found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(entries[index].path)",
+                                             message: "and \(entries.count - index - 1) more are missing from the tar stream"))
+        }
+        return found
+    }
+}
+
+/// Hashes the sections of a logical snapshot's stream as it passes.
+private struct SectionCheck {
+    let sections: [Section]
+    var index = 0
+    var offset: Int64 = 0
+    var hasher = SHA256Hasher()
+    var problems: [(String, String)] = []
+
+    init(sections: [Section]) {
+        self.sections = sections
+        var expected: Int64 = 0
+        for s in sections {
+            if s.offset != expected { problems.append((s.name, "starts at \(s.offset), not where the previous section ended (\(expected))")) }
+            expected = s.offset + s.length
+        }
+    }
+
+    mutating func feed(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var rest = raw
+            while rest.count > 0, index < sections.count {
+                let s = sections[index]
+                let take = Int(min(Int64(rest.count), s.offset + s.length - offset))
+                if take > 0 { hasher.update(UnsafeRawBufferPointer(rebasing: rest[0..<take])) }
+                offset += Int64(max(take, 0))
+                rest = UnsafeRawBufferPointer(rebasing: rest[max(take, 0)...])
+                if offset >= s.offset + s.length {
+                    if hasher.finalize() != s.sha256 { problems.append((s.name, "digest does not match the manifest")) }
+                    index += 1
+                }
+            }
+        }
+    }
+
+    mutating func finish() -> [(String, String)] {
+        if index < sections.count { problems.append((sections[index].name, "extends past the end of the stream")) }
+        return problems
+    }
+}

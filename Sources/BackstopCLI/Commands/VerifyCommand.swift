@@ -1,0 +1,92 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify snapshots: stored digests (--quick) or everything, decoded (default).",
+        discussion: """
+        Examples:
+          backstop verify --all --junit verify.xml        (CI: fail the build on any corrupt snapshot)
+          backstop verify --sample 3 --quick              (cron: the 3 verified longest ago)
+          backstop verify 1a2b --json
+
+        Quick: every stored file's digest against SHA256SUMS and the manifest.
+        Full: also every frame decoded, the seek table, the stream digest, every entry's or
+        section's digest, and the tar structure. Results go to the catalog's history, which
+        `list` shows and selection uses (a snapshot whose last verification failed is skipped).
+
+        Exit codes: 0 all passed; 65 any snapshot is corrupt or missing a file; 66 a named
+        snapshot does not exist; 64 usage; 1 not a repository.
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "Snapshots to verify (IDs or unique prefixes).")
+    var snapshots: [String] = []
+
+    @Flag(help: "Verify every snapshot.")
+    var all = false
+
+    @Option(help: "Verify the N snapshots verified longest ago (never-verified first).")
+    var sample: Int?
+
+    @Flag(help: "Only hash the stored files; do not decode.")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Also write a JUnit XML report to this file.", valueName: "file"))
+    var junit: String?
+
+    func validate() throws {
+        let ways = (snapshots.isEmpty ? 0 : 1) + (all ? 1 : 0) + (sample == nil ? 0 : 1)
+        if ways == 0 { throw ValidationError("name snapshots to verify, or give --all or --sample N") }
+        if ways > 1 { throw ValidationError("snapshot names, --all and --sample exclude each other; give one") }
+        if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
+    }
+
+    func run() throws {
+        output.apply()
+        let repo = try repository.open()
+        let ids: [SnapshotID]
+        if all {
+            ids = try repo.snapshotFolders()
+        } else if let sample {
+            ids = try repo.catalog.leastRecentlyVerified(sample)
+        } else {
+            ids = try snapshots.map { try repo.resolve($0) }
+        }
+        let mode: VerificationMode = quick ? .quick : .full
+        let results = try repo.verify(ids, mode: mode) { result in
+            guard !output.json else { return }
+            if result.passed {
+                Output.line("ok      \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue), \(String(format: "%.2f", result.duration)) s, \(Output.bytes(result.bytesRead)) read)")
+            } else {
+                print("FAILED  \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue))")
+                for p in result.problems { print("        \(p)") }
+            }
+        }
+        if let junit {
+            do {
+                try JUnitReport.render(results).write(toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                throw FileError.write(path: junit, errno: errno)
+            }
+        }
+        let failed = results.filter { !$0.passed }
+        if output.json {
+            Output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results))
+        } else {
+            Output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
+        }
+        for f in failed { Output.error(f.summary) }
+        if !failed.isEmpty { throw CommandExit(status: .integrity) }
+    }
+}
+
+struct VerifyReport: Encodable {
+    var passed: Int
+    var failed: Int
+    var results: [VerificationResult]
+}
