@@ -96,7 +96,7 @@ private struct Run {
         }
         bytesRead += Int64(bytes.count)
         if let listed = sums["manifest.json"], listed != SHA256Hasher.digest(bytes) {
-            problem("manifest.json", nil, "digest does not match SHA256SUMS (the manifest was altered or damaged)")
+            problem("manifest.json", nil, "digest does not match its line in SHA256SUMS: the manifest or SHA256SUMS was altered or damaged")
         } else if sums["manifest.json"] == nil, !sums.isEmpty {
             problem("SHA256SUMS", nil, "has no line for manifest.json")
         }
@@ -198,14 +198,20 @@ private struct Run {
                                         count: SeekTable.size(frameCount: reader.frames.count)) {
             storedHasher.update(table)
         }
-        if storedHasher.finalize() != stored.sha256 {
+        let storedIntact = storedHasher.finalize() == stored.sha256
+        if !storedIntact {
             problem(m.payloadName, nil, "digest does not match the manifest and SHA256SUMS")
         }
+        // A payload that matches its stored digest and decodes with valid frame checksums is what
+        // was written; if the stream then disagrees with the manifest, the manifest is the liar.
+        let liar = storedIntact ? "manifest.json" : m.payloadName
         if streamBytes != m.bytesIn {
-            problem(m.payloadName, nil, "decodes to \(streamBytes) bytes; the manifest says \(m.bytesIn)")
+            problem(liar, nil, "the payload decodes to \(streamBytes) bytes; the manifest says \(m.bytesIn)")
         }
         if streamHasher.finalize() != m.sha256 {
-            problem(m.payloadName, nil, "the decoded stream's digest does not match the manifest")
+            problem(liar, nil, storedIntact
+                ? "its stream digest (sha256) does not match the intact payload: the manifest was edited"
+                : "the decoded stream's digest does not match the manifest")
         }
         problems += entryProblems
         for p in sectionCheck.finish() { problems.append(VerificationProblem(file: m.payloadName, location: "section \(p.0)", message: p.1)) }

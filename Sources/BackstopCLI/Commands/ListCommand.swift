@@ -30,16 +30,18 @@ struct ListCommand: ParsableCommand {
             guard let k = SnapshotKind(rawValue: kind) else { throw ValidationError("--kind must be filesystem or logical") }
             snapshots = snapshots.filter { $0.kind == k }
         }
+        let verifications = try repo.catalog.lastVerifications()
         if output.json {
-            Output.printJSON(snapshots.map(SnapshotSummary.init))
+            Output.printJSON(snapshots.map { SnapshotSummary($0, verifications[$0.id]) })
             return
         }
         let rows = snapshots.map { s in
             [s.id.rawValue, s.kind.rawValue, s.source, Timestamp.formatSeconds(s.completedAt),
              Output.bytes(s.bytesIn), Output.bytes(s.bytesStored), s.warningCount > 0 ? "\(s.warningCount)" : "-",
+             verifications[s.id].map { "\($0.passed ? "ok" : "FAILED") \($0.mode.rawValue) \(Timestamp.formatSeconds($0.at))" } ?? "never",
              s.tags.joined(separator: ",")]
         }
-        Output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "WARNINGS", "TAGS"], rows))
+        Output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "WARNINGS", "LAST VERIFIED", "TAGS"], rows))
         Output.line("\(snapshots.count) snapshot\(snapshots.count == 1 ? "" : "s")")
     }
 }
@@ -58,8 +60,17 @@ struct SnapshotSummary: Encodable {
     var bytesStored: Int64
     var entryCount: Int
     var warningCount: Int
+    var lastVerification: LastVerification?
 
-    init(_ s: CatalogSnapshot) {
+    struct LastVerification: Encodable {
+        var at: Date
+        var mode: String
+        var passed: Bool
+        var firstProblem: String?
+    }
+
+    init(_ s: CatalogSnapshot, _ v: VerificationRecord?) {
+        lastVerification = v.map { LastVerification(at: $0.at, mode: $0.mode.rawValue, passed: $0.passed, firstProblem: $0.firstProblem) }
         id = s.id.rawValue
         kind = s.kind.rawValue
         source = s.source

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+/// `backstop verify` end to end: exit codes, JSON and JUnit reports a CI system reads.
+@Suite struct VerifyCommandTests {
+    /// A repository with three filesystem snapshots; returns their IDs.
+    func threeSnapshots(_ s: Scratch) throws -> [String] {
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        try sh("mkdir -p '\(s.sub("data"))' && head -c 3000000 /dev/urandom > '\(s.sub("data/blob"))' && echo hi > '\(s.sub("data/hi.txt"))'")
+        return try (1...3).map { day in
+            let r = try CLI.run(["backup", s.sub("data"), "--source", "d", "--time", "2024-03-0\(day)T02:00:00Z", "--repo", s.repo])
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    func flipByte(_ path: String, at fraction: Double) throws {
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[Int(Double(bytes.count) * fraction)] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func allCleanExits0() throws {
+        let s = Scratch()
+        let ids = try threeSnapshots(s)
+        let r = try CLI.run(["verify", "--all", "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        for id in ids { #expect(r.stdout.contains("ok      \(id)")) }
+        #expect(r.stdout.contains("3 verified: 3 passed, 0 failed"))
+    }
+
+    /// Proves: one corrupt snapshot fails the run with 65, the report names snapshot, file and
+    /// frame, and the JUnit file is valid XML with the right counts.
+    @Test func aCorruptSnapshotExits65WithJSONAndJUnitReports() throws {
+        let s = Scratch()
+        let ids = try threeSnapshots(s)
+        try flipByte(s.repo + "/snapshots/\(ids[1])/data.tar.zst", at: 0.3)
+        let junit = s.sub("report.xml")
+        let r = try CLI.run(["verify", "--all", "--json", "--junit", junit, "--repo", s.repo])
+        #expect(r.status == 65)
+        let report = try #require(try json(r.stdout) as? [String: Any])
+        #expect(report["passed"] as? Int == 2 && report["failed"] as? Int == 1)
+        let results = try #require(report["results"] as? [[String: Any]])
+        let bad = try #require(results.first { $0["snapshot"] as? String == ids[1] })
+        #expect(bad["status"] as? String == "failed")
+        let problems = try #require(bad["problems"] as? [[String: Any]])
+        #expect(problems.first?["file"] as? String == "data.tar.zst")
+        #expect((problems.first?["location"] as? String)?.hasPrefix("frame ") == true)
+        for key in ["mode", "duration", "bytesRead"] { #expect(bad[key] != nil) }
+        #expect(r.stderr.contains("snapshot \(ids[1]) failed verification: data.tar.zst frame"))
+
+        let parsed = try sh("""
+            python3 -c 'import xml.etree.ElementTree as E; r = E.parse("\(junit)").getroot(); s = r.find("testsuite"); \
+            print(s.get("tests"), s.get("failures"), len(s.findall("testcase")), len(s.findall("testcase/failure")))'
+            """)
+        let counts = parsed.split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(counts[0] == 3 && counts[1] == 1 && counts[2] == 3)
+        #expect((counts[3] ?? 0) >= 1)
+
+        // History: list shows the failure, and the next quick run of the same snapshot still fails.
+        let quick = try CLI.run(["verify", String(ids[1].suffix(8)), "--quick", "--repo", s.repo])
+        #expect(quick.status == 65)
+    }
+
+    @Test func aNamedSnapshotThatDoesNotExistExits66() throws {
+        let s = Scratch()
+        _ = try threeSnapshots(s)
+        let r = try CLI.run(["verify", "20990101T000000Z-00000000", "--repo", s.repo])
+        #expect(r.status == 66)
+        #expect(r.stderr.contains("no snapshot matches"))
+    }
+
+    @Test func sampleRotationCoversEverySnapshot() throws {
+        let s = Scratch()
+        let ids = try threeSnapshots(s)
+        var seen: [String] = []
+        for _ in 0..<3 {
+            let r = try CLI.run(["verify", "--sample", "1", "--quick", "--json", "--repo", s.repo])
+            #expect(r.status == 0)
+            let results = (try json(r.stdout) as? [String: Any])?["results"] as? [[String: Any]] ?? []
+            seen += results.compactMap { $0["snapshot"] as? String }
+        }
+        #expect(seen.sorted() == ids.sorted())
+    }
+
+    /// Proves: verify --all while another process writes a snapshot checks only committed ones.
+    @Test func verifyIgnoresASnapshotBeingWritten() throws {
+        let s = Scratch()
+        let ids = try threeSnapshots(s)
+        try s.write("dump.sql", sampleDump(rows: 2000))
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: CLI.binary)
+        writer.arguments = ["backup", "--command", "head -c 100000 '\(s.sub("dump.sql"))'; sleep 3; tail -c +100001 '\(s.sub("dump.sql"))'",
+                            "--source", "in-progress", "--repo", s.repo]
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer { writer.waitUntilExit() }
+        for _ in 0..<100 {
+            if let staged = try? FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp"), !staged.isEmpty { break }
+            usleep(50_000)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp").count == 1, "a snapshot is being written")
+        let r = try CLI.run(["verify", "--all", "--json", "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        let checked = ((try json(r.stdout) as? [String: Any])?["results"] as? [[String: Any]])?.compactMap { $0["snapshot"] as? String }
+        #expect(checked == ids)
+        writer.waitUntilExit()
+        #expect(writer.terminationStatus == 0)
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+@testable import Backstop
+
+/// The corruption matrix: real snapshots of both kinds, damaged one way each, must fail
+/// verification (exit 65 in the CLI) with a report naming the damaged file, while a clean
+/// snapshot beside them still passes.
+@Suite struct VerifierTests {
+    enum Kind: String, CaseIterable { case filesystem, logical }
+
+    /// A repository holding one clean snapshot of `kind` and the snapshot to damage.
+    func makeSnapshots(_ kind: Kind, _ dir: TemporaryDirectory) throws -> (Repository, clean: Manifest, victim: Manifest) {
+        let repo = try makeRepository(dir)
+        var gen = SeededBytes(seed: 5)
+        switch kind {
+        case .filesystem:
+            for i in 0..<8 { try writeFile(dir.sub("src/f\(i).dat"), i % 2 == 0 ? gen.bytes(700_000) : gen.text(900_000)) }
+            try writeFile(dir.sub("src/sub/small.txt"), Array("small\n".utf8))
+            let write = { try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: BackupOptions(source: "fs")).write(to: repo) }
+            return (repo, try write(), try write())
+        case .logical:
+            try writeFile(dir.sub("dump.sql"), try Self.pgDump.get())
+            let write = { () throws -> Manifest in
+                let fd = open(dir.sub("dump.sql"), O_RDONLY)
+                defer { close(fd) }
+                return try LogicalSnapshotWriter(input: .fileDescriptor(fd), options: BackupOptions(source: "pg")).write(to: repo)
+            }
+            return (repo, try write(), try write())
+        }
+    }
+
+    /// One real pg_dumpall output (a few MiB, several frames), made once per test process.
+    static let pgDump: Result<[UInt8], Error> = Result {
+        let pg = try PostgresServer.shared.get()
+        _ = try? pg.sql("DROP DATABASE verifydb")
+        try pg.sql("CREATE DATABASE verifydb")
+        try pg.sql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 150000) g;", database: "verifydb")
+        return try pg.dumpall()
+    }
+
+    func verify(_ repo: Repository, _ m: Manifest, _ mode: VerificationMode = .full) -> VerificationResult {
+        Verifier(repository: repo, id: m.id).verify(mode: mode)
+    }
+
+    func names(_ r: VerificationResult, _ file: String) -> Bool {
+        r.problems.contains { $0.file == file || $0.message.contains(file) }
+    }
+
+    /// Rewrites the manifest's record of `file` and SHA256SUMS so only deeper checks can notice.
+    func resign(_ repo: Repository, _ m: inout Manifest, changing file: String? = nil) throws {
+        let folder = repo.snapshotDirectory(m.id)
+        if let file, let i = m.files.firstIndex(where: { $0.name == file }) {
+            let bytes = try readFile(folder + "/" + file)
+            m.files[i].size = Int64(bytes.count)
+            m.files[i].sha256 = SHA256Hasher.digest(bytes)
+        }
+        let manifestBytes = Array(try Timestamp.jsonEncoder().encode(m)) + [0x0A]
+        try writeFile(folder + "/manifest.json", manifestBytes)
+        let sums = try shell("sha256sum $(ls | grep -v SHA256SUMS)", directory: folder)
+        try writeFile(folder + "/SHA256SUMS", Array(sums.stdoutText.utf8))
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aCleanSnapshotPassesBothModes(kind: Kind) throws {
+        let dir = TemporaryDirectory()
+        let (repo, clean, victim) = try makeSnapshots(kind, dir)
+        for m in [clean, victim] {
+            for mode in VerificationMode.allCases {
+                let r = verify(repo, m, mode)
+                #expect(r.passed, "\(kind) \(mode): \(r.problems)")
+                #expect(r.bytesRead > 0)
+            }
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func bitFlipsInEveryStoredFileAreCaught(kind: Kind) throws {
+        var rng = SeededBytes(seed: 77)
+        for file in ["data.tar.zst", "data.zst", "entries.jsonl.zst", "manifest.json", "SHA256SUMS"] {
+            if kind == .filesystem && file == "data.zst" || kind == .logical && (file == "data.tar.zst" || file == "entries.jsonl.zst") { continue }
+            for _ in 0..<3 {
+                let dir = TemporaryDirectory()
+                let (repo, clean, victim) = try makeSnapshots(kind, dir)
+                let path = repo.snapshotDirectory(victim.id) + "/" + file
+                var bytes = try readFile(path)
+                let position = Int(rng.next() % UInt64(bytes.count))
+                bytes[position] ^= UInt8(1 << (rng.next() % 8))
+                try writeFile(path, bytes)
+                for mode in VerificationMode.allCases {
+                    let r = verify(repo, victim, mode)
+                    #expect(!r.passed, "\(kind) \(file) byte \(position) \(mode): undetected")
+                    #expect(names(r, file), "\(kind) \(file) byte \(position) \(mode): \(r.problems)")
+                }
+                #expect(verify(repo, clean).passed)
+            }
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aTruncatedPayloadIsCaught(kind: Kind) throws {
+        let dir = TemporaryDirectory()
+        let (repo, clean, victim) = try makeSnapshots(kind, dir)
+        let path = repo.snapshotDirectory(victim.id) + "/" + victim.payloadName
+        let bytes = try readFile(path)
+        try writeFile(path, Array(bytes.prefix(bytes.count * 2 / 3)))
+        for mode in VerificationMode.allCases {
+            let r = verify(repo, victim, mode)
+            #expect(!r.passed && names(r, victim.payloadName), "\(mode): \(r.problems)")
+        }
+        #expect(verify(repo, clean).passed)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aRemovedFileIsCaught(kind: Kind) throws {
+        let files = kind == .filesystem ? ["data.tar.zst", "entries.jsonl.zst", "manifest.json", "SHA256SUMS"] : ["data.zst", "manifest.json", "SHA256SUMS"]
+        for file in files {
+            let dir = TemporaryDirectory()
+            let (repo, clean, victim) = try makeSnapshots(kind, dir)
+            unlink(repo.snapshotDirectory(victim.id) + "/" + file)
+            let r = verify(repo, victim)
+            #expect(!r.passed && names(r, file), "\(file): \(r.problems)")
+            #expect(verify(repo, clean).passed)
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aSeekTableThatLiesAboutAFrameIsCaught(kind: Kind) throws {
+        let dir = TemporaryDirectory()
+        var (repo, clean, victim) = try makeSnapshots(kind, dir)
+        #expect(victim.frames.count >= 2)
+        let path = repo.snapshotDirectory(victim.id) + "/" + victim.payloadName
+        var bytes = try readFile(path)
+        let tableStart = bytes.count - SeekTable.size(frameCount: victim.frames.count)
+        // Move one byte of decoded size from frame 0 to frame 1: totals still add up.
+        let sizeOffset0 = tableStart + 8 + 4, sizeOffset1 = tableStart + 8 + 8 + 4
+        func u32(_ at: Int) -> UInt32 { bytes[at...].prefix(4).reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+        func put(_ at: Int, _ v: UInt32) { for i in 0..<4 { bytes[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) } }
+        put(sizeOffset0, u32(sizeOffset0) - 1)
+        put(sizeOffset1, u32(sizeOffset1) + 1)
+        try writeFile(path, bytes)
+        try resign(repo, &victim, changing: victim.payloadName)
+        #expect(verify(repo, victim, .quick).passed, "quick mode trusts the re-signed digests")
+        let r = verify(repo, victim)
+        #expect(!r.passed)
+        #expect(r.problems.contains { $0.file == victim.payloadName && $0.location == "frame 0" }, "\(r.problems)")
+        #expect(verify(repo, clean).passed)
+    }
+
+    @Test func anEntryListThatDisagreesWithTheTarIsCaught() throws {
+        let dir = TemporaryDirectory()
+        var (repo, clean, victim) = try makeSnapshots(.filesystem, dir)
+        let folder = repo.snapshotDirectory(victim.id)
+        var lines = try shell("zstd -dc entries.jsonl.zst", directory: folder).stdoutText.split(separator: "\n").map(String.init)
+        let index = lines.firstIndex { $0.contains("f3.dat") }!
+        lines[index] = lines[index].replacingOccurrences(of: "\"size\":900000", with: "\"size\":900001")
+        unlink(folder + "/entries.jsonl.zst")
+        let writer = SeekableZstdWriter(downstream: try FileSink(path: folder + "/entries.jsonl.zst"))
+        try writer.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+        try writer.finish()
+        try resign(repo, &victim, changing: "entries.jsonl.zst")
+        let r = verify(repo, victim)
+        #expect(!r.passed)
+        #expect(r.problems.contains { $0.location == "entry src/f3.dat" }, "\(r.problems) \(lines[index])")
+        #expect(verify(repo, clean).passed)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aManifestWhoseDigestWasEditedIsCaught(kind: Kind) throws {
+        let dir = TemporaryDirectory()
+        var (repo, clean, victim) = try makeSnapshots(kind, dir)
+        victim.sha256 = SHA256Hasher.digest(Array("forged".utf8))
+        try resign(repo, &victim)
+        let r = verify(repo, victim)
+        #expect(!r.passed)
+        #expect(r.problems.contains { $0.file == "manifest.json" }, "\(r.problems)")
+        #expect(verify(repo, clean).passed)
+    }
+
+    @Test func aSectionDigestThatLiesIsCaught() throws {
+        let dir = TemporaryDirectory()
+        var (repo, _, victim) = try makeSnapshots(.logical, dir)
+        victim.sections[1].sha256 = SHA256Hasher.digest(Array("forged".utf8))
+        try resign(repo, &victim)
+        let r = verify(repo, victim)
+        #expect(r.problems.contains { $0.location == "section \(victim.sections[1].name)" }, "\(r.problems)")
+    }
+
+    @Test func historyAndSampleRotation() throws {
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        try writeFile(dir.sub("src/a"), [1, 2, 3])
+        var ids: [SnapshotID] = []
+        for i in 0..<6 {
+            var o = BackupOptions(source: "s")
+            o.time = Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 3600)
+            ids.append(try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: o).write(to: repo).id)
+        }
+        // K = 3 runs of --sample 2 over 6 snapshots: each verified exactly once.
+        var seen: [SnapshotID] = []
+        for _ in 0..<3 {
+            let batch = try repo.catalog.leastRecentlyVerified(2)
+            seen += try repo.verify(batch, mode: .quick).map(\.snapshot)
+            usleep(5_000)
+        }
+        #expect(seen.sorted() == ids.sorted())
+        #expect(Set(seen).count == 6)
+        let last = try repo.catalog.lastVerifications()
+        #expect(last.count == 6 && last.values.allSatisfy { $0.passed && $0.mode == .quick })
+        // The next sample starts again with the one verified longest ago.
+        #expect(try repo.catalog.leastRecentlyVerified(1) == [seen[0]])
+    }
+}
