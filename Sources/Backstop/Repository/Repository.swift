@@ -71,6 +71,7 @@ public final class Repository {
         let report = try catalog.reconcile(folders: folders) { id in
             try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
         }
+        try catalog.reconcileEvents(loadEvents(path + "/events"))
         return Repository(path: path, config: config, catalog: catalog, reconciled: report)
     }
 
@@ -170,6 +171,7 @@ public final class Repository {
         let report = try fresh.reconcile(folders: folders) { id in
             try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
         }
+        try fresh.reconcileEvents(loadEvents(path + "/events"))
         try fresh.close()
         for suffix in ["-wal", "-shm", "-journal"] { unlink(catalogPath + suffix) }
         try FileSystem.rename(temp, catalogPath)

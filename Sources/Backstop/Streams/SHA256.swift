@@ -131,7 +131,9 @@ public final class HashingSink: ByteSink {
     private let hasher = SHA256Hasher()
     private let downstream: ByteSink?
     public private(set) var count: Int64 = 0
-    public private(set) var digest: SHA256Digest?
+    public internal(set) var digest: SHA256Digest?
+
+    func hasherFinalize() -> SHA256Digest { hasher.finalize() }
 
     public init(_ downstream: ByteSink? = nil) {
         self.downstream = downstream

@@ -1,0 +1,285 @@
+import Foundation
+
+/// What a restore did.
+public struct RestoreReport: Codable, Sendable {
+    public var snapshot: SnapshotID
+    public var target: String
+    public var entries: Int
+    public var bytesWritten: Int64
+    /// Stored (compressed) bytes read from the repository.
+    public var bytesRead: Int64
+    public var framesRead: Int
+    public var framesTotal: Int
+    /// Where an existing target was moved (with --force).
+    public var movedAside: String?
+    public var warnings: [String]
+}
+
+/// Restores a filesystem snapshot, or the entries matching `includes`, into a directory.
+///
+/// Extraction goes to a staging folder beside the target, which is renamed into place only
+/// when every entry's digest (and, for whole restores, the stream digest) matched. Entries are
+/// refused when absolute, when they contain `..`, when a hard link escapes or carries data, and
+/// when they would be written through a symlink (libarchive's secure extraction flags and our
+/// own checks). With `includes`, only the frames that hold the chosen entries are decoded.
+///
+/// Crash behaviour: a leftover `.backstop-restore-*` folder beside the target; the target
+/// itself is never partly written. With `force`, an existing target is moved aside to
+/// `TARGET.before-restore-<time>`, never deleted.
+///
+/// The working directory of the process is the staging folder during extraction (libarchive
+/// refuses absolute destinations in secure mode); do not run another extraction concurrently.
+public struct FilesystemRestore {
+    public var repository: Repository
+    public var manifest: Manifest
+    public var includes: [String]
+    public var force: Bool
+
+    public init(repository: Repository, manifest: Manifest, includes: [String] = [], force: Bool = false) {
+        self.repository = repository
+        self.manifest = manifest
+        self.includes = includes
+        self.force = force
+    }
+
+    public func run(to targetPath: String) throws -> RestoreReport {
+        guard manifest.kind == .filesystem else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a filesystem snapshot") }
+        let target = URL(fileURLWithPath: targetPath).standardizedFileURL.path
+        let targetExists = FileSystem.exists(target)
+        var targetEmpty = true
+        if targetExists {
+            guard FileSystem.isDirectory(target) else { throw RestoreError.targetNotEmpty(target) }
+            targetEmpty = try FileSystem.list(target).isEmpty
+            if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
+        }
+        let reader = SnapshotReader(repository: repository, manifest: manifest)
+        let allEntries: [EntryRecord]
+        do { allEntries = try reader.entries() } catch {
+            throw RestoreError.corrupt(snapshot: manifest.id, file: "entries.jsonl.zst", location: "", reason: "\(error)")
+        }
+        let selected = try choose(allEntries)
+        let payload: SeekableZstdReader
+        do { payload = try reader.payload() } catch {
+            throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "seek table", reason: "\(error)")
+        }
+
+        let parent = (target as NSString).deletingLastPathComponent
+        try FileSystem.makeDirectory(parent)
+        let staging = parent + "/.backstop-restore-\(manifest.id.suffix)-\(getpid())"
+        try? FileSystem.removeTree(staging)
+        try FileSystem.makeDirectory(staging, mode: 0o755)
+        var report: RestoreReport
+        do {
+            report = try extract(selected: selected, whole: includes.isEmpty, payload: payload, into: staging)
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
+        }
+        if targetExists {
+            if targetEmpty {
+                if rmdir(target) != 0 { throw RepositoryError.io(path: target, operation: "replace empty directory", errno: errno) }
+            } else {
+                let aside = target + ".before-restore-" + SnapshotID(startedAt: Date()).rawValue.prefix(16)
+                try FileSystem.rename(target, aside)
+                report.movedAside = aside
+            }
+        }
+        try FileSystem.rename(staging, target)
+        report.target = target
+        return report
+    }
+
+    /// The entries to restore: all, or those matching `includes` (a directory brings its
+    /// contents; a hard link brings its target).
+    func choose(_ all: [EntryRecord]) throws -> [EntryRecord] {
+        guard !includes.isEmpty else { return all }
+        func matches(_ path: String) -> Bool {
+            let base = (path as NSString).lastPathComponent
+            return includes.contains { g in
+                fnmatch(g, path, 0) == 0 || path.hasPrefix(g.hasSuffix("/") ? g : g + "/")
+                    || (!g.contains("/") && fnmatch(g, base, 0) == 0)
+            }
+        }
+        var wanted = Set(all.filter { matches($0.path) }.map(\.path))
+        guard !wanted.isEmpty else { throw RestoreError.nothingIncluded(patterns: includes) }
+        for e in all where wanted.contains(e.path) && e.type == .hardlink {
+            if let t = e.linkTarget { wanted.insert(t) }
+        }
+        return all.filter { wanted.contains($0.path) }
+    }
+
+    private func extract(selected: [EntryRecord], whole: Bool, payload: SeekableZstdReader, into staging: String) throws -> RestoreReport {
+        let id = manifest.id
+        let source = payload.source
+        var framesRead = Set<Int>()
+        let streamHasher = SHA256Hasher()
+        let pull: () throws -> [UInt8]?
+        if whole {
+            let frames = FrameStream(reader: payload)
+            pull = {
+                do {
+                    guard let (index, bytes) = try frames.next() else { return nil }
+                    framesRead.insert(index)
+                    streamHasher.update(bytes)
+                    return bytes
+                } catch let e as FrameError {
+                    throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
+                }
+            }
+        } else {
+            var chunks = RangeChunks(payload: payload, ranges: selected.map { $0.offset..<($0.offset + $0.length) }, id: id, file: manifest.payloadName)
+            pull = {
+                let next = try chunks.next()
+                framesRead = chunks.decoded
+                return next
+            }
+        }
+
+        let savedDirectory = open(".", O_RDONLY | O_CLOEXEC)
+        guard savedDirectory >= 0, chdir(staging) == 0 else {
+            throw RepositoryError.io(path: staging, operation: "enter", errno: errno)
+        }
+        defer {
+            fchdir(savedDirectory)
+            close(savedDirectory)
+        }
+        let tar = try TarReader(next: pull)
+        let disk = try DiskWriter(restoreOwners: getuid() == 0)
+        var index = 0
+        var bytes: Int64 = 0
+        var warnings: [String] = []
+        while let entry = try nextEntry(tar) {
+            guard index < selected.count else {
+                throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "entry \(entry.path)", reason: "not in the entry list")
+            }
+            let expected = selected[index]
+            index += 1
+            try Self.refuseHostile(entry, id: id)
+            guard expected.path == entry.path, expected.type == entry.type else {
+                throw RestoreError.corrupt(snapshot: id, file: "entries.jsonl.zst", location: "entry \(expected.path)",
+                                           reason: "the tar has \(entry.type.rawValue) \(entry.path) there")
+            }
+            do {
+                if let w = try disk.writeHeader(entry) { warnings.append("\(entry.path): \(w)") }
+            } catch {
+                throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(error)")
+            }
+            let hasher = SHA256Hasher()
+            var size: Int64 = 0
+            try readData(tar, entry: entry) { chunk in
+                hasher.update(chunk)
+                size += Int64(chunk.count)
+                try disk.writeData(chunk, path: entry.path)
+            }
+            bytes += size
+            if entry.type == .file, let want = expected.sha256, hasher.finalize() != want || size != expected.size {
+                throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "entry \(entry.path)",
+                                           reason: "content digest does not match the entry list")
+            }
+            if let w = try disk.finishEntry(path: entry.path) { warnings.append("\(entry.path): \(w)") }
+        }
+        guard index == selected.count else {
+            throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "entry \(selected[index].path)", reason: "missing from the tar stream")
+        }
+        try disk.close()
+        if whole {
+            while try pull() != nil {}
+            if streamHasher.finalize() != manifest.sha256 {
+                throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
+            }
+        }
+        return RestoreReport(snapshot: id, target: "", entries: index, bytesWritten: bytes, bytesRead: source.bytesRead,
+                             framesRead: framesRead.count, framesTotal: payload.frames.count, movedAside: nil, warnings: warnings)
+    }
+
+    private func nextEntry(_ tar: TarReader) throws -> TarEntry? {
+        do { return try tar.nextEntry() } catch let e as RestoreError { throw e } catch {
+            throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "tar", reason: "\(error)")
+        }
+    }
+
+    private func readData(_ tar: TarReader, entry: TarEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        do { try tar.readData(body) } catch let e as RestoreError { throw e } catch let e as ArchiveError {
+            throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "entry \(entry.path)", reason: "\(e)")
+        }
+    }
+
+    /// Our own checks, before libarchive's: relative paths without `..`, contained hard links.
+    static func refuseHostile(_ entry: TarEntry, id: SnapshotID) throws {
+        func check(_ path: String, what: String) throws {
+            if path.isEmpty { throw RestoreError.hostileEntry(snapshot: id, path: path, reason: "\(what) is empty") }
+            if path.hasPrefix("/") { throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(what) is absolute") }
+            if path.split(separator: "/").contains("..") {
+                throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(what) contains '..'")
+            }
+        }
+        try check(entry.path, what: "path")
+        if entry.type == .hardlink {
+            try check(entry.linkTarget ?? "", what: "hard link target")
+            if entry.size > 0 { throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "hard link carries data") }
+        }
+    }
+}
+
+/// Yields the bytes of chosen ranges of a seekable payload, decoding each frame once, then the
+/// two zero blocks that end a tar archive.
+struct RangeChunks {
+    let payload: SeekableZstdReader
+    var ranges: [Range<Int64>]
+    let id: SnapshotID
+    let file: String
+    private(set) var decoded = Set<Int>()
+    private var cached: (index: Int, bytes: [UInt8])?
+    private var rangeIndex = 0
+    private var position: Int64
+    private var ended = false
+
+    init(payload: SeekableZstdReader, ranges: [Range<Int64>], id: SnapshotID, file: String) {
+        self.payload = payload
+        // Coalesce touching ranges.
+        var merged: [Range<Int64>] = []
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = merged.last, last.upperBound >= r.lowerBound {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
+            } else {
+                merged.append(r)
+            }
+        }
+        self.ranges = merged
+        self.id = id
+        self.file = file
+        position = merged.first?.lowerBound ?? 0
+    }
+
+    mutating func next() throws -> [UInt8]? {
+        while rangeIndex < ranges.count {
+            let r = ranges[rangeIndex]
+            if position >= r.upperBound {
+                rangeIndex += 1
+                if rangeIndex < ranges.count { position = ranges[rangeIndex].lowerBound }
+                continue
+            }
+            guard let frameIndex = payload.frameIndex(containing: position) else {
+                throw RestoreError.corrupt(snapshot: id, file: file, location: "offset \(position)", reason: "beyond the end of the payload")
+            }
+            if cached?.index != frameIndex {
+                do {
+                    cached = (frameIndex, try payload.decodeFrame(frameIndex))
+                } catch {
+                    throw RestoreError.corrupt(snapshot: id, file: file, location: "frame \(frameIndex)", reason: "\(error)")
+                }
+                decoded.insert(frameIndex)
+            }
+            let f = payload.frames[frameIndex]
+            let from = Int(position - f.uncompressedOffset)
+            let to = Int(min(r.upperBound, f.uncompressedEnd) - f.uncompressedOffset)
+            position += Int64(to - from)
+            return Array(cached!.bytes[from..<to])
+        }
+        if !ended {
+            ended = true
+            return [UInt8](repeating: 0, count: 1024)
+        }
+        return nil
+    }
+}

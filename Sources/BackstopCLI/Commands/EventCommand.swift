@@ -1,0 +1,68 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+struct EventCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "event",
+        abstract: "Mark named points in time (an upgrade) that selections can refer to.",
+        discussion: """
+        Example: backstop event add upgrade --note "MariaDB 10.11 -> 11.4"
+        then:    backstop restore --before upgrade --source mysql-datadir --to /var/lib/mysql-restore
+        """,
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record an event (now, or --at a time).",
+            discussion: "Exit codes: 0 recorded; 64 bad name or time; 1 not a repository.")
+
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The event's name, e.g. upgrade.") var name: String
+        @Option(help: "When it happened (default now).") var at: String?
+        @Option(help: "A note.") var note: String?
+
+        func run() throws {
+            output.apply()
+            let repo = try repository.open()
+            let when = try at.map { try TimeParser.fromEnvironment().parse($0) } ?? Date()
+            let event = try repo.addEvent(name: name, at: when, note: note)
+            if output.json { Output.printJSON(event) } else {
+                Output.line("event \(event.id) \"\(event.name)\" at \(Timestamp.format(event.at))")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List events, oldest first.")
+
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            output.apply()
+            let events = try repository.open().events()
+            if output.json { Output.printJSON(events); return }
+            Output.line(Output.table(["ID", "NAME", "AT (UTC)", "NOTE"], events.map {
+                [$0.id, $0.name, Timestamp.format($0.at), $0.note ?? ""]
+            }))
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove an event by ID.",
+            discussion: "Exit codes: 0 removed; 66 no such event.")
+
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The event's ID (or a unique part of it).") var id: String
+
+        func run() throws {
+            output.apply()
+            let removed = try repository.open().removeEvent(id)
+            if output.json { Output.printJSON(removed) } else { Output.line("removed event \(removed.id) \"\(removed.name)\"") }
+        }
+    }
+}

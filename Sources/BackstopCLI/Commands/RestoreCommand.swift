@@ -1,0 +1,97 @@
+import ArgumentParser
+import Backstop
+import Foundation
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a snapshot (whole, some files, or one database) safely, verifying as it goes.",
+        discussion: """
+        Examples:
+          backstop restore --before upgrade --source mysql-datadir --to /var/lib/mysql-restored
+          backstop restore 1a2b --to /tmp/r --include 'mysql-snapshot/app1/*'
+          backstop restore --before upgrade --source mysql-dump --database app1 --to app1.sql
+          backstop restore --latest --source pg --table public.orders --to - | psql scratch
+
+        Filesystem snapshots go to a directory: it must be new or empty (--force moves an existing
+        one aside to DIR.before-restore-TIME; nothing is deleted). Extraction happens in a staging
+        folder beside it, renamed into place only when every entry's digest matched. Entries with
+        '..', absolute paths, writes through symlinks and escaping hard links are refused.
+        Logical snapshots go to a file or '-' (stdout).
+
+        When the chosen snapshot proves corrupt, restore stops (65) and the target is unchanged;
+        with --fallback it says so and tries the next older candidate.
+
+        Exit codes: 0 restored; 65 corrupt or hostile data; 66 nothing matched the selection (or
+        no such database/table/entry); 73 target not empty; 64 usage.
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var selection: SelectionOptions
+
+    @Argument(help: "A snapshot ID or unique prefix (instead of selection flags).")
+    var snapshot: String?
+
+    @Option(help: ArgumentHelp("Target directory, file, or - for stdout.", valueName: "path"))
+    var to: String
+
+    @Option(name: .customLong("include"), help: "Restore only entries matching this glob (repeatable).")
+    var includes: [String] = []
+
+    @Option(help: "Logical snapshots: restore one database (mysqldump, pg_dumpall).")
+    var database: String?
+
+    @Option(help: "Logical snapshots: restore one table (pg_dump; schema.table or table).")
+    var table: String?
+
+    @Flag(help: "Restore over a non-empty target (an existing directory is moved aside, not deleted).")
+    var force = false
+
+    @Flag(help: "If the chosen snapshot is corrupt, try the next older candidate.")
+    var fallback = false
+
+    @Flag(help: "Explain the selection on stderr.")
+    var explain = false
+
+    func validate() throws {
+        try selection.validateSelection()
+        if snapshot != nil && selection.isGiven { throw ValidationError("give a SNAPSHOT or selection flags, not both") }
+        if snapshot == nil && !selection.isGiven { throw ValidationError("give a SNAPSHOT, or --at TIME, --before TIME|EVENT or --latest") }
+        if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
+        if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
+        if to.isEmpty { throw ValidationError("--to needs a path") }
+    }
+
+    func run() throws {
+        output.apply()
+        let repo = try repository.open()
+        var candidates: [SnapshotID]
+        if let snapshot {
+            candidates = [try repo.resolve(snapshot)]
+        } else {
+            let result = try repo.catalog.select(selection.criteria(repo))
+            if explain { FileHandle.standardError.write(Data((result.explanation + "\n").utf8)) }
+            guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
+            candidates = [chosen.id] + result.fallbacks.map(\.id)
+            notice("selected \(chosen.id) (\(chosen.source), completed \(Timestamp.format(chosen.completedAt)))")
+        }
+        let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force)
+        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice($0) }
+        if output.json && to != "-" {
+            Output.printJSON(report)
+        } else {
+            notice("restored \(report.snapshot) to \(report.target): \(report.entries) \(database != nil || table != nil ? "sections" : "entries"), "
+                + "\(Output.bytes(report.bytesWritten)); read \(report.framesRead) of \(report.framesTotal) frames (\(Output.bytes(report.bytesRead)))"
+                + (report.movedAside.map { "; the previous contents are in \($0)" } ?? ""))
+        }
+        for w in report.warnings { Output.warning(w) }
+    }
+
+    /// Messages go to stderr: stdout may carry the restored stream.
+    func notice(_ text: String) {
+        if !output.quiet || text.contains("falling back") || text.contains("failed") {
+            FileHandle.standardError.write(Data(("backstop: " + text + "\n").utf8))
+        }
+    }
+}
