@@ -256,18 +256,23 @@ final class TarReader {
     }
 }
 
-/// Writes entries to disk with libarchive's secure extraction: no `..`, no absolute paths, no
-/// writing through symlinks. Paths are relative to the process's working directory, which the
-/// caller sets to the staging folder (libarchive refuses absolute destinations in secure mode).
+/// Writes entries to disk under `root` with libarchive's secure extraction: no `..`, no writing
+/// through symlinks. Entry paths must be relative (the caller checks); they are prefixed with
+/// `root`, which is resolved with `realpath` first, so the symlink check never trips over a
+/// symlink above the target (such as /var/lib → /data) and the process's working directory is
+/// never changed.
 final class DiskWriter {
     private let archive: OpaquePointer
+    private let root: String
 
-    init(restoreOwners: Bool) throws {
+    init(root: String, restoreOwners: Bool) throws {
+        guard let resolved = realpath(root, nil) else { throw FileError.open(path: root, errno: errno) }
+        self.root = String(cString: resolved)
+        free(resolved)
         guard let a = archive_write_disk_new() else { fatalError("libarchive: out of memory") }
         archive = a
         var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL
-            | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
-            | ARCHIVE_EXTRACT_NO_OVERWRITE
+            | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_NO_OVERWRITE
         if restoreOwners { flags |= ARCHIVE_EXTRACT_OWNER }
         try archiveCheck(archive_write_disk_set_options(a, flags), a, "set extract options")
         try archiveCheck(archive_write_disk_set_standard_lookup(a), a, "set owner lookup")
@@ -275,9 +280,16 @@ final class DiskWriter {
 
     deinit { archive_write_free(archive) }
 
-    /// Creates the entry on disk (a file stays open for `writeData`). Returns a libarchive warning.
+    /// Creates the entry on disk under the root (a file stays open for `writeData`). The entry's
+    /// path and hard link target must be relative. Returns a libarchive warning.
     func writeHeader(_ entry: TarEntry) throws -> String? {
-        try archiveCheck(archive_write_header(archive, entry.pointer), archive, "create", path: entry.path)
+        precondition(!entry.path.hasPrefix("/"), "entry paths are checked to be relative before extraction")
+        archive_entry_copy_pathname(entry.pointer, root + "/" + entry.path)
+        if entry.type == .hardlink, let target = entry.linkTarget {
+            precondition(!target.hasPrefix("/"))
+            archive_entry_copy_hardlink(entry.pointer, root + "/" + target)
+        }
+        return try archiveCheck(archive_write_header(archive, entry.pointer), archive, "create", path: entry.path)
     }
 
     func writeData(_ bytes: UnsafeRawBufferPointer, path: String) throws {

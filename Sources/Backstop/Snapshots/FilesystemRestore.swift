@@ -26,9 +26,6 @@ public struct RestoreReport: Codable, Sendable {
 /// Crash behaviour: a leftover `.backstop-restore-*` folder beside the target; the target
 /// itself is never partly written. With `force`, an existing target is moved aside to
 /// `TARGET.before-restore-<time>`, never deleted.
-///
-/// The working directory of the process is the staging folder during extraction (libarchive
-/// refuses absolute destinations in secure mode); do not run another extraction concurrently.
 public struct FilesystemRestore {
     public var repository: Repository
     public var manifest: Manifest
@@ -135,16 +132,8 @@ public struct FilesystemRestore {
             }
         }
 
-        let savedDirectory = open(".", O_RDONLY | O_CLOEXEC)
-        guard savedDirectory >= 0, chdir(staging) == 0 else {
-            throw RepositoryError.io(path: staging, operation: "enter", errno: errno)
-        }
-        defer {
-            fchdir(savedDirectory)
-            close(savedDirectory)
-        }
         let tar = try TarReader(next: pull)
-        let disk = try DiskWriter(restoreOwners: getuid() == 0)
+        let disk = try DiskWriter(root: staging, restoreOwners: getuid() == 0)
         var index = 0
         var bytes: Int64 = 0
         var warnings: [String] = []
