@@ -4,6 +4,10 @@ import Testing
 
 /// Scanner tests on dumps made by real servers (PostgreSQL and MariaDB started by the tests).
 @Suite(.serialized) struct DumpScannerTests {
+    /// This suite's own servers: other suites create and drop databases concurrently.
+    static let postgres = Result { try PostgresServer.start() }
+    static let mariadb = Result { try MariaDBServer.start() }
+
     static func scan(_ dump: [UInt8], format: DumpFormat, chunk: Int = 1 << 20) throws -> ([Section], MemorySink) {
         let sink = MemorySink()
         let scanner = DumpScanner(format: format, sink: sink)
@@ -30,7 +34,7 @@ import Testing
     }
 
     static func populatedMariaDB() throws -> MariaDBServer {
-        let db = try MariaDBServer.shared.get()
+        let db = try Self.mariadb.get()
         try db.sql("""
             DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS crm; DROP DATABASE IF EXISTS `we``ird`;
             CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40));
@@ -79,7 +83,7 @@ import Testing
     }
 
     @Test func pgDumpallHasOneSectionPerDatabase() throws {
-        let pg = try PostgresServer.shared.get()
+        let pg = try Self.postgres.get()
         for db in ["ledger", "inventory"] {
             _ = try? pg.sql("DROP DATABASE \(db)")
             try pg.sql("CREATE DATABASE \(db)")
@@ -107,7 +111,7 @@ import Testing
     }
 
     @Test func pgDumpHasOneSectionPerTable() throws {
-        let pg = try PostgresServer.shared.get()
+        let pg = try Self.postgres.get()
         _ = try? pg.sql("DROP DATABASE shopdb")
         try pg.sql("CREATE DATABASE shopdb")
         try pg.sql("""
@@ -133,8 +137,8 @@ import Testing
         let dump: [UInt8]
         switch format {
         case .mysqldump: dump = try Self.populatedMariaDB().dump("shop")
-        case .pgdump: dump = try PostgresServer.shared.get().dump("postgres")
-        default: dump = try PostgresServer.shared.get().dumpall()
+        case .pgdump: dump = try Self.postgres.get().dump("postgres")
+        default: dump = try Self.postgres.get().dumpall()
         }
         for cut in [dump.count / 3, dump.count - 60] {
             #expect(throws: BackupError.self) { try Self.scan(Array(dump.prefix(cut)), format: format) }

@@ -4,6 +4,10 @@ import Testing
 
 /// One database or table out of real dumps, loaded back by the real clients.
 @Suite(.serialized) struct LogicalRestoreTests {
+    /// This suite's own servers: other suites create and drop databases concurrently.
+    static let postgres = Result { try PostgresServer.start() }
+    static let mariadb = Result { try MariaDBServer.start() }
+
     func backup(_ repo: Repository, _ dump: [UInt8], _ dir: TemporaryDirectory, name: String) throws -> Manifest {
         try writeFile(dir.sub(name), dump)
         let fd = open(dir.sub(name), O_RDONLY)
@@ -17,7 +21,7 @@ import Testing
     }
 
     @Test func oneMariaDBDatabaseLoadsBackAlone() throws {
-        let db = try MariaDBServer.shared.get()
+        let db = try Self.mariadb.get()
         try db.sql("""
             DROP DATABASE IF EXISTS rst_a; DROP DATABASE IF EXISTS rst_b;
             CREATE DATABASE rst_a; CREATE TABLE rst_a.t (id INT PRIMARY KEY, v TEXT); INSERT INTO rst_a.t VALUES (1,'a'),(2,'b');
@@ -47,7 +51,7 @@ import Testing
     }
 
     @Test func onePgDumpTableLoadsIntoAFreshDatabase() throws {
-        let pg = try PostgresServer.shared.get()
+        let pg = try Self.postgres.get()
         _ = try? pg.sql("DROP DATABASE rst_shop")
         _ = try? pg.sql("DROP DATABASE rst_scratch")
         try pg.sql("CREATE DATABASE rst_shop")
@@ -72,7 +76,7 @@ import Testing
     }
 
     @Test func pgDumpallDatabasesDiffAndRestore() throws {
-        let pg = try PostgresServer.shared.get()
+        let pg = try Self.postgres.get()
         for name in ["rst_one", "rst_two"] {
             _ = try? pg.sql("DROP DATABASE \(name)")
             try pg.sql("CREATE DATABASE \(name)")

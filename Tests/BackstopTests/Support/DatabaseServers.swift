@@ -58,9 +58,6 @@ final class PostgresServer: @unchecked Sendable {
     let port = 5432
     let bin: String
 
-    /// One server shared by every test in the process, started on first use.
-    static let shared: Result<PostgresServer, Error> = Result { try PostgresServer.start() }
-
     private init(directory: String, bin: String) {
         self.directory = directory
         socketDirectory = directory
@@ -126,8 +123,6 @@ final class PostgresServer: @unchecked Sendable {
 final class MariaDBServer: @unchecked Sendable {
     let directory: String
     var socket: String { directory + "/mysqld.sock" }
-
-    static let shared: Result<MariaDBServer, Error> = Result { try MariaDBServer.start() }
 
     private init(directory: String) { self.directory = directory }
 

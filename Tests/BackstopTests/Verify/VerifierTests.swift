@@ -6,6 +6,10 @@ import Testing
 /// verification (exit 65 in the CLI) with a report naming the damaged file, while a clean
 /// snapshot beside them still passes.
 @Suite struct VerifierTests {
+    /// This suite's own servers: other suites create and drop databases concurrently.
+    static let postgres = Result { try PostgresServer.start() }
+    static let mariadb = Result { try MariaDBServer.start() }
+
     enum Kind: String, CaseIterable { case filesystem, logical }
 
     /// A repository holding one clean snapshot of `kind` and the snapshot to damage.
@@ -31,7 +35,7 @@ import Testing
 
     /// One real pg_dumpall output (a few MiB, several frames), made once per test process.
     static let pgDump: Result<[UInt8], Error> = Result {
-        let pg = try PostgresServer.shared.get()
+        let pg = try Self.postgres.get()
         _ = try? pg.sql("DROP DATABASE verifydb")
         try pg.sql("CREATE DATABASE verifydb")
         try pg.sql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 150000) g;", database: "verifydb")
