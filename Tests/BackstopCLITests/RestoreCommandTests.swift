@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// The 3 a.m. commands end to end: event, select --explain, restore, diff.
+@Suite struct RestoreCommandTests {
+    /// A repository with nightly dumps and data-directory snapshots around an upgrade event.
+    func outage(_ s: Scratch) throws -> (before: [String: String], after: [String: String]) {
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        var before: [String: String] = [:], after: [String: String] = [:]
+        for (day, rows) in [(1, 3), (2, 4)] {
+            try s.write("data/ibdata1", "pages of day \(day)\n")
+            try s.write("dump.sql", sampleDump(rows: rows))
+            let fs = try CLI.run(["backup", s.sub("data"), "--source", "datadir", "--time", "2024-03-0\(day)T02:00:00Z", "--repo", s.repo])
+            let dump = try CLI.run(["backup", "--stdin", "--source", "dump", "--time", "2024-03-0\(day)T02:05:00Z", "--repo", s.repo], stdinFile: s.sub("dump.sql"))
+            #expect(fs.status == 0 && dump.status == 0)
+            before["datadir"] = fs.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            before["dump"] = dump.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(try CLI.run(["event", "add", "upgrade", "--at", "2024-03-02T22:00:00Z", "--note", "11.4", "--repo", s.repo]).status == 0)
+        try s.write("data/ibdata1", "pages after the upgrade\n")
+        try s.write("dump.sql", sampleDump(rows: 9).replacingOccurrences(of: "(1,'crm')", with: "(1,'CRM')"))
+        after["datadir"] = try CLI.run(["backup", s.sub("data"), "--source", "datadir", "--time", "2024-03-03T02:00:00Z", "--repo", s.repo]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        after["dump"] = try CLI.run(["backup", "--stdin", "--source", "dump", "--time", "2024-03-03T02:05:00Z", "--repo", s.repo], stdinFile: s.sub("dump.sql")).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (before, after)
+    }
+
+    @Test func selectBeforeTheUpgradeExplainsAndPrintsOnlyTheID() throws {
+        let s = Scratch()
+        let (before, after) = try outage(s)
+        let r = try CLI.run(["select", "--before", "upgrade", "--source", "datadir", "--explain", "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == before["datadir"]! + "\n")
+        #expect(r.stderr.contains("event \"upgrade\""))
+        #expect(r.stderr.contains("passed over  \(after["datadir"]!)"))
+        #expect(r.stderr.contains("taken        \(before["datadir"]!)"))
+        #expect(r.stderr.contains("2024-03-02T22:00:00.000Z"))
+
+        let local = try CLI.run(["select", "--at", "2024-03-02 23:30", "--source", "dump", "--repo", s.repo], environment: ["TZ": "Europe/Berlin"])
+        #expect(local.stdout == before["dump"]! + "\n", "23:30 in Berlin is 22:30Z, after the day-2 dump")
+    }
+
+    @Test func nothingMatchedExits66AndNeverFallsBackToLatest() throws {
+        let s = Scratch()
+        _ = try outage(s)
+        let r = try CLI.run(["select", "--before", "2024-03-01T00:00:00Z", "--source", "dump", "--repo", s.repo])
+        #expect(r.status == 66)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("never falls back to the latest"))
+        let badTime = try CLI.run(["select", "--at", "last tuesday", "--repo", s.repo])
+        #expect(badTime.status == 64)
+        #expect(badTime.stderr.contains("accepted forms"))
+        let noEvent = try CLI.run(["select", "--before", "migration", "--repo", s.repo])
+        #expect(noEvent.status == 66)
+        #expect(noEvent.stderr.contains("known events: upgrade"))
+        let gap = try CLI.run(["select", "--at", "2024-03-31T02:30:00", "--repo", s.repo], environment: ["TZ": "Europe/Berlin"])
+        #expect(gap.status == 64)
+        #expect(gap.stderr.contains("does not exist in Europe/Berlin"))
+    }
+
+    @Test func restoreTheDataDirectoryAndOneDatabaseFromBeforeTheUpgrade() throws {
+        let s = Scratch()
+        let (before, after) = try outage(s)
+        let r = try CLI.run(["restore", "--before", "upgrade", "--source", "datadir", "--to", s.sub("restored"), "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("selected \(before["datadir"]!)"))
+        #expect(try String(contentsOfFile: s.sub("restored/data/ibdata1"), encoding: .utf8) == "pages of day 2\n")
+
+        let again = try CLI.run(["restore", "--before", "upgrade", "--source", "datadir", "--to", s.sub("restored"), "--repo", s.repo])
+        #expect(again.status == 73)
+        #expect(again.stderr.contains("not empty"))
+
+        let db = try CLI.run(["restore", "--before", "upgrade", "--source", "dump", "--database", "crm", "--to", "-", "--repo", s.repo])
+        #expect(db.status == 0, "\(db.stderr)")
+        #expect(db.stdout.contains("Current Database: `crm`") && !db.stdout.contains("Current Database: `shop`"))
+        #expect(db.stdout.hasPrefix("-- MariaDB dump") && db.stdout.hasSuffix("-- Dump completed on 2024-03-24 22:00:00\n"))
+
+        let diff = try CLI.run(["diff", before["dump"]!, after["dump"]!, "--json", "--repo", s.repo])
+        let changed = ((try json(diff.stdout) as? [String: Any])?["changed"] as? [[String: Any]])?.compactMap { $0["path"] as? String }
+        #expect(changed == ["crm", "shop"])
+        let unchanged = try CLI.run(["diff", before["datadir"]!, before["datadir"]!, "--repo", s.repo])
+        #expect(unchanged.stdout.contains("0 added, 0 removed, 0 changed"))
+    }
+
+    @Test func aCorruptChoiceExits65AndFallbackSaysSo() throws {
+        let s = Scratch()
+        let (before, _) = try outage(s)
+        let payload = s.repo + "/snapshots/\(before["dump"]!)/data.zst"
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: payload)))
+        bytes[bytes.count / 4] ^= 0x20
+        try Data(bytes).write(to: URL(fileURLWithPath: payload))
+        let f = try CLI.run(["restore", "--before", "upgrade", "--source", "dump", "--to", s.sub("dump.sql.out"), "--fallback", "--repo", s.repo])
+        #expect(f.status == 0, "\(f.stderr)")
+        #expect(f.stderr.contains(before["dump"]!) && f.stderr.contains("data.zst"))
+        #expect(f.stderr.contains("falling back to the next older candidate"))
+        #expect(try String(contentsOfFile: s.sub("dump.sql.out"), encoding: .utf8) == sampleDump(rows: 3))
+        // Named explicitly, the corrupt snapshot fails with 65 and leaves the target untouched.
+        let r = try CLI.run(["restore", before["dump"]!, "--to", s.sub("again.sql"), "--repo", s.repo])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("failed verification while restoring: data.zst"))
+        #expect(!FileManager.default.fileExists(atPath: s.sub("again.sql")))
+        // The failure is remembered: a later selection passes over the bad snapshot.
+        let sel = try CLI.run(["select", "--before", "upgrade", "--source", "dump", "--explain", "--repo", s.repo])
+        #expect(sel.stderr.contains("known bad"))
+        #expect(sel.stdout != before["dump"]! + "\n")
+    }
+
+    @Test func eventsAreListedAndRemoved() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let add = try CLI.run(["event", "add", "upgrade", "--at", "@1711317600", "--json", "--repo", s.repo])
+        let event = try #require(try json(add.stdout) as? [String: Any])
+        #expect(event["at"] as? String == "2024-03-24T22:00:00.000Z")
+        let list = try CLI.run(["event", "list", "--repo", s.repo])
+        #expect(list.stdout.contains("upgrade"))
+        #expect(try CLI.run(["event", "remove", event["id"] as! String, "--repo", s.repo]).status == 0)
+        #expect(try CLI.run(["event", "remove", "nope", "--repo", s.repo]).status == 66)
+        #expect(try CLI.run(["event", "add", "bad name", "--repo", s.repo]).status == 64)
+    }
+}
