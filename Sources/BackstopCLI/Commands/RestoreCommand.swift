@@ -54,10 +54,15 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Explain the selection on stderr.")
     var explain = false
 
+    @Option(name: .customLong("run"), help: ArgumentHelp("Restore every snapshot of one `backstop run` into --to DIR: DIR/SOURCE/ for filesystem snapshots, DIR/SOURCE.sql for logical ones.", valueName: "run-id"))
+    var runID: String?
+
     func validate() throws {
         try selection.validateSelection()
-        if snapshot != nil && selection.isGiven { throw ValidationError("give a SNAPSHOT or selection flags, not both") }
-        if snapshot == nil && !selection.isGiven { throw ValidationError("give a SNAPSHOT, or --at TIME, --before TIME|EVENT or --latest") }
+        let ways = (snapshot == nil ? 0 : 1) + (selection.isGiven ? 1 : 0) + (runID == nil ? 0 : 1)
+        if ways > 1 { throw ValidationError("give a SNAPSHOT, selection flags or --run, not more than one") }
+        if ways == 0 { throw ValidationError("give a SNAPSHOT, --at TIME, --before TIME|EVENT, --latest or --run ID") }
+        if runID != nil && (!includes.isEmpty || database != nil || table != nil) { throw ValidationError("--run restores whole snapshots; --include, --database and --table take one snapshot") }
         if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
         if to.isEmpty { throw ValidationError("--to needs a path") }
@@ -66,6 +71,10 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         output.apply()
         let repo = try repository.open()
+        if let runID {
+            try restoreRun(runID, repo)
+            return
+        }
         var candidates: [SnapshotID]
         if let snapshot {
             candidates = [try repo.resolve(snapshot)]
@@ -86,6 +95,24 @@ struct RestoreCommand: ParsableCommand {
                 + (report.movedAside.map { "; the previous contents are in \($0)" } ?? ""))
         }
         for w in report.warnings { Output.warning(w) }
+    }
+
+    /// Restores the set of snapshots one run took, each verified, into one directory.
+    func restoreRun(_ runID: String, _ repo: Repository) throws {
+        let snapshots = try repo.snapshots(ofRun: runID)
+        guard !snapshots.isEmpty else { throw RepositoryError.snapshotNotFound("run \(runID)") }
+        if FileManager.default.fileExists(atPath: to), !(try FileManager.default.contentsOfDirectory(atPath: to)).isEmpty, !force {
+            throw RestoreError.targetNotEmpty(to)
+        }
+        try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+        var reports: [RestoreReport] = []
+        for s in snapshots {
+            let target = to + "/" + s.source + (s.kind == .logical ? ".sql" : "")
+            let report = try repo.restore(candidates: [s.id], request: RestoreRequest(target: target, force: force), fallback: false) { notice($0) }
+            notice("restored \(s.id) (\(s.source)) to \(target)")
+            reports.append(report)
+        }
+        if output.json { Output.printJSON(reports) }
     }
 
     /// Messages go to stderr: stdout may carry the restored stream.

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+
+/// What happened to one job of a run.
+public struct JobOutcome: Codable, Sendable {
+    public enum Status: String, Codable, Sendable { case ok, warnings, failed, skipped }
+    public var source: String
+    public var kind: SnapshotKind
+    public var status: Status
+    public var snapshot: SnapshotID?
+    public var bytesIn: Int64 = 0
+    public var bytesStored: Int64 = 0
+    public var duration: Double = 0
+    public var messages: [String] = []
+    /// The exit status this job contributes.
+    public var exitCode: Int32
+}
+
+/// What a `backstop run` did, for its report and exit status.
+public struct RunSummary: Codable, Sendable {
+    public var runID: String
+    public var policy: String
+    public var dryRun: Bool
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var jobs: [JobOutcome]
+    public var verified: [VerificationResult]
+    public var pruned: [SnapshotID]
+    public var plan: RetentionPlan?
+    public var sampled: [VerificationResult]
+    public var exitCode: Int32
+}
+
+/// Runs a policy: the cron entry point.
+///
+/// Under the writer lock: each job with its hooks (a failing `before` skips the job; `after`
+/// always runs), verification of what was written, the prune the retention rules call for,
+/// verification of a sample of older snapshots. The snapshots of one run share a run ID.
+/// The exit status is the worst of all steps: 1 (unexpected) > 74 > 65 > 66 > 3 > 0.
+public struct PolicyRunner {
+    public var policy: Policy
+    public var logger: Logger
+
+    public init(policy: Policy, logger: Logger) {
+        self.policy = policy
+        self.logger = logger
+    }
+
+    static let severity: [Int32] = [0, 3, 66, 65, 74, 75, 1]
+
+    static func worst(_ codes: [Int32]) -> Int32 {
+        codes.max { (severity.firstIndex(of: $0) ?? severity.count) < (severity.firstIndex(of: $1) ?? severity.count) } ?? 0
+    }
+
+    /// Runs the policy. `time` is recorded as the snapshots' time and is the "now" of retention.
+    public func run(time: Date?, dryRun: Bool) throws -> RunSummary {
+        let repo = try Repository.open(at: policy.repository)
+        let started = Date()
+        let now = time ?? started
+        let runID = SnapshotID(startedAt: now).rawValue
+        return try repo.withWriterLock(command: "backstop run \(policy.file)", timeout: policy.lockTimeout, warn: { logger.warning("\($0)") }) {
+            var outcomes: [JobOutcome] = []
+            for job in policy.jobs {
+                outcomes.append(dryRun ? JobOutcome(source: job.source, kind: job.kind, status: .skipped, messages: ["dry run"], exitCode: 0)
+                                       : runJob(job, repo: repo, runID: runID, time: time))
+            }
+            var verified: [VerificationResult] = []
+            if let mode = policy.verification.afterBackup {
+                let written = outcomes.compactMap(\.snapshot)
+                verified = try repo.verify(written, mode: mode)
+                for r in verified where !r.passed { logger.error("\(r.summary)") }
+            }
+            var plan: RetentionPlan?
+            var pruned: [SnapshotID] = []
+            if let retention = policy.retention {
+                let p = try repo.retentionPlan(retention, timeZone: policy.timeZone, now: now)
+                plan = p
+                if !dryRun {
+                    pruned = try repo.prune(p)
+                    if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshots: \(pruned.map(\.rawValue).joined(separator: ", "))") }
+                }
+            }
+            var sampled: [VerificationResult] = []
+            if policy.verification.sample > 0 && !dryRun {
+                let fresh = Set(verified.map(\.snapshot))
+                let older = try repo.catalog.leastRecentlyVerified(policy.verification.sample + fresh.count).filter { !fresh.contains($0) }
+                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full)
+                for r in sampled where !r.passed { logger.error("\(r.summary)") }
+            }
+            let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }
+            return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: Date(),
+                              jobs: outcomes, verified: verified, pruned: pruned, plan: plan, sampled: sampled,
+                              exitCode: Self.worst(codes))
+        }
+    }
+
+    func runJob(_ job: Policy.Job, repo: Repository, runID: String, time: Date?) -> JobOutcome {
+        let started = Date()
+        var outcome = JobOutcome(source: job.source, kind: job.kind, status: .ok, exitCode: 0)
+        var hookEnvironment = ProcessInfo.processInfo.environment
+        hookEnvironment["BACKSTOP_RUN_ID"] = runID
+        hookEnvironment["BACKSTOP_SOURCE"] = job.source
+        defer {
+            if let after = job.after {
+                let (status, tail) = Hook.run(after, environment: hookEnvironment)
+                if status != 0 {
+                    let message = "after hook of \(job.source) exited \(status): `\(after)`\(tail.isEmpty ? "" : "\n" + tail)"
+                    logger.error("\(message)")
+                    outcome.messages.append(message)
+                    if outcome.exitCode == 0 || outcome.exitCode == 3 { outcome.exitCode = ExitStatus.failure.rawValue }
+                }
+            }
+            outcome.duration = Date().timeIntervalSince(started)
+        }
+        if let before = job.before {
+            let (status, tail) = Hook.run(before, environment: hookEnvironment)
+            if status != 0 {
+                let message = "before hook of \(job.source) exited \(status), so the job was skipped: `\(before)`\(tail.isEmpty ? "" : "\n" + tail)"
+                logger.error("\(message)")
+                outcome.status = .skipped
+                outcome.messages.append(message)
+                outcome.exitCode = ExitStatus.failure.rawValue
+                return outcome
+            }
+        }
+        var options = BackupOptions(source: job.source, tags: job.tags, runID: runID)
+        options.time = time
+        do {
+            let manifest: Manifest
+            switch job.kind {
+            case .filesystem:
+                manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options).write(to: repo)
+            case .logical:
+                manifest = try LogicalSnapshotWriter(input: .command(job.command ?? "false"), format: job.format, options: options).write(to: repo)
+            }
+            outcome.snapshot = manifest.id
+            outcome.bytesIn = manifest.bytesIn
+            outcome.bytesStored = manifest.bytesStored
+            if !manifest.warnings.isEmpty {
+                outcome.status = .warnings
+                outcome.exitCode = ExitStatus.warnings.rawValue
+                outcome.messages += manifest.warnings
+                for w in manifest.warnings { logger.warning("\(job.source): \(w)") }
+            }
+            logger.info("\(job.source): snapshot \(manifest.id), \(manifest.bytesIn) bytes in, \(manifest.bytesStored) stored")
+        } catch {
+            outcome.status = .failed
+            outcome.messages.append(String(describing: error))
+            outcome.exitCode = (error as? ExitStatusProviding)?.exitStatus.rawValue ?? (error is FileError ? ExitStatus.ioError.rawValue : ExitStatus.failure.rawValue)
+            logger.error("\(job.source): \(error)")
+        }
+        return outcome
+    }
+}
+
+/// Runs a hook with `/bin/sh -c`, returning its exit status and the tail of its output.
+enum Hook {
+    static func run(_ command: String, environment: [String: String]) -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        p.environment = environment
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        do { try p.run() } catch { return (127, "cannot start /bin/sh: \(error)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(10).joined(separator: "\n")
+        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+        return (status, lines)
+    }
+}
+
+extension Repository {
+    /// Snapshots taken by one `backstop run`, oldest first.
+    public func snapshots(ofRun runID: String) throws -> [CatalogSnapshot] {
+        try catalog.snapshots().filter { $0.runID == runID }
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Backstop
+import Foundation
+import Logging
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a policy: the nightly cron entry point.",
+        discussion: """
+        Example (crontab): 15 2 * * * /usr/local/bin/backstop run /etc/backstop/nightly.yaml
+
+        Takes the writer lock (waiting up to the policy's lock-timeout), runs each job with its
+        before/after hooks, verifies what it wrote, prunes by the retention rules, verifies a
+        sample of older snapshots. Quiet on success (cron mails only trouble) unless --verbose;
+        warnings and errors go to stderr with timestamps. --time T records the snapshots as
+        taken at T and is the "now" of retention.
+
+        Exit codes: the worst of all steps: 0 ok; 3 warnings; 66 a source is missing; 65 a
+        snapshot failed verification or a dump was incomplete; 74 I/O; 75 lock held; 1 a
+        hook or dump command failed; 64 invalid policy (nothing runs).
+        """)
+
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "The policy file.") var policy: String
+    @Option(help: "Record the snapshots as taken at this time; also retention's now.") var time: String?
+    @Flag(help: "Show what would be done: no snapshots, no pruning.") var dryRun = false
+    @Flag(name: [.short, .long], help: "Print the summary even on success, and log progress.") var verbose = false
+
+    func run() throws {
+        output.apply()
+        let level: Logger.Level = verbose ? .info : .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let p = try PolicyParser.load(file: policy)
+        let when = try time.map { try TimeParser.fromEnvironment().parse($0) }
+        let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(time: when, dryRun: dryRun)
+        if output.json {
+            Output.printJSON(summary)
+        } else if verbose || summary.exitCode != 0 || dryRun {
+            print(Self.render(summary))
+        }
+        if summary.exitCode != 0 { throw CommandExit(status: ExitStatus(rawValue: summary.exitCode) ?? .failure) }
+    }
+
+    static func render(_ s: RunSummary) -> String {
+        var lines = ["run \(s.runID) of \(s.policy)\(s.dryRun ? " (dry run)" : ""): \(String(format: "%.1f", s.finishedAt.timeIntervalSince(s.startedAt))) s, exit \(s.exitCode)"]
+        for j in s.jobs {
+            var line = "  \(j.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(j.source) (\(j.kind.rawValue))"
+            if let id = j.snapshot { line += " \(id): \(Output.bytes(j.bytesIn)) in, \(Output.bytes(j.bytesStored)) stored, \(String(format: "%.1f", j.duration)) s" }
+            lines.append(line)
+            for m in j.messages { lines.append("           \(m)") }
+        }
+        for v in s.verified { lines.append("  verified \(v.snapshot) (\(v.mode.rawValue)): \(v.passed ? "ok" : "FAILED: \(v.problems.first!)")") }
+        if let plan = s.plan {
+            lines.append(s.dryRun ? "  retention (dry run): \(plan.keep.count) keep, \(plan.remove.count) would be removed" : "  pruned \(s.pruned.count) snapshots")
+            if s.dryRun { lines += plan.text.split(separator: "\n").map { "    " + $0 } }
+        }
+        for v in s.sampled { lines.append("  sampled  \(v.snapshot) (\(v.mode.rawValue)): \(v.passed ? "ok" : "FAILED: \(v.problems.first!)")") }
+        return lines.joined(separator: "\n")
+    }
+}
