@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import Backstop
+
+@Suite struct PolicyParserTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func everyShippedPolicyLoads() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.packageRoot + "/Policies").filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files == ["ci-verify.yaml", "nightly.yaml", "pre-upgrade.yaml"])
+        for f in files {
+            let p = try PolicyParser.load(file: Self.packageRoot + "/Policies/" + f)
+            #expect(p.repository == "/var/backups/backstop", "\(f)")
+        }
+        let nightly = try PolicyParser.load(file: Self.packageRoot + "/Policies/nightly.yaml")
+        #expect(nightly.jobs.map(\.source) == ["mysql-datadir", "mysql-dump"])
+        #expect(nightly.timeZone.identifier == "Europe/Berlin")
+        #expect(nightly.lockTimeout == 600)
+        #expect(nightly.retention == RetentionPolicy(keepLast: 3, keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepWithin: 2 * 86400,
+                                                     keepTags: ["keep-forever", "pre-upgrade"], keepBeforeEvent: 90 * 86400))
+        #expect(nightly.verification == Policy.Verification(afterBackup: .full, sample: 2))
+        #expect(nightly.jobs[1].format == .mysqldump && nightly.jobs[1].command?.hasPrefix("mariadb-dump") == true)
+    }
+
+    static let valid = """
+        repository: /srv/backups
+        jobs:
+          - source: data
+            kind: filesystem
+            paths: [/srv/data]
+        retention:
+          keep-daily: 7
+        """
+
+    struct Mistake: CustomTestStringConvertible, Sendable {
+        var name: String
+        var yaml: String
+        var line: Int
+        var column: Int
+        var message: String
+        var testDescription: String { name }
+    }
+
+    static let mistakes: [Mistake] = [
+        Mistake(name: "unknown key", yaml: valid.replacingOccurrences(of: "  keep-daily: 7", with: "  keep-daily: 7\n  keep-dayly: 3"),
+                line: 8, column: 3, message: "unknown key 'keep-dayly'"),
+        Mistake(name: "snake_case key", yaml: valid.replacingOccurrences(of: "  keep-daily: 7", with: "  keep_daily: 7"),
+                line: 7, column: 3, message: "did you mean 'keep-daily'"),
+        Mistake(name: "duplicate key", yaml: valid.replacingOccurrences(of: "  keep-daily: 7", with: "  keep-daily: 7\n  keep-daily: 9"),
+                line: 7, column: 3, message: "duplicate key 'keep-daily'"),
+        Mistake(name: "wrong type", yaml: valid.replacingOccurrences(of: "keep-daily: 7", with: "keep-daily: seven"),
+                line: 7, column: 15, message: "'keep-daily' must be a whole number"),
+        Mistake(name: "negative count", yaml: valid.replacingOccurrences(of: "keep-daily: 7", with: "keep-daily: -1"),
+                line: 7, column: 15, message: "must not be negative"),
+        Mistake(name: "bad duration", yaml: valid.replacingOccurrences(of: "keep-daily: 7", with: "keep-within: 2 days"),
+                line: 7, column: 16, message: "'keep-within' is not a duration"),
+        Mistake(name: "list expected", yaml: valid.replacingOccurrences(of: "paths: [/srv/data]", with: "paths: /srv/data"),
+                line: 5, column: 12, message: "'paths' must be a list"),
+        Mistake(name: "unknown kind", yaml: valid.replacingOccurrences(of: "kind: filesystem", with: "kind: snapshot"),
+                line: 4, column: 11, message: "kind must be filesystem or logical"),
+        Mistake(name: "missing command", yaml: valid.replacingOccurrences(of: "kind: filesystem\n    paths: [/srv/data]", with: "kind: logical"),
+                line: 3, column: 5, message: "needs 'command'"),
+        Mistake(name: "unknown time zone", yaml: "timezone: Mars/Olympus\n" + valid, line: 1, column: 11, message: "unknown time zone"),
+        Mistake(name: "YAML syntax", yaml: valid.replacingOccurrences(of: "paths: [/srv/data]", with: "paths: [/srv/data"),
+                line: 6, column: 10, message: "YAML syntax"),
+        Mistake(name: "missing repository", yaml: valid.replacingOccurrences(of: "repository: /srv/backups\n", with: ""),
+                line: 1, column: 1, message: "missing 'repository'"),
+        Mistake(name: "bad after-backup", yaml: valid + "\nverify:\n  after-backup: sometimes", line: 9, column: 17, message: "after-backup must be quick, full or none"),
+    ]
+
+    @Test(arguments: mistakes)
+    func mistakesNameLineAndColumn(m: Mistake) throws {
+        do {
+            _ = try PolicyParser.parse(m.yaml, file: "p.yaml")
+            Issue.record("accepted: \(m.yaml)")
+        } catch let PolicyError.invalid(file, issues) {
+            #expect(file == "p.yaml")
+            let hit = issues.first { $0.message.contains(m.message) }
+            #expect(hit != nil, "\(issues)")
+            #expect(hit?.line == m.line && hit?.column == m.column, "\(issues)")
+            #expect(PolicyError.invalid(file: file, issues: issues).exitStatus == .usage)
+        }
+    }
+
+    @Test func allMistakesAreReportedAtOnce() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "keep-daily: 7", with: "keep-daily: -1\n  keep-weekly: x\n  keep-soon: 1")
+        do {
+            _ = try PolicyParser.parse(yaml, file: "p.yaml")
+            Issue.record("accepted")
+        } catch let PolicyError.invalid(_, issues) {
+            #expect(issues.count == 3, "\(issues)")
+            #expect(String(describing: PolicyError.invalid(file: "p.yaml", issues: issues)).contains("p.yaml:7:15:"))
+        }
+    }
+
+    @Test func aRelativeRepositoryIsResolvedAgainstThePolicyFolder() throws {
+        let p = try PolicyParser.parse(Self.valid.replacingOccurrences(of: "/srv/backups", with: "../backups"), file: "/etc/backstop/nightly.yaml")
+        #expect(p.repository == "/etc/backups")
+    }
+}
