@@ -1,0 +1,195 @@
+import Foundation
+import Testing
+
+/// `backstop run` as cron runs it: policies, hooks, verification, retention, locks, crashes.
+@Suite struct RunCommandTests {
+    /// A policy over a small data directory and a dump command, in the scratch folder.
+    func policy(_ s: Scratch, retention: String = "", extraJobs: String = "", lockTimeout: String = "5s",
+                dumpCommand: String? = nil, verify: String = "after-backup: quick") throws -> String {
+        try s.write("data/ibdata1", "pages\n")
+        try s.write("data/app/t.ibd", "rows\n")
+        try s.write("dump.sql", sampleDump())
+        let yaml = """
+            repository: \(s.repo)
+            timezone: UTC
+            lock-timeout: \(lockTimeout)
+            jobs:
+              - source: datadir
+                kind: filesystem
+                paths: [\(s.sub("data"))]
+                tags: [nightly]
+                before: echo before >> \(s.sub("hooks.log"))
+                after: echo after >> \(s.sub("hooks.log"))
+              - source: dump
+                kind: logical
+                command: \(dumpCommand ?? "cat \(s.sub("dump.sql"))")
+                format: mysqldump
+            \(extraJobs)
+            \(retention)
+            verify:
+              \(verify)
+            """
+        try s.write("policy.yaml", yaml)
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        return s.sub("policy.yaml")
+    }
+
+    func snapshots(_ s: Scratch) throws -> [[String: Any]] {
+        try json(try CLI.run(["list", "--json", "--repo", s.repo]).stdout) as? [[String: Any]] ?? []
+    }
+
+    @Test func aSuccessfulRunIsQuietAndItsSnapshotsShareARunID() throws {
+        let s = Scratch()
+        let p = try policy(s)
+        let r = try CLI.run(["run", p])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.isEmpty && r.stderr.isEmpty, "quiet on success: \(r.stdout)\(r.stderr)")
+        let list = try snapshots(s)
+        #expect(list.map { $0["source"] as? String } == ["datadir", "dump"])
+        let runIDs = Set(list.compactMap { $0["runID"] as? String })
+        #expect(runIDs.count == 1)
+        #expect(try String(contentsOfFile: s.sub("hooks.log"), encoding: .utf8) == "before\nafter\n")
+        #expect(list.allSatisfy { ($0["lastVerification"] as? [String: Any])?["passed"] as? Bool == true })
+
+        let verbose = try CLI.run(["run", p, "--verbose"])
+        #expect(verbose.status == 0)
+        #expect(verbose.stdout.contains("ok       datadir") && verbose.stdout.contains("verified"))
+        #expect(verbose.stderr.contains("info backstop"), "logs with level and timestamp: \(verbose.stderr)")
+
+        // The set comes back together.
+        let runID = runIDs.first!
+        let restore = try CLI.run(["restore", "--run", runID, "--to", s.sub("set"), "--repo", s.repo])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try String(contentsOfFile: s.sub("set/datadir/data/ibdata1"), encoding: .utf8) == "pages\n")
+        #expect(try String(contentsOfFile: s.sub("set/dump.sql"), encoding: .utf8) == sampleDump())
+    }
+
+    @Test func aFailingBeforeHookSkipsItsJobAndTheAfterHookStillRuns() throws {
+        let s = Scratch()
+        let extra = """
+              - source: mounted
+                kind: filesystem
+                paths: [\(s.sub("nowhere"))]
+                before: "echo 'mount: /dev/vg0/snap: special device does not exist' >&2; exit 32"
+                after: echo cleanup >> \(s.sub("cleanup.log"))
+            """
+        let p = try policy(s, extraJobs: extra)
+        let r = try CLI.run(["run", p])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("before hook of mounted exited 32") && r.stderr.contains("special device does not exist"))
+        #expect(r.stdout.contains("skipped  mounted"))
+        #expect(try String(contentsOfFile: s.sub("cleanup.log"), encoding: .utf8) == "cleanup\n")
+        #expect(try snapshots(s).count == 2, "the other jobs ran")
+    }
+
+    @Test func aMissingSourceAndABrokenDumpGiveTheWorstExitCode() throws {
+        let s = Scratch()
+        let extra = """
+              - source: gone
+                kind: filesystem
+                paths: [\(s.sub("gone"))]
+            """
+        let p = try policy(s, extraJobs: extra, dumpCommand: "head -c 200 \(s.sub("dump.sql"))")
+        let r = try CLI.run(["run", p, "--json"])
+        let summary = try #require(try json(r.stdout) as? [String: Any])
+        let jobs = try #require(summary["jobs"] as? [[String: Any]])
+        #expect(jobs.map { $0["status"] as? String } == ["ok", "failed", "failed"])
+        #expect(jobs.map { $0["exitCode"] as? Int } == [0, 65, 66])
+        #expect(r.status == 65, "worst of 0, 65, 66 is 65")
+    }
+
+    @Test func anInvalidPolicyRunsNothing() throws {
+        let s = Scratch()
+        let p = try policy(s, retention: "retention:\n  keep-daily: -3")
+        let r = try CLI.run(["run", p])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("policy.yaml:") && r.stderr.contains("must not be negative"))
+        #expect(try snapshots(s).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: s.sub("hooks.log")))
+    }
+
+    /// Proves: two runs at once: the second waits for the policy's lock-timeout, then exits 75
+    /// naming the holder.
+    @Test func aSecondRunWaitsThenExits75() throws {
+        let s = Scratch()
+        let p = try policy(s, lockTimeout: "1s", dumpCommand: "sleep 4; cat \(s.sub("dump.sql"))")
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: CLI.binary)
+        first.arguments = ["run", p]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { first.waitUntilExit() }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: s.repo + "/locks/writer.lock") { usleep(50_000) }
+        let start = Date()
+        let second = try CLI.run(["run", p])
+        #expect(second.status == 75)
+        #expect(second.stderr.contains("locked by pid \(first.processIdentifier)") && second.stderr.contains("backstop run"))
+        #expect(Date().timeIntervalSince(start) >= 1)
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+    }
+
+    /// Proves: a run that dies in the middle of pruning leaves a consistent repository, and the
+    /// next run finishes the prune.
+    @Test func aRunKilledDuringPruneIsFinishedByTheNextRun() throws {
+        let s = Scratch()
+        let p = try policy(s, retention: "retention:\n  keep-last: 1")
+        for day in 1...3 {
+            #expect(try CLI.run(["run", p, "--time", "2024-04-0\(day)T02:00:00Z"]).status == 0)
+        }
+        #expect(try snapshots(s).count == 2, "keep-last 1 per source")
+        // Day 4: the process dies right after moving the first doomed snapshot out of snapshots/.
+        let crashed = try CLI.run(["run", p, "--time", "2024-04-04T02:00:00Z"], environment: ["BACKSTOP_FAULT": "prune-after-rename"])
+        #expect(crashed.status == 137)
+        let tmp = try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp")
+        #expect(tmp.count == 1 && tmp[0].hasPrefix("pruning-"), "\(tmp)")
+        // Consistent: what is in snapshots/ verifies, and the catalog (reconciled on open) agrees.
+        let verify = try CLI.run(["verify", "--all", "--repo", s.repo])
+        #expect(verify.status == 0, "\(verify.stdout)")
+        let folders = try FileManager.default.contentsOfDirectory(atPath: s.repo + "/snapshots").sorted()
+        #expect(try snapshots(s).compactMap { $0["id"] as? String }.sorted() == folders)
+        // The next run removes the leftover and prunes what is still due.
+        let next = try CLI.run(["run", p, "--time", "2024-04-05T02:00:00Z"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp").isEmpty)
+        let left = try snapshots(s)
+        #expect(left.count == 2)
+        #expect(left.allSatisfy { ($0["startedAt"] as? String)?.hasPrefix("2024-04-05") == true })
+    }
+
+    /// Proves: a month of nightly runs (driven with --time) ends with exactly the snapshots the
+    /// rules promise, the last one before the upgrade among them.
+    @Test func aSimulatedMonthKeepsWhatThePlanPromises() throws {
+        let s = Scratch()
+        let retention = """
+            retention:
+              keep-daily: 7
+              keep-weekly: 4
+              keep-before-event: 90d
+            """
+        let p = try policy(s, retention: retention)
+        for day in 1...30 {
+            if day == 11 {
+                #expect(try CLI.run(["event", "add", "upgrade", "--at", "2024-04-10T12:00:00Z", "--repo", s.repo]).status == 0)
+            }
+            let r = try CLI.run(["run", p, "--time", String(format: "2024-04-%02dT02:00:00Z", day)])
+            #expect(r.status == 0, "day \(day): \(r.stderr)")
+        }
+        // April 2024 starts on a Monday. Daily: the 24th to the 30th. Weekly (ISO weeks, newest
+        // of each, 4 weeks with snapshots): the 30th, 28th, 21st and 14th. Before the upgrade
+        // (the 10th at 12:00): the 10th's 02:00 snapshot.
+        let expectedDays = ["10", "14", "21", "24", "25", "26", "27", "28", "29", "30"]
+        for source in ["datadir", "dump"] {
+            let days = try snapshots(s).filter { $0["source"] as? String == source }
+                .compactMap { ($0["startedAt"] as? String).map { String($0.dropFirst(8).prefix(2)) } }
+            #expect(days == expectedDays, "\(source)")
+        }
+        let pre = try CLI.run(["select", "--before", "upgrade", "--source", "datadir", "--repo", s.repo])
+        #expect(pre.stdout.hasPrefix("20240410T020000Z-"))
+        let dry = try CLI.run(["prune", "--policy", p, "--dry-run", "--time", "2024-04-30T02:00:00Z"])
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("dry run: 20 kept, 0 would be removed"))
+        #expect(dry.stdout.contains("keep-before-event upgrade"))
+    }
+}
