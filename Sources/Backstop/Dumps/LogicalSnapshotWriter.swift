@@ -40,12 +40,12 @@ public struct LogicalSnapshotWriter {
                 try copy(from: fd, description: "standard input", to: payload)
             }
         case let .command(command):
-            let child = try ChildProcess(command: command)
+            let child = try ShellCommand(command, stdout: .pipe)
             do {
                 return try repository.writeSnapshot(kind: .logical, options: options) { payload, _ in
                     let body: SnapshotBody
                     do {
-                        body = try copy(from: child.stdout, description: "the output of `\(command)`", to: payload)
+                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload)
                     } catch BackupError.incompleteDump(let format, let marker) {
                         // The stream ended: a failing command explains the truncation better.
                         try child.waitForSuccess()
@@ -109,70 +109,11 @@ public struct LogicalSnapshotWriter {
     }
 }
 
-/// A `/bin/sh -c` child whose stdout we read and whose stderr tail we keep for error messages.
-final class ChildProcess: @unchecked Sendable {
-    let command: String
-    private let process = Process()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
-    private let tailLock = NSLock()
-    private var stderrTail: [UInt8] = []
-    private let stderrDone = DispatchSemaphore(value: 0)
-
-    var stdout: Int32 { stdoutPipe.fileHandleForReading.fileDescriptor }
-
-    init(command: String) throws {
-        self.command = command
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw BackupError.commandNotStarted(command: command, reason: String(describing: error))
-        }
-        let fd = stderrPipe.fileHandleForReading.fileDescriptor
-        Thread.detachNewThread { [self] in
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                tailLock.lock()
-                stderrTail.append(contentsOf: chunk[0..<n])
-                if stderrTail.count > 8192 { stderrTail.removeFirst(stderrTail.count - 8192) }
-                tailLock.unlock()
-            }
-            stderrDone.signal()
-        }
-    }
-
-    /// The last lines the command wrote to stderr.
-    var tail: String {
-        tailLock.lock()
-        defer { tailLock.unlock() }
-        let lines = String(decoding: stderrTail, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        return lines.suffix(10).joined(separator: "\n")
-    }
-
-    /// Waits for the command; throws unless it exited 0.
+extension ShellCommand {
+    /// Waits for a dump command; throws unless it exited 0.
     func waitForSuccess() throws {
-        process.waitUntilExit()
-        _ = stderrDone.wait(timeout: .now() + 5)
-        if process.terminationReason == .uncaughtSignal {
-            throw BackupError.commandKilled(command: command, signal: process.terminationStatus, stderrTail: tail)
-        }
-        if process.terminationStatus != 0 {
-            throw BackupError.commandFailed(command: command, status: process.terminationStatus, stderrTail: tail)
-        }
-    }
-
-    func terminate() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        let (status, signal) = wait()
+        if signal != 0 { throw BackupError.commandKilled(command: command, signal: signal, stderrTail: tail) }
+        if status != 0 { throw BackupError.commandFailed(command: command, status: status, stderrTail: tail) }
     }
 }

@@ -156,20 +156,13 @@ public struct PolicyRunner {
 /// Runs a hook with `/bin/sh -c`, returning its exit status and the tail of its output.
 enum Hook {
     static func run(_ command: String, environment: [String: String]) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        p.environment = environment
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch { return (127, "cannot start /bin/sh: \(error)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(10).joined(separator: "\n")
-        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-        return (status, lines)
+        do {
+            let child = try ShellCommand(command, stdout: .sameAsStderr, environment: environment)
+            let (status, _) = child.wait()
+            return (status, child.tail)
+        } catch {
+            return (127, "\(error)")
+        }
     }
 }
 

@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# The outage drill, narrated: nightly backups of real MariaDB and PostgreSQL servers, an upgrade
+# that breaks them, a restore of the last pre-upgrade snapshot into a rebuilt server, then
+# application-by-application recovery of the data written after that snapshot.
+#
+#   scripts/drill.sh [WORKDIR]          (default: a new temporary folder, removed afterwards)
+#
+# Everything runs on private servers in WORKDIR (Unix sockets only, never a system instance),
+# stopped when the drill ends. Every claim is checked: a line starting "FAIL" means the drill
+# failed, and the exit status is non-zero. BACKSTOP_BIN names the backstop binary to use
+# (default: a release build). KEEP=1 keeps WORKDIR.
+#
+# Consistent copies of the data directories: the before hook stops the server, copies the data
+# directory, and starts it again. That is the one copy that is consistent without LVM or
+# mariadb-backup (which the shipped nightly policy uses an LVM snapshot for); a copy of a running
+# InnoDB or PostgreSQL data directory is not.
+set -euo pipefail
+
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# ---------------------------------------------------------------- hooks (called by backstop run)
+case "${1:-}" in
+    hook-copy-mariadb)
+        mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown
+        while [ -e "$DRILL/my.pid" ]; do sleep 0.1; done
+        rm -rf "$DRILL/copy/mariadb-data"; mkdir -p "$DRILL/copy"
+        cp -a "$DRILL/mariadb-data" "$DRILL/copy/mariadb-data"
+        "$self" start-mariadb "$DRILL/mariadb-data" "$DRILL/my.sock" "$DRILL/my.pid"
+        exit 0 ;;
+    hook-copy-postgres)
+        $PGRUN "$PGBIN/pg_ctl" -D "$DRILL/pg-data" -m fast -w stop >/dev/null
+        rm -rf "$DRILL/copy/pg-data"; mkdir -p "$DRILL/copy"
+        cp -a "$DRILL/pg-data" "$DRILL/copy/pg-data"
+        "$self" start-postgres "$DRILL/pg-data" "$DRILL/pg"
+        exit 0 ;;
+    start-mariadb)   # DATADIR SOCKET PIDFILE
+        user=""; [ "$(id -u)" = 0 ] && user="--user=root"
+        ( for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null
+          exec </dev/null >/dev/null 2>&1; /usr/sbin/mariadbd --no-defaults --datadir="$2" $user --socket="$3" \
+            --skip-networking --pid-file="$4" --log-error="$2.err" & )
+        for _ in $(seq 1 300); do
+            mariadb-admin --no-defaults -S "$3" -u root ping >/dev/null 2>&1 && exit 0
+            sleep 0.1
+        done
+        echo "mariadbd on $2 did not start:" >&2; tail -n 20 "$2.err" >&2; exit 1 ;;
+    start-postgres)  # DATADIR SOCKETDIR
+        mkdir -p "$3"; chown "${PGUSER_OS:-$(id -un)}" "$3" 2>/dev/null || true
+        $PGRUN "$PGBIN/pg_ctl" -D "$2" -l "$3/server.log" -w -o "-k $3 -c listen_addresses='' -p 5432" start >/dev/null
+        exit 0 ;;
+esac
+
+# ---------------------------------------------------------------- set-up
+if [ -z "${BACKSTOP_BIN:-}" ]; then
+    (cd "$root" && swift build -c release --product backstop >/dev/null)
+    BACKSTOP_BIN="$(cd "$root" && swift build -c release --show-bin-path)/backstop"
+fi
+bin="$BACKSTOP_BIN"
+export DRILL="${1:-$(mktemp -d "${TMPDIR:-/tmp}/backstop-drill.XXXXXX")}"
+mkdir -p "$DRILL"; chmod 755 "$DRILL"
+export BACKSTOP_REPO="$DRILL/repo"
+export PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+if [ "$(id -u)" = 0 ]; then export PGRUN="runuser -u postgres --" PGUSER_OS=postgres; else export PGRUN="" PGUSER_OS="$(id -un)"; fi
+
+if [ -n "$PGRUN" ] && ! $PGRUN test -x "$DRILL"; then
+    echo "drill: user postgres cannot reach $DRILL (a parent folder is private); choose a folder under /tmp" >&2
+    exit 1
+fi
+
+failures=0
+say()  { printf '\n== %s\n' "$*"; }
+pass() { printf 'PASS %s\n' "$*"; }
+fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+check() { # DESCRIPTION EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1"; diff <(echo "$2") <(echo "$3") | head -n 20; fi
+}
+timed() { # LABEL COMMAND...: runs it, prints its wall time
+    local label="$1"; shift
+    local t0=$(date +%s.%N)
+    "$@"
+    printf 'TIME %-48s %6.2f s\n' "$label" "$(echo "$(date +%s.%N) - $t0" | bc)"
+}
+
+cleanup() {
+    mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown >/dev/null 2>&1 || true
+    mariadb-admin --no-defaults -S "$DRILL/rebuilt.sock" -u root shutdown >/dev/null 2>&1 || true
+    for d in pg-data pg-rebuilt/data; do
+        [ -f "$DRILL/$d/postmaster.pid" ] && $PGRUN "$PGBIN/pg_ctl" -D "$DRILL/$d" -m immediate -w stop >/dev/null 2>&1 || true
+    done
+    sleep 1
+    pkill -f "$DRILL/" 2>/dev/null || true
+    if [ "${KEEP:-0}" != 1 ] && [ -z "${KEEP_DIR:-}" ]; then rm -rf "$DRILL"; fi
+}
+trap cleanup EXIT
+
+my()  { mariadb --no-defaults -S "${SOCK:-$DRILL/my.sock}" -u root -N -B "$@"; }
+pg()  { psql -X -q -v ON_ERROR_STOP=1 -h "${PGSOCK:-$DRILL/pg}" -p 5432 -U postgres -At "$@"; }
+apps() { seq -f 'app%02g' 1 20; }
+
+# State of every application database, one line per database: name and a digest of its rows.
+mariadb_state() {
+    for db in $(apps); do
+        printf '%s %s\n' "$db" "$(my -e "SELECT CONCAT_WS('|', id, name, amount) FROM $db.orders ORDER BY id; SELECT CONCAT_WS('|', id, email) FROM $db.customers ORDER BY id" | sha256sum | cut -c1-16)"
+    done
+}
+pg_state() {
+    for db in $(seq -f 'pgapp%02g' 1 5); do
+        printf '%s %s\n' "$db" "$(pg -d "$db" -c "SELECT id, item, qty FROM orders ORDER BY id" | sha256sum | cut -c1-16)"
+    done
+}
+
+say "MariaDB: a server with 20 application databases ($DRILL)"
+mariadb-install-db --no-defaults --datadir="$DRILL/mariadb-data" $([ "$(id -u)" = 0 ] && echo --user=root) \
+    --auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1
+"$self" start-mariadb "$DRILL/mariadb-data" "$DRILL/my.sock" "$DRILL/my.pid"
+for db in $(apps); do
+    my -e "CREATE DATABASE $db; USE $db;
+           CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(80));
+           CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40), amount DECIMAL(10,2));
+           INSERT INTO customers VALUES (1, 'ada@$db.example'), (2, 'grace@$db.example');
+           INSERT INTO orders (name, amount) VALUES ('lamp', 19.90), ('desk', 249.00), ('chair', 89.50);"
+done
+pass "20 databases created"
+
+say "PostgreSQL: a cluster with 5 application databases"
+mkdir -p "$DRILL/pg" "$DRILL/pg-data"; chown "$PGUSER_OS" "$DRILL/pg" "$DRILL/pg-data" 2>/dev/null || true
+$PGRUN "$PGBIN/initdb" -D "$DRILL/pg-data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+"$self" start-postgres "$DRILL/pg-data" "$DRILL/pg"
+for db in $(seq -f 'pgapp%02g' 1 5); do
+    pg -d postgres -c "CREATE DATABASE $db"
+    pg -d "$db" -c "CREATE TABLE orders (id serial PRIMARY KEY, item text, qty int);
+                    CREATE TABLE customers (id serial PRIMARY KEY, name text);
+                    INSERT INTO orders (item, qty) VALUES ('bolt', 100), ('nut', 250);
+                    INSERT INTO customers (name) VALUES ('Ada'), ('Linus');"
+done
+pass "5 databases created"
+
+cat > "$DRILL/nightly.yaml" <<EOF
+repository: $DRILL/repo
+timezone: UTC
+lock-timeout: 1m
+jobs:
+  - source: mariadb-datadir
+    kind: filesystem
+    paths: [$DRILL/copy/mariadb-data]
+    exclude: ["*.pid", "*.sock"]
+    tags: [nightly]
+    before: $self hook-copy-mariadb
+    after: rm -rf $DRILL/copy/mariadb-data
+  - source: mariadb-dump
+    kind: logical
+    command: mariadb-dump --no-defaults -S $DRILL/my.sock -u root --all-databases --single-transaction --routines --events
+    format: mysqldump
+    tags: [nightly]
+  - source: pg-datadir
+    kind: filesystem
+    paths: [$DRILL/copy/pg-data]
+    exclude: ["postmaster.pid"]
+    tags: [nightly]
+    before: $self hook-copy-postgres
+    after: rm -rf $DRILL/copy/pg-data
+  - source: pg-cluster
+    kind: logical
+    command: pg_dumpall -h $DRILL/pg -p 5432 -U postgres
+    format: pgdumpall
+    tags: [nightly]
+  - source: pg-pgapp01
+    kind: logical
+    command: pg_dump -h $DRILL/pg -p 5432 -U postgres pgapp01
+    format: pgdump
+    tags: [nightly]
+retention:
+  keep-daily: 7
+  keep-before-event: 90d
+verify:
+  after-backup: full
+  sample: 1
+EOF
+"$bin" init >/dev/null
+"$bin" policy check "$DRILL/nightly.yaml"
+
+say "Three nightly runs (driven with --time), with application writes in between"
+for night in 21 22 23; do
+    for db in app01 app02; do my -e "INSERT INTO $db.orders (name, amount) VALUES ('day $night', $night)"; done
+    pg -d pgapp02 -c "INSERT INTO orders (item, qty) VALUES ('day $night', $night)"
+    timed "backstop run, night of March $night" "$bin" run "$DRILL/nightly.yaml" --time "2024-03-${night}T02:00:00Z"
+done
+"$bin" list
+
+say "The upgrade starts: mark it"
+"$bin" event add upgrade --at 2024-03-23T22:00:00Z --note "MariaDB 10.11 -> 11.4, PostgreSQL 15 -> 16"
+mariadb_state > "$DRILL/mariadb-pre.txt"
+pg_state > "$DRILL/pg-pre.txt"
+
+say "After the upgrade, three applications keep writing: app03, app07, app12 (and pgapp04)"
+for db in app03 app07 app12; do
+    my -e "INSERT INTO $db.orders (name, amount) VALUES ('after upgrade', 1.00); UPDATE $db.customers SET email = 'new@$db.example' WHERE id = 2"
+done
+pg -d pgapp04 -c "INSERT INTO orders (item, qty) VALUES ('after upgrade', 1)"
+pg -d pgapp01 -c "UPDATE orders SET qty = qty + 1 WHERE item = 'nut'"
+timed "backstop run, the night after the upgrade" "$bin" run "$DRILL/nightly.yaml" --time 2024-03-24T02:00:00Z
+mariadb_state > "$DRILL/mariadb-post.txt"
+pg_state > "$DRILL/pg-post.txt"
+
+say "The upgrade broke both clusters. Which snapshots are from before it?"
+mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown
+$PGRUN "$PGBIN/pg_ctl" -D "$DRILL/pg-data" -m fast -w stop >/dev/null
+for source in mariadb-datadir mariadb-dump pg-datadir pg-cluster; do
+    "$bin" select --before upgrade --source "$source" --explain > "$DRILL/pre-$source.id"
+done
+check "the pre-upgrade MariaDB data directory is night 3's" "20240323T020000Z" "$(cut -c1-16 "$DRILL/pre-mariadb-datadir.id")"
+check "the pre-upgrade dump is night 3's" "20240323T02" "$(cut -c1-11 "$DRILL/pre-mariadb-dump.id")"
+
+say "Rebuild MariaDB from the pre-upgrade data directory"
+timed "backstop restore (MariaDB data directory)" "$bin" restore "$(cat "$DRILL/pre-mariadb-datadir.id")" --to "$DRILL/rebuilt"
+"$self" start-mariadb "$DRILL/rebuilt/mariadb-data" "$DRILL/rebuilt.sock" "$DRILL/rebuilt.pid"
+SOCK="$DRILL/rebuilt.sock" mariadb_state > "$DRILL/mariadb-rebuilt.txt"
+check "the rebuilt server holds exactly the pre-upgrade rows" "$(cat "$DRILL/mariadb-pre.txt")" "$(cat "$DRILL/mariadb-rebuilt.txt")"
+
+say "Which applications wrote data after that snapshot?"
+post_dump="$("$bin" select --latest --source mariadb-dump)"
+"$bin" diff "$(cat "$DRILL/pre-mariadb-dump.id")" "$post_dump"
+changed="$("$bin" diff "$(cat "$DRILL/pre-mariadb-dump.id")" "$post_dump" --json | python3 -c 'import json,sys; print(" ".join(c["path"] for c in json.load(sys.stdin)["changed"]))')"
+check "diff names exactly the applications that changed" "app03 app07 app12" "$changed"
+
+say "Recover them one by one from the post-upgrade dump"
+for db in $changed; do
+    timed "backstop restore --database $db | mariadb" bash -c "'$bin' restore '$post_dump' --database $db --to - | mariadb --no-defaults -S '$DRILL/rebuilt.sock' -u root"
+done
+SOCK="$DRILL/rebuilt.sock" mariadb_state > "$DRILL/mariadb-recovered.txt"
+expected="$(join <(sort "$DRILL/mariadb-pre.txt") <(sort "$DRILL/mariadb-post.txt") | while read -r db pre post; do
+    case " $changed " in *" $db "*) echo "$db $post" ;; *) echo "$db $pre" ;; esac; done)"
+check "recovered applications equal the post-upgrade state, the others the pre-upgrade state" "$expected" "$(sort "$DRILL/mariadb-recovered.txt")"
+
+say "PostgreSQL: rebuild from the pre-upgrade data directory"
+timed "backstop restore (PostgreSQL data directory)" "$bin" restore "$(cat "$DRILL/pre-pg-datadir.id")" --to "$DRILL/pg-rebuilt"
+mv "$DRILL/pg-rebuilt/pg-data" "$DRILL/pg-rebuilt/data"
+chown -R "$PGUSER_OS" "$DRILL/pg-rebuilt" 2>/dev/null || true
+chmod 700 "$DRILL/pg-rebuilt/data"
+"$self" start-postgres "$DRILL/pg-rebuilt/data" "$DRILL/pg-rebuilt/sock"
+export PGSOCK="$DRILL/pg-rebuilt/sock"
+check "the rebuilt cluster holds exactly the pre-upgrade rows" "$(cat "$DRILL/pg-pre.txt")" "$(pg_state)"
+
+pg_post="$("$bin" select --latest --source pg-cluster)"
+pg_changed="$("$bin" diff "$(cat "$DRILL/pre-pg-cluster.id")" "$pg_post" --json | python3 -c 'import json,sys; print(" ".join(c["path"] for c in json.load(sys.stdin)["changed"]))')"
+check "pg_dumpall diff names exactly the databases that changed" "pgapp01 pgapp04" "$pg_changed"
+for db in $pg_changed; do
+    pg -d postgres -c "DROP DATABASE $db"
+    timed "backstop restore --database $db | psql" bash -c "'$bin' restore '$pg_post' --database $db --to - | psql -X -q -h '$PGSOCK' -p 5432 -U postgres -d postgres >/dev/null"
+done
+expected="$(join <(sort "$DRILL/pg-pre.txt") <(sort "$DRILL/pg-post.txt") | while read -r db pre post; do
+    case " $pg_changed " in *" $db "*) echo "$db $post" ;; *) echo "$db $pre" ;; esac; done)"
+check "recovered PostgreSQL databases equal the post-upgrade state, the others the pre-upgrade state" "$expected" "$(pg_state | sort)"
+
+say "PostgreSQL: one table from a pg_dump, into a scratch database"
+pg -d postgres -c "CREATE DATABASE scratch"
+"$bin" restore --latest --source pg-pgapp01 --table orders --to - | psql -X -q -h "$PGSOCK" -p 5432 -U postgres -d scratch >/dev/null
+check "the orders table of pgapp01 came back from the pg_dump" "$(pg -d pgapp01 -c 'SELECT item, qty FROM orders ORDER BY id')" "$(pg -d scratch -c 'SELECT item, qty FROM orders ORDER BY id')"
+
+say "A corrupted pre-upgrade snapshot: restore falls back to the one before, and says so"
+payload="$BACKSTOP_REPO/snapshots/$(cat "$DRILL/pre-mariadb-datadir.id")/data.tar.zst"
+python3 - "$payload" <<'EOF'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0x10
+open(p, "wb").write(b)
+EOF
+set +e
+"$bin" restore --before upgrade --source mariadb-datadir --to "$DRILL/fallback" --fallback 2> "$DRILL/fallback.err"
+fstatus=$?
+"$bin" restore "$(cat "$DRILL/pre-mariadb-datadir.id")" --to "$DRILL/no-fallback" 2> "$DRILL/no-fallback.err"
+status=$?
+set -e
+cat "$DRILL/fallback.err"
+check "with --fallback: exit 0" "0" "$fstatus"
+if grep -q "falling back to the next older candidate" "$DRILL/fallback.err"; then pass "the fallback is explained"; else fail "the fallback is explained"; fi
+check "night 2's data directory was restored instead" "20240322T020000Z" "$(grep -o 'restored 2024[0-9T]*Z' "$DRILL/fallback.err" | head -n 1 | cut -c10-)"
+check "the corrupt snapshot named alone: exit 65, target untouched" "65 absent" "$status $([ -e "$DRILL/no-fallback" ] && echo present || echo absent)"
+"$bin" select --before upgrade --source mariadb-datadir --explain 2> "$DRILL/explain.txt" >/dev/null
+if grep -q "known bad" "$DRILL/explain.txt"; then pass "later selections pass over the corrupt snapshot"; else fail "later selections pass over the corrupt snapshot"; fi
+"$bin" verify --all --quick > "$DRILL/verify.txt" || true
+if grep -q "FAILED  $(cat "$DRILL/pre-mariadb-datadir.id")" "$DRILL/verify.txt"; then pass "verify names the corrupt snapshot"; else fail "verify names the corrupt snapshot"; fi
+
+say "Sizes"
+"$bin" list
+du -sh "$BACKSTOP_REPO" | sed 's/^/repository: /'
+
+echo
+if [ "$failures" -eq 0 ]; then echo "DRILL PASSED"; else echo "DRILL FAILED: $failures checks"; exit 1; fi
