@@ -35,6 +35,13 @@ import Testing
         #expect(r.stderr.contains("taken        \(before["datadir"]!)"))
         #expect(r.stderr.contains("2024-03-02T22:00:00.000Z"))
 
+        // show and verify take the same selection flags.
+        let show = try CLI.run(["show", "--before", "upgrade", "--source", "dump", "--json", "--repo", s.repo])
+        #expect((try json(show.stdout) as? [String: Any])?["id"] as? String == before["dump"]!)
+        let verify = try CLI.run(["verify", "--before", "upgrade", "--source", "datadir", "--json", "--repo", s.repo])
+        #expect(verify.status == 0)
+        #expect(((try json(verify.stdout) as? [String: Any])?["results"] as? [[String: Any]])?.first?["snapshot"] as? String == before["datadir"]!)
+
         let local = try CLI.run(["select", "--at", "2024-03-02 23:30", "--source", "dump", "--repo", s.repo], environment: ["TZ": "Europe/Berlin"])
         #expect(local.stdout == before["dump"]! + "\n", "23:30 in Berlin is 22:30Z, after the day-2 dump")
     }

@@ -7,7 +7,8 @@ struct ShowCommand: ParsableCommand {
         commandName: "show",
         abstract: "Show one snapshot's manifest, and with --entries its entry list.",
         discussion: """
-        SNAPSHOT is a whole ID or a unique prefix of it or of its 8 hex characters.
+        SNAPSHOT is a whole ID or a unique prefix of it or of its 8 hex characters; or choose one
+        with the selection flags (backstop show --before upgrade --source mysql-dump).
         Example: backstop show 1a2b --entries
 
         Exit codes: 0 shown; 66 no such snapshot (or an ambiguous prefix); 65 its files are unreadable.
@@ -16,8 +17,15 @@ struct ShowCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
-    @Argument(help: "The snapshot.")
-    var snapshot: String
+    @OptionGroup var selection: SelectionOptions
+
+    @Argument(help: "The snapshot (or choose it with --at, --before or --latest).")
+    var snapshot: String?
+
+    func validate() throws {
+        try selection.validateSelection()
+        if (snapshot == nil) == !selection.isGiven { throw ValidationError("give a SNAPSHOT or selection flags (--at, --before, --latest), one of them") }
+    }
 
     @Flag(help: "List the entries of a filesystem snapshot.")
     var entries = false
@@ -25,7 +33,7 @@ struct ShowCommand: ParsableCommand {
     func run() throws {
         output.apply()
         let repo = try repository.open()
-        let id = try repo.resolve(snapshot)
+        let id = try selection.resolve(snapshot, in: repo)
         let manifest = try repo.manifest(id)
         let list = entries && manifest.kind == .filesystem ? try SnapshotReader(repository: repo, manifest: manifest).entries() : nil
         if output.json {

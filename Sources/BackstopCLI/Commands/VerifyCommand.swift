@@ -24,6 +24,8 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
+    @OptionGroup var selection: SelectionOptions
+
     @Argument(help: "Snapshots to verify (IDs or unique prefixes).")
     var snapshots: [String] = []
 
@@ -40,9 +42,10 @@ struct VerifyCommand: ParsableCommand {
     var junit: String?
 
     func validate() throws {
-        let ways = (snapshots.isEmpty ? 0 : 1) + (all ? 1 : 0) + (sample == nil ? 0 : 1)
-        if ways == 0 { throw ValidationError("name snapshots to verify, or give --all or --sample N") }
-        if ways > 1 { throw ValidationError("snapshot names, --all and --sample exclude each other; give one") }
+        try selection.validateSelection()
+        let ways = (snapshots.isEmpty ? 0 : 1) + (all ? 1 : 0) + (sample == nil ? 0 : 1) + (selection.isGiven ? 1 : 0)
+        if ways == 0 { throw ValidationError("name snapshots to verify, or give --all, --sample N or selection flags") }
+        if ways > 1 { throw ValidationError("snapshot names, --all, --sample and selection flags exclude each other; give one") }
         if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
     }
 
@@ -54,6 +57,8 @@ struct VerifyCommand: ParsableCommand {
             ids = try repo.snapshotFolders()
         } else if let sample {
             ids = try repo.catalog.leastRecentlyVerified(sample)
+        } else if selection.isGiven {
+            ids = [try selection.resolve(nil, in: repo)]
         } else {
             ids = try snapshots.map { try repo.resolve($0) }
         }
