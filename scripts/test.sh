@@ -23,4 +23,13 @@ cleanup() {
 trap cleanup EXIT
 
 swift build --build-tests
-swift test --skip-build "$@"
+log="$work/swift-test.log"
+set +e
+swift test --skip-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line for whoever reads only the last one.
+total=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} in .*/\1/p' "$log" | tail -n 1)
+failed=$(grep -c '^✘ Test .* failed after' "$log" || true)
+echo "tests: $(( ${total:-0} - failed )) passed, $failed failed"
+exit "$status"
