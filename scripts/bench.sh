@@ -39,9 +39,10 @@ restic init --repo "$out/restic" -q >/dev/null
 borg init -e none "$out/borg" >/dev/null
 
 rows=()
-measure() { # name bytes command...
+measure() { # name bytes command...   (dirty pages are flushed first, so no command pays for another's writes)
     local name="$1" bytes="$2"; shift 2
     local t
+    sync
     /usr/bin/time -o "$work/time.out" -f "%e %M" bash -c "$*" >/dev/null 2>"$work/last.err" \
         || { echo "bench: '$name' failed:" >&2; tail -n 5 "$work/last.err" >&2; return 0; }
     t=$(tail -n 1 "$work/time.out")
@@ -57,15 +58,48 @@ measure "borg create --compression zstd,3"         "$tree_bytes" "borg create --
 snap=$(ls "$out/backstop/snapshots" | head -n 1)
 measure "zstd -dc data.tar.zst | sha256sum"        "$tree_bytes" "zstd -dc '$out/backstop/snapshots/$snap/data.tar.zst' | sha256sum"
 measure "zstd -dc data.tar.zst | tar -x"           "$tree_bytes" "mkdir -p '$out/x' && zstd -dc '$out/backstop/snapshots/$snap/data.tar.zst' | tar -xf - -C '$out/x'"
-if "$bin" verify --help >/dev/null 2>&1; then
-    measure "backstop verify (full)"                "$tree_bytes" "'$bin' verify '$snap' --repo '$out/backstop' --quiet"
-fi
+measure "backstop restore (whole snapshot)"       "$tree_bytes" "'$bin' restore '$snap' --to '$out/r' --repo '$out/backstop' --quiet"
+one="tree/small/d042/f04242.frm"
+measure "backstop restore --include (one file)"    "$(stat -c %s "$corpus/$one")" "'$bin' restore '$snap' --include '$one' --to '$out/r1' --repo '$out/backstop' --quiet"
+measure "zstd -dc | tar -x (one file)"             "$(stat -c %s "$corpus/$one")" "mkdir -p '$out/x1' && zstd -dc '$out/backstop/snapshots/$snap/data.tar.zst' | tar -xf - -C '$out/x1' '$one'"
+measure "backstop verify (full)"                   "$tree_bytes" "'$bin' verify '$snap' --repo '$out/backstop' --quiet"
 measure "restic check --read-data"                 "$tree_bytes" "restic check --repo '$out/restic' --read-data -q"
 measure "borg check --verify-data"                 "$tree_bytes" "borg check --verify-data '$out/borg'"
 measure "backstop backup --stdin (logical dump)"   "$dump_bytes" "'$bin' backup --stdin --source bench-dump --repo '$out/backstop' --quiet < '$corpus/dump.sql'"
 measure "zstd -3 -T0 | sha256sum (dump)"           "$dump_bytes" "zstd -3 -T0 -q < '$corpus/dump.sql' | sha256sum"
 
+# Selection over a catalog of 100,000 snapshots (catalog rows plus empty snapshot folders, so the
+# open's reconcile sees a consistent repository).
+sel="$work/select-repo"
+if [ ! -f "$sel/.ready" ]; then
+    rm -rf "$sel"
+    "$bin" init --repo "$sel" --quiet
+    python3 - "$sel" <<'PY'
+import os, sqlite3, sys, random, datetime
+repo = sys.argv[1]
+db = sqlite3.connect(os.path.join(repo, "catalog.sqlite"))
+rng = random.Random(7)
+t0 = datetime.datetime(2014, 1, 1, tzinfo=datetime.timezone.utc)
+rows = []
+for i in range(100_000):
+    t = t0 + datetime.timedelta(hours=i)
+    sid = t.strftime("%Y%m%dT%H%M%SZ") + "-%08x" % rng.getrandbits(32)
+    os.mkdir(os.path.join(repo, "snapshots", sid))
+    ms = int(t.timestamp() * 1000)
+    rows.append((sid, "logical", "src%02d" % (i % 20), "host", None, ms, ms + 60000, 0, 0, 0, 0))
+db.executemany("INSERT INTO snapshot VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+db.commit()
+PY
+    touch "$sel/.ready"
+fi
+"$bin" list --repo "$sel" --source src07 --quiet >/dev/null   # warm
+measure "backstop select over 100,000 snapshots"   0 "'$bin' select --before 2020-06-01T00:00:00Z --source src07 --repo '$sel'"
+hyperfine -N -w 2 -r 10 --export-json "$work/select.json" "'$bin' select --before 2020-06-01T00:00:00Z --source src07 --repo '$sel'" \
+    "'$bin' --version" >/dev/null 2>&1 || true
+select_ms=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print("%.1f ms (process start alone: %.1f ms)" % (r[0]["mean"]*1000, r[1]["mean"]*1000))' "$work/select.json" 2>/dev/null || echo "n/a")
+
 echo
+echo "selection over 100,000 snapshots, whole command (hyperfine mean of 10): $select_ms"
 echo "corpus: $(numfmt --to=iec "$tree_bytes") tree, $(numfmt --to=iec "$dump_bytes") dump; $(nproc) cores"
 printf '%-44s %10s %14s %12s\n' "command" "wall" "throughput" "peak RSS"
 printf '%s\n' "${rows[@]}"

@@ -90,6 +90,12 @@ public final class Catalog: @unchecked Sendable {
             }
             try db.create(index: "event_on_name", on: "event", columns: ["name", "atMs"])
         }
+        m.registerMigration("v3: meta") { db in
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
         return m
     }
 
@@ -176,5 +182,17 @@ extension Catalog {
     /// Closes the database (used before the catalog file is replaced).
     func close() throws {
         try database.close()
+    }
+}
+
+extension Catalog {
+    func meta(_ key: String) throws -> String? {
+        try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    func setMeta(_ key: String, _ value: String) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
     }
 }

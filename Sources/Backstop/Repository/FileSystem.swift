@@ -76,6 +76,14 @@ enum FileSystem {
         }
     }
 
+    /// What changes when entries are added to or removed from a directory: its mtime (in
+    /// nanoseconds), link count and inode. Empty when it cannot be read.
+    static func fingerprint(_ path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "" }
+        return "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_nlink):\(st.st_ino)"
+    }
+
     static var hostName: String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count)

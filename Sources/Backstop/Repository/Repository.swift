@@ -67,11 +67,22 @@ public final class Repository {
             throw RepositoryError.unsupportedFormat(path: path, format: config.format)
         }
         let catalog = try Catalog(path: path + "/catalog.sqlite")
-        let folders = try FileSystem.list(path + "/snapshots").compactMap(SnapshotID.init)
-        let report = try catalog.reconcile(folders: folders) { id in
-            try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
+        // The listing is skipped while the folder is unchanged since the last reconcile: its
+        // mtime, link count and inode change whenever a snapshot is renamed in or out.
+        var report = ReconcileReport()
+        let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
+        if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
+            let folders = try FileSystem.list(path + "/snapshots").compactMap(SnapshotID.init)
+            report = try catalog.reconcile(folders: folders) { id in
+                try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
+            }
+            if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
         }
-        try catalog.reconcileEvents(loadEvents(path + "/events"))
+        let eventsPrint = FileSystem.fingerprint(path + "/events")
+        if try catalog.meta("events.fingerprint") != eventsPrint {
+            try catalog.reconcileEvents(loadEvents(path + "/events"))
+            try catalog.setMeta("events.fingerprint", eventsPrint)
+        }
         return Repository(path: path, config: config, catalog: catalog, reconciled: report)
     }
 
@@ -152,6 +163,7 @@ public final class Repository {
         try sumsSink.finish()
 
         try FileSystem.sync(staging)
+        try catalog.setMeta("snapshots.fingerprint", "")   // the next open reconciles, whatever the clock's granularity
         let final = snapshotDirectory(manifest.id)
         try FileSystem.rename(staging, final)
         try FileSystem.sync(snapshotsDirectory)

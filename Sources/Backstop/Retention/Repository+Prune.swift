@@ -21,6 +21,7 @@ extension Repository {
             let folder = snapshotDirectory(d.id)
             guard FileSystem.exists(folder) else { continue }
             let doomed = tmpDirectory + "/pruning-" + d.id.rawValue
+            try catalog.setMeta("snapshots.fingerprint", "")
             try FileSystem.rename(folder, doomed)
             try FileSystem.sync(snapshotsDirectory)
             FaultInjection.point("prune-after-rename")

@@ -97,6 +97,9 @@ import Testing
         Hostile(name: "absolute path") { root in [.file(root + "/victimdir/victim.txt", "pwned")] },
         Hostile(name: "file through a symlink") { root in [.symlink("escape", to: root + "/victimdir"), .file("escape/victim.txt", "pwned")] },
         Hostile(name: "file through a relative symlink") { _ in [.symlink("up", to: ".."), .file("up/victim.txt", "pwned")] },
+        Hostile(name: "file through a hard link to a symlink") { root in
+            [.symlink("s", to: root + "/victimdir"), .hardlink("h", to: "s"), .file("h/victim.txt", "pwned")] },
+        Hostile(name: "hard link through a symlink") { root in [.symlink("s", to: root + "/victimdir"), .hardlink("h", to: "s/victim.txt")] },
         Hostile(name: "escaping hard link") { _ in [.hardlink("hl", to: "../victim.txt")] },
         Hostile(name: "absolute hard link") { root in [.hardlink("hl", to: root + "/victimdir/victim.txt")] },
     ]
