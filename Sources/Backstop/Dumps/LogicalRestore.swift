@@ -123,8 +123,7 @@ public struct LogicalRestore {
                 }
             }
         } else {
-            let stream = FrameStream(reader: payload)
-            let hasher = SHA256Hasher()
+            let stream = FrameStream(reader: payload, hashingOutput: true)
             while true {
                 let next: (index: Int, bytes: [UInt8])?
                 do { next = try stream.next() } catch let e as FrameError {
@@ -132,11 +131,10 @@ public struct LogicalRestore {
                 }
                 guard let (index, bytes) = next else { break }
                 frames.insert(index)
-                hasher.update(bytes)
                 try sink.write(bytes)
                 written += Int64(bytes.count)
             }
-            if hasher.finalize() != manifest.sha256 || written != manifest.bytesIn {
+            if stream.streamDigest != manifest.sha256 || written != manifest.bytesIn {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
             }
         }

@@ -109,15 +109,15 @@ public struct FilesystemRestore {
         let id = manifest.id
         let source = payload.source
         var framesRead = Set<Int>()
-        let streamHasher = SHA256Hasher()
         let pull: () throws -> [UInt8]?
+        var frameStream: FrameStream?
         if whole {
-            let frames = FrameStream(reader: payload)
+            let frames = FrameStream(reader: payload, hashingOutput: true)
+            frameStream = frames
             pull = {
                 do {
                     guard let (index, bytes) = try frames.next() else { return nil }
                     framesRead.insert(index)
-                    streamHasher.update(bytes)
                     return bytes
                 } catch let e as FrameError {
                     throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
@@ -173,7 +173,7 @@ public struct FilesystemRestore {
         try disk.close()
         if whole {
             while try pull() != nil {}
-            if streamHasher.finalize() != manifest.sha256 {
+            if frameStream?.streamDigest != manifest.sha256 {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
             }
         }

@@ -9,23 +9,32 @@ public struct FrameError: Error, CustomStringConvertible {
 }
 
 /// Decodes chosen frames of a seekable zstd file ahead of the reader, in parallel, and hands
-/// them out in order. At most `workers + 1` decoded frames are held at once.
+/// them out in order. At most `workers + 1` decoded frames are held at once. With
+/// `hashingOutput`, the decoding tasks also hash the decoded stream in order, off the reader's
+/// thread (`streamDigest`, once every frame was handed out).
 public final class FrameStream: @unchecked Sendable {
     private let reader: SeekableZstdReader
     private let indices: [Int]
     private let lookahead: Int
     private var position = 0
+    private var failed = false
     private var submitted = 0
     private let condition = NSCondition()
     private var done: [Int: (compressed: [UInt8], result: Result<[UInt8], Error>)] = [:]
     private let decompressors = DecompressorPool()
+    private let hasher: OrderedHasher?
 
     public init(reader: SeekableZstdReader, frames: [Int]? = nil,
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount, hashingOutput: Bool = false) {
         self.reader = reader
         indices = frames ?? Array(reader.frames.indices)
         lookahead = max(1, workers) + 1
+        hasher = hashingOutput ? OrderedHasher() : nil
     }
+
+    /// The digest of every decoded frame, in order; nil until all were handed out, or when a
+    /// frame failed to decode.
+    public private(set) var streamDigest: SHA256Digest?
 
     /// The next frame's index and decoded bytes, or nil after the last.
     public func next() throws -> (index: Int, bytes: [UInt8])? {
@@ -34,7 +43,10 @@ public final class FrameStream: @unchecked Sendable {
 
     /// The next frame's index, decoded bytes and stored (compressed) bytes, or nil after the last.
     public func nextWithCompressed() throws -> (index: Int, bytes: [UInt8], compressed: [UInt8])? {
-        guard position < indices.count else { return nil }
+        guard position < indices.count else {
+            if let hasher, streamDigest == nil, !failed { streamDigest = hasher.finalize() }
+            return nil
+        }
         while submitted < indices.count && submitted - position < lookahead { try submit(submitted) }
         condition.lock()
         while done[position] == nil { condition.wait() }
@@ -45,6 +57,7 @@ public final class FrameStream: @unchecked Sendable {
         do {
             return (index, try result.get(), compressed)
         } catch {
+            failed = true
             throw FrameError(frame: index, underlying: error)
         }
     }
@@ -56,14 +69,19 @@ public final class FrameStream: @unchecked Sendable {
         do {
             compressed = try reader.source.read(at: frame.compressedOffset, count: frame.compressedSize)
         } catch {
+            hasher?.skip(sequence: slot)
             deliver(slot, [], .failure(error))
             return
         }
         let pool = decompressors
+        let hasher = self.hasher
         DispatchQueue.global().async { [self] in
             let d = pool.take()
             let result = Result { try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) } }
             pool.give(d)
+            if let hasher {
+                if case let .success(bytes) = result { hasher.update(bytes, sequence: slot) } else { hasher.skip(sequence: slot) }
+            }
             deliver(slot, compressed, result)
         }
     }

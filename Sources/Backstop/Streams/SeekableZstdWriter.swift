@@ -7,7 +7,7 @@ import Foundation
 /// section starting) once it holds at least `minimumFrameAtBoundary` bytes, so one file or one
 /// database can be read back by decoding only its frames. Frames are compressed on all cores in
 /// parallel (zstd's own workers do nothing for frames this short) and written downstream in order.
-/// Memory is bounded: at most `maxInFlight` frames are compressing at once, and the writer blocks
+/// Memory is bounded: at most one frame per worker is compressing at once, and the writer blocks
 /// until the oldest one is written.
 ///
 /// With `hashingInput`, it also computes the SHA-256 of the whole uncompressed stream. That work
@@ -55,7 +55,7 @@ public final class SeekableZstdWriter: ByteSink {
         self.level = level
         self.frameSize = frameSize
         self.minimumFrameAtBoundary = minimumFrameAtBoundary
-        self.maxInFlight = max(1, workers) + 1
+        self.maxInFlight = max(1, workers)
         self.pool = CompressorPool(level: level)
         buffer = pool.takeInput(capacity: frameSize)
     }
@@ -121,32 +121,6 @@ public final class SeekableZstdWriter: ByteSink {
             frames.append(done)
             written += 1
         }
-    }
-}
-
-/// Hashes frames in stream order from concurrent tasks: each waits for its turn. Tasks start in
-/// submission order (FIFO queue), so the frame whose turn it is has always started: no deadlock.
-private final class OrderedHasher: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var next = 0
-    private let hasher = SHA256Hasher()
-
-    func update(_ frame: [UInt8], sequence: Int) {
-        condition.lock()
-        while next != sequence { condition.wait() }
-        condition.unlock()
-        frame.withUnsafeBytes { hasher.update($0) }
-        condition.lock()
-        next += 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Call after every frame was hashed (the writer drains all frames first).
-    func finalize() -> SHA256Digest {
-        condition.lock()
-        defer { condition.unlock() }
-        return hasher.finalize()
     }
 }
 

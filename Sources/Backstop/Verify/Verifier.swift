@@ -161,8 +161,7 @@ private struct Run {
         // One pass: compressed bytes hashed in order (the stored digest), frames decoded in
         // parallel, the stream hashed and handed to the entry or section checks.
         let storedHasher = SHA256Hasher()
-        let streamHasher = SHA256Hasher()
-        let frames = FrameStream(reader: reader)
+        let frames = FrameStream(reader: reader, hashingOutput: true)
         var streamBytes: Int64 = 0
         var frameFailure: FrameError?
         var sectionCheck = SectionCheck(sections: m.kind == .logical ? m.sections : [])
@@ -170,7 +169,6 @@ private struct Run {
         let pull: () throws -> [UInt8]? = {
             guard let (index, bytes, compressed) = try frames.nextWithCompressed() else { return nil }
             storedHasher.update(compressed)
-            streamHasher.update(bytes)
             streamBytes += Int64(bytes.count)
             lastFrameDone = index
             return bytes
@@ -208,7 +206,7 @@ private struct Run {
         if streamBytes != m.bytesIn {
             problem(liar, nil, "the payload decodes to \(streamBytes) bytes; the manifest says \(m.bytesIn)")
         }
-        if streamHasher.finalize() != m.sha256 {
+        if frames.streamDigest != m.sha256 {
             problem(liar, nil, storedIntact
                 ? "its stream digest (sha256) does not match the intact payload: the manifest was edited"
                 : "the decoded stream's digest does not match the manifest")
