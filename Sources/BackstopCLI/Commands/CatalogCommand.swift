@@ -28,7 +28,11 @@ struct CatalogCommand: ParsableCommand {
                 try Repository.rebuildCatalog(at: path)
             }
             for u in report.unreadable { Output.warning("snapshots/\(u.id) left out: \(u.reason)") }
-            Output.line("catalog rebuilt: \(report.added.count) snapshots")
+            if output.json {
+                Output.printJSON(["snapshots": report.added.map(\.rawValue), "unreadable": report.unreadable.map(\.id)])
+            } else {
+                Output.line("catalog rebuilt: \(report.added.count) snapshots")
+            }
         }
     }
 }
