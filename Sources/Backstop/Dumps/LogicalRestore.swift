@@ -162,15 +162,7 @@ final class FileDescriptorSink: ByteSink {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError.write(path: name, errno: errno)
-            }
-            done += n
-        }
+        try FileSink.writeAll(bytes, to: fd, name: name)
     }
 
     func markBoundary() throws {}

@@ -100,10 +100,11 @@ private final class TreeWalker {
         }
     }
 
-    private func addMetadataOnly(diskPath: String, storedPath: String, st: stat) throws {
+    /// An entry without data: a directory, symlink, device, fifo, or a hard link to `hardlinkTo`.
+    private func addMetadataOnly(diskPath: String, storedPath: String, st: stat, hardlinkTo: String? = nil) throws {
         let offset = tar.offset
         try payload.markBoundary()
-        let (meta, warning) = try tar.writeHeader(diskPath: diskPath, storedPath: storedPath, stat: st, fd: -1, hardlinkTo: nil)
+        let (meta, warning) = try tar.writeHeader(diskPath: diskPath, storedPath: storedPath, stat: st, fd: -1, hardlinkTo: hardlinkTo)
         if let warning { warnings.append("\(storedPath): \(warning)") }
         try tar.finishEntry()
         try record(storedPath, meta, digest: nil, offset: offset)
@@ -126,12 +127,7 @@ private final class TreeWalker {
     private func addFile(diskPath: String, storedPath: String, st: stat) throws {
         let inodeKey = "\(st.st_dev):\(st.st_ino)"
         if st.st_nlink > 1, let first = firstPathOfInode[inodeKey] {
-            let offset = tar.offset
-            try payload.markBoundary()
-            let (meta, warning) = try tar.writeHeader(diskPath: diskPath, storedPath: storedPath, stat: st, fd: -1, hardlinkTo: first)
-            if let warning { warnings.append("\(storedPath): \(warning)") }
-            try tar.finishEntry()
-            try record(storedPath, meta, digest: nil, offset: offset)
+            try addMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: first)
             return
         }
         let fd = open(diskPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)

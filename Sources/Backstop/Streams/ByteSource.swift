@@ -128,12 +128,17 @@ public final class FileSink: ByteSink {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        try Self.writeAll(bytes, to: fd, name: path)
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
+    static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, name: String) throws {
         var done = 0
         while done < bytes.count {
             let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileError.write(path: path, errno: errno)
+                throw FileError.write(path: name, errno: errno)
             }
             done += n
         }
