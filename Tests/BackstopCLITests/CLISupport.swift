@@ -150,3 +150,42 @@ func sampleDump(rows: Int = 3, complete: Bool = true) -> String {
     }
     return s
 }
+
+/// A child process we reap ourselves (posix_spawn + waitpid), so signalling it can never hit
+/// another process: until `wait()`, its pid stays ours even after it exits (as a zombie).
+/// Foundation's `Process` reaps in the background, and with pid_max at 32768 a test run that
+/// spawns thousands of processes can see a reaped pid reused within seconds.
+final class OwnedChild {
+    let pid: pid_t
+    private var status: Int32?
+
+    init(_ path: String, _ arguments: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, path, &actions, nil, argv, environ)
+        guard result == 0 else { throw ShellError(command: path, status: result, stderr: "posix_spawn failed") }
+        pid = child
+    }
+
+    func signal(_ signal: Int32) {
+        if status == nil { kill(pid, signal) }
+    }
+
+    /// Waits; true when the child exited by itself (not by a signal).
+    @discardableResult
+    func wait() -> Bool {
+        if status == nil {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            status = raw
+        }
+        return status! & 0x7f == 0
+    }
+}

@@ -36,16 +36,10 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         var completed = 0, killed = 0
         for trial in 0..<16 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLI.binary)
-            p.arguments = ["backup", s.sub("src"), "--source", "trial\(trial)", "--repo", s.repo, "--lock-timeout", "10s"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try OwnedChild(CLI.binary, ["backup", s.sub("src"), "--source", "trial\(trial)", "--repo", s.repo, "--lock-timeout", "10s"])
             usleep(useconds_t(Double.random(in: 0...(duration * 1.1), using: &generator) * 1_000_000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            if p.terminationReason == .exit { completed += 1 } else { killed += 1 }
+            p.signal(SIGKILL)
+            if p.wait() { completed += 1 } else { killed += 1 }
 
             let folders = try FileManager.default.contentsOfDirectory(atPath: s.repo + "/snapshots").sorted()
             for f in folders { try verifyWithStandardTools(s.repo + "/snapshots/" + f) }
