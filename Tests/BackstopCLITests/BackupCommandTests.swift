@@ -197,3 +197,17 @@ import Testing
         #expect((try json(list.stdout) as? [[String: Any]])?.count == 3)
     }
 }
+
+/// Progress goes to stderr only when stderr is a terminal (`script` gives the command one).
+@Suite struct ProgressTests {
+    @Test func progressOnlyOnATerminal() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        try sh("mkdir -p '\(s.sub("src"))' && head -c 8000000 /dev/urandom > '\(s.sub("src/blob"))'")
+        let tty = try sh("script -qec \"'\(CLI.binary)' backup '\(s.sub("src"))' --source s --repo '\(s.repo)'\" /dev/null")
+        #expect(tty.contains("MiB read,") && tty.contains("/s, "), "\(tty)")
+        let plain = try CLI.run(["backup", s.sub("src"), "--source", "s", "--repo", s.repo])
+        #expect(plain.status == 0)
+        #expect(!plain.stderr.contains("MiB read,"), "\(plain.stderr)")
+    }
+}
