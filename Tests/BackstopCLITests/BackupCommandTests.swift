@@ -163,14 +163,8 @@ import Testing
         let s = Scratch()
         try initRepo(s)
         try s.write("dump.sql", sampleDump())
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: CLI.binary)
-        first.arguments = ["backup", "--command", "sleep 4; cat '\(s.sub("dump.sql"))'", "--source", "slow", "--repo", s.repo]
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try CLI.startHoldingLock(["backup", "--command", "sleep 4; cat '\(s.sub("dump.sql"))'", "--source", "slow", "--repo", s.repo], repo: s.repo)
         defer { first.waitUntilExit() }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: s.repo + "/locks/writer.lock") { usleep(50_000) }
         let start = Date()
         let second = try CLI.run(["backup", "--stdin", "--source", "fast", "--repo", s.repo, "--lock-timeout", "1s"], stdinFile: s.sub("dump.sql"))
         #expect(second.status == 75, "\(second.stderr)")

@@ -71,6 +71,24 @@ enum CLI {
     }
 
     final class Box: @unchecked Sendable { var data = Data() }
+
+    /// Starts `backstop ARGS…` in the background, output discarded.
+    static func start(_ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Starts a writer in the background and waits (up to 5 s) until it holds `repo`'s lock.
+    static func startHoldingLock(_ arguments: [String], repo: String) throws -> Process {
+        let p = try start(arguments)
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: repo + "/locks/writer.lock") { usleep(50_000) }
+        return p
+    }
 }
 
 /// A fresh directory per test, removed afterwards.

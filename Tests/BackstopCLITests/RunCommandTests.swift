@@ -113,14 +113,8 @@ import Testing
     @Test func aSecondRunWaitsThenExits75() throws {
         let s = Scratch()
         let p = try policy(s, lockTimeout: "1s", dumpCommand: "sleep 4; cat \(s.sub("dump.sql"))")
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: CLI.binary)
-        first.arguments = ["run", p]
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try CLI.startHoldingLock(["run", p], repo: s.repo)
         defer { first.waitUntilExit() }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: s.repo + "/locks/writer.lock") { usleep(50_000) }
         let start = Date()
         let second = try CLI.run(["run", p])
         #expect(second.status == 75)

@@ -88,13 +88,8 @@ import Testing
         let s = Scratch()
         let ids = try threeSnapshots(s)
         try s.write("dump.sql", sampleDump(rows: 2000))
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: CLI.binary)
-        writer.arguments = ["backup", "--command", "head -c 100000 '\(s.sub("dump.sql"))'; sleep 3; tail -c +100001 '\(s.sub("dump.sql"))'",
-                            "--source", "in-progress", "--repo", s.repo]
-        writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
-        try writer.run()
+        let writer = try CLI.start(["backup", "--command", "head -c 100000 '\(s.sub("dump.sql"))'; sleep 3; tail -c +100001 '\(s.sub("dump.sql"))'",
+                                    "--source", "in-progress", "--repo", s.repo])
         defer { writer.waitUntilExit() }
         for _ in 0..<100 {
             if let staged = try? FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp"), !staged.isEmpty { break }

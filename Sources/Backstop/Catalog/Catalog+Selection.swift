@@ -69,7 +69,7 @@ extension Catalog {
         try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).compactMap { row in snapshot(row).map { ($0, row) } }
     }
 
-    /// A snapshot row without its tags (selection filters tags in SQL).
+    /// A snapshot row without its tags (selection filters tags in SQL; `snapshots()` adds them).
     static func snapshot(_ row: Row) -> CatalogSnapshot? {
         guard let id = SnapshotID(row["id"]), let kind = SnapshotKind(rawValue: row["kind"]) else { return nil }
         return CatalogSnapshot(

@@ -133,12 +133,11 @@ public final class Catalog: @unchecked Sendable {
                 tags[row["snapshotID"], default: []].append(row["tag"])
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM snapshot ORDER BY completedAtMs, id").compactMap { row in
-                guard let id = SnapshotID(row["id"]), let kind = SnapshotKind(rawValue: row["kind"]) else { return nil }
-                return CatalogSnapshot(
-                    id: id, kind: kind, source: row["source"], host: row["host"], tags: tags[id.rawValue] ?? [],
-                    runID: row["runID"], startedAt: Catalog.date(row["startedAtMs"]), completedAt: Catalog.date(row["completedAtMs"]),
-                    bytesIn: row["bytesIn"], bytesStored: row["bytesStored"], entryCount: row["entryCount"],
-                    warningCount: row["warningCount"])
+                Catalog.snapshot(row).map { s in
+                    var s = s
+                    s.tags = tags[s.id.rawValue] ?? []
+                    return s
+                }
             }
         }
     }

@@ -137,10 +137,18 @@ public final class DumpScanner {
     }
 
     private func handle(line: UnsafeRawBufferPointer) throws {
-        let prefix = String(decoding: line.prefix(512), as: UTF8.self)
-        let text = prefix.hasSuffix("\n") ? String(prefix.dropLast()) : prefix
-        let cls = classify(text)
-        trackMarker(text)
+        let cls: Classification
+        if let first = line.first, first != 0x2D, first != 0x2F, first != 0x5C, first != 0x0A {
+            // Data (INSERT, COPY rows): every header, trailer line and marker starts with '-',
+            // '/' or '\', or is empty. Such a line is normal and ends any completion run.
+            cls = .normal
+            markerSeen = false
+        } else {
+            let prefix = String(decoding: line.prefix(512), as: UTF8.self)
+            let text = prefix.hasSuffix("\n") ? String(prefix.dropLast()) : prefix
+            cls = classify(text)
+            trackMarker(text)
+        }
 
         if let h = held {
             held = nil

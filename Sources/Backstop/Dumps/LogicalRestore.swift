@@ -113,7 +113,7 @@ public struct LogicalRestore {
                 } catch {
                     throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "section \(s.name)", reason: "\(error)")
                 }
-                try hasher.finishDigestOnly()
+                hasher.finishDigest()
                 if hasher.digest != s.sha256 {
                     throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "section \(s.name)", reason: "digest does not match the manifest")
                 }
@@ -141,13 +141,6 @@ public struct LogicalRestore {
         return RestoreReport(snapshot: id, target: "", entries: sections?.count ?? 1, bytesWritten: written,
                              bytesRead: payload.source.bytesRead, framesRead: frames.count, framesTotal: payload.frames.count,
                              movedAside: nil, warnings: [])
-    }
-}
-
-extension HashingSink {
-    /// Computes the digest without finishing the downstream sink (which carries on).
-    func finishDigestOnly() throws {
-        digest = hasherFinalize()
     }
 }
 

@@ -72,10 +72,7 @@ public final class Repository {
         var report = ReconcileReport()
         let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
         if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
-            let folders = try FileSystem.list(path + "/snapshots").compactMap(SnapshotID.init)
-            report = try catalog.reconcile(folders: folders) { id in
-                try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
-            }
+            report = try reconcileSnapshots(catalog, repositoryPath: path)
             if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
         }
         let eventsPrint = FileSystem.fingerprint(path + "/events")
@@ -90,11 +87,10 @@ public final class Repository {
     public func withWriterLock<T>(
         command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
     ) throws -> T {
-        let lock = try RepositoryLock.acquire(
-            locksDirectory: locksDirectory, repositoryPath: path, command: command, timeout: timeout, warn: warn)
-        defer { lock.release() }
-        try cleanTemporaryFiles(warn: warn)
-        return try body()
+        try Self.withWriterLock(at: path, command: command, timeout: timeout, warn: warn) {
+            try cleanTemporaryFiles(warn: warn)
+            return try body()
+        }
     }
 
     /// Removes what crashed writers left in `tmp/`. Call only while holding the writer lock.
@@ -116,6 +112,14 @@ public final class Repository {
         let file = snapshotDirectory(id) + "/manifest.json"
         guard FileSystem.exists(snapshotDirectory(id)) else { throw RepositoryError.snapshotNotFound(id.rawValue) }
         return try Self.loadManifest(path: file, id: id.rawValue)
+    }
+
+    /// Makes `catalog` agree with the folders in `snapshots/`, reading the manifests it lacks.
+    static func reconcileSnapshots(_ catalog: Catalog, repositoryPath path: String) throws -> ReconcileReport {
+        let folders = try FileSystem.list(path + "/snapshots").compactMap(SnapshotID.init)
+        return try catalog.reconcile(folders: folders) { id in
+            try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
+        }
     }
 
     static func loadManifest(path: String, id: String) throws -> Manifest {
@@ -179,10 +183,7 @@ public final class Repository {
         let temp = path + "/tmp/catalog-rebuild-\(getpid()).sqlite"
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
         let fresh = try Catalog(path: temp)
-        let folders = try FileSystem.list(path + "/snapshots").compactMap(SnapshotID.init)
-        let report = try fresh.reconcile(folders: folders) { id in
-            try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
-        }
+        let report = try reconcileSnapshots(fresh, repositoryPath: path)
         try fresh.reconcileEvents(loadEvents(path + "/events"))
         try fresh.close()
         for suffix in ["-wal", "-shm", "-journal"] { unlink(catalogPath + suffix) }

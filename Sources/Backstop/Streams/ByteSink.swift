@@ -43,26 +43,3 @@ public final class MemorySink: ByteSink {
         finished = true
     }
 }
-
-/// Counts the bytes that pass through on their way downstream.
-public final class CountingSink: ByteSink {
-    public private(set) var count: Int64 = 0
-    private let downstream: ByteSink?
-
-    public init(_ downstream: ByteSink? = nil) {
-        self.downstream = downstream
-    }
-
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        count += Int64(bytes.count)
-        try downstream?.write(bytes)
-    }
-
-    public func markBoundary() throws {
-        try downstream?.markBoundary()
-    }
-
-    public func finish() throws {
-        try downstream?.finish()
-    }
-}

@@ -131,9 +131,7 @@ public final class HashingSink: ByteSink {
     private let hasher = SHA256Hasher()
     private let downstream: ByteSink?
     public private(set) var count: Int64 = 0
-    public internal(set) var digest: SHA256Digest?
-
-    func hasherFinalize() -> SHA256Digest { hasher.finalize() }
+    public private(set) var digest: SHA256Digest?
 
     public init(_ downstream: ByteSink? = nil) {
         self.downstream = downstream
@@ -150,7 +148,12 @@ public final class HashingSink: ByteSink {
     }
 
     public func finish() throws {
-        digest = hasher.finalize()
+        finishDigest()
         try downstream?.finish()
+    }
+
+    /// Computes `digest` without finishing the downstream sink, which carries on.
+    public func finishDigest() {
+        digest = hasher.finalize()
     }
 }

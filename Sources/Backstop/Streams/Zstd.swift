@@ -97,28 +97,3 @@ public final class ZstdDecompressor: @unchecked Sendable {
         return out
     }
 }
-
-/// One-shot helpers for small buffers (tests, small files).
-public enum Zstd {
-    /// Decodes any concatenation of zstd frames, skipping skippable frames, as `zstd -d` does.
-    public static func decompressAll(_ input: [UInt8]) throws -> [UInt8] {
-        guard let stream = ZSTD_createDStream() else { fatalError("ZSTD_createDStream: out of memory") }
-        defer { ZSTD_freeDStream(stream) }
-        var output: [UInt8] = []
-        let chunk = ZSTD_DStreamOutSize()
-        var scratch = [UInt8](repeating: 0, count: chunk)
-        try input.withUnsafeBytes { inBytes in
-            var inBuf = ZSTD_inBuffer(src: inBytes.baseAddress, size: inBytes.count, pos: 0)
-            var last = 0
-            while inBuf.pos < inBuf.size {
-                try scratch.withUnsafeMutableBytes { outBytes in
-                    var outBuf = ZSTD_outBuffer(dst: outBytes.baseAddress, size: outBytes.count, pos: 0)
-                    last = try zstdCheck(ZSTD_decompressStream(stream, &outBuf, &inBuf), compressing: false)
-                    output.append(contentsOf: outBytes[0..<outBuf.pos])
-                }
-            }
-            if last != 0 { throw ZstdError.corruptFrame("input ends inside a frame (truncated)") }
-        }
-        return output
-    }
-}
