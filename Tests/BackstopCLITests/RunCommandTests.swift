@@ -34,8 +34,15 @@ import Testing
         return s.sub("policy.yaml")
     }
 
+    /// `list --json`, which must succeed: a failed list is an error, never "no snapshots".
     func snapshots(_ s: Scratch) throws -> [[String: Any]] {
-        try json(try CLI.run(["list", "--json", "--repo", s.repo]).stdout) as? [[String: Any]] ?? []
+        let r = try CLI.run(["list", "--json", "--repo", s.repo])
+        guard r.status == 0 else { throw ShellError(command: "backstop list --json", status: r.status, stderr: r.stderr) }
+        let parsed = try json(r.stdout)
+        guard let rows = (parsed as? [[String: Any]]) ?? ((parsed as? [String: Any])?["snapshots"] as? [[String: Any]]) else {
+            throw ShellError(command: "backstop list --json", status: r.status, stderr: "not a snapshot list: \(r.stdout)")
+        }
+        return rows
     }
 
     @Test func aSuccessfulRunIsQuietAndItsSnapshotsShareARunID() throws {
