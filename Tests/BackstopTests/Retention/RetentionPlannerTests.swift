@@ -266,6 +266,20 @@ import Testing
         let p = plan(snaps, policy, now: Self.date("2024-12-31T23:00:00Z"), events: events, zone: berlin)
         let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("golden-year.txt").path
         let text = p.keep.map { "\($0.source) \(Timestamp.formatSeconds($0.startedAt)): \($0.reasons.joined(separator: "; "))" }.joined(separator: "\n") + "\n"
+        // Derived by hand from the rules, independent of the golden file (day N of 2024 is
+        // missing when N is in 100...110 or a multiple of 17; Dec 22 is day 357 = 21 × 17):
+        // keep-monthly 12: the last night of each month (all present: Jan 31 is day 31, …, Nov 30
+        // day 335); keep-weekly 4: 2025-W01 Dec 31, W52 Dec 29, W51 Dec 21 (Dec 22 missing), W50
+        // Dec 15; keep-daily 7 / keep-last 3 / keep-within 2d: Dec 25 to 31; keep-before-event
+        // 90d: the upgrade (Oct 27 01:30Z) is 65 days old, so the datadir of Oct 27 01:15Z
+        // (done 01:16Z) and the dump of Oct 26 01:45Z (Oct 27's starts after the event); the
+        // old migration (Mar 31) is 275 days old, past its 90 days.
+        let months = ["01-31", "02-29", "03-31", "04-30", "05-31", "06-30", "07-31", "08-31", "09-30", "10-31", "11-30"]
+        let december = ["12-15", "12-21", "12-25", "12-26", "12-27", "12-28", "12-29", "12-30", "12-31"]
+        for (source, event) in [("mysql-datadir", "10-27"), ("mysql-dump", "10-26")] {
+            let days = p.keep.filter { $0.source == source }.map { String(Timestamp.formatSeconds($0.startedAt).dropFirst(5).prefix(5)) }
+            #expect(days == (months + [event] + december).sorted(), "\(source)")
+        }
         // Rewriting the golden file is a review step, never a passing run: refused under CI, and
         // locally the run that rewrites it fails so that the diff gets read.
         let env = ProcessInfo.processInfo.environment
