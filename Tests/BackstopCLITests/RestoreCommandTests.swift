@@ -24,6 +24,16 @@ import Testing
         return (before, after)
     }
 
+    /// The IDs of `source`'s snapshots, oldest first, from `list --json` (which must succeed).
+    func ids(_ s: Scratch, source: String) throws -> [String] {
+        let r = try CLI.run(["list", "--json", "--source", source, "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        let parsed = try json(r.stdout)
+        let rows = try #require((parsed as? [[String: Any]]) ?? ((parsed as? [String: Any])?["snapshots"] as? [[String: Any]]),
+                                "list --json: \(r.stdout)")
+        return rows.compactMap { $0["id"] as? String }
+    }
+
     @Test func selectBeforeTheUpgradeExplainsAndPrintsOnlyTheID() throws {
         let s = Scratch()
         let (before, after) = try outage(s)
@@ -42,8 +52,14 @@ import Testing
         #expect(verify.status == 0)
         #expect(((try json(verify.stdout) as? [String: Any])?["results"] as? [[String: Any]])?.first?["snapshot"] as? String == before["datadir"]!)
 
-        let local = try CLI.run(["select", "--at", "2024-03-02 23:30", "--source", "dump", "--repo", s.repo], environment: ["TZ": "Europe/Berlin"])
-        #expect(local.stdout == before["dump"]! + "\n", "23:30 in Berlin is 22:30Z, after the day-2 dump")
+        // $TZ decides: 03:00 on March 2 in Berlin is 02:00Z, before the day-2 dump (02:05Z), so
+        // the day-1 dump; the same reading in UTC is after it.
+        let dumps = try ids(s, source: "dump")
+        #expect(dumps.count == 3 && dumps[1] == before["dump"]!)
+        let berlin = try CLI.run(["select", "--at", "2024-03-02 03:00", "--source", "dump", "--repo", s.repo], environment: ["TZ": "Europe/Berlin"])
+        #expect(berlin.status == 0 && berlin.stdout == dumps[0] + "\n", "03:00 in Berlin is 02:00Z: the day-1 dump. \(berlin.stderr)")
+        let utc = try CLI.run(["select", "--at", "2024-03-02 03:00", "--source", "dump", "--repo", s.repo], environment: ["TZ": "UTC"])
+        #expect(utc.status == 0 && utc.stdout == dumps[1] + "\n", "03:00Z: the day-2 dump. \(utc.stderr)")
     }
 
     @Test func nothingMatchedExits66AndNeverFallsBackToLatest() throws {
@@ -105,10 +121,14 @@ import Testing
         #expect(r.status == 65)
         #expect(r.stderr.contains("failed verification while restoring: data.zst"))
         #expect(!FileManager.default.fileExists(atPath: s.sub("again.sql")))
-        // The failure is remembered: a later selection passes over the bad snapshot.
+        // The failure is remembered: a later selection passes over the bad snapshot and takes the
+        // one before it (day 1).
+        let dumps = try ids(s, source: "dump")
+        #expect(dumps.count == 3 && dumps[1] == before["dump"]!)
         let sel = try CLI.run(["select", "--before", "upgrade", "--source", "dump", "--explain", "--repo", s.repo])
-        #expect(sel.stderr.contains("known bad"))
-        #expect(sel.stdout != before["dump"]! + "\n")
+        #expect(sel.status == 0, "\(sel.stderr)")
+        #expect(sel.stdout == dumps[0] + "\n", "\(sel.stderr)")
+        #expect(sel.stderr.contains("passed over  \(before["dump"]!)") && sel.stderr.contains("known bad"), "\(sel.stderr)")
     }
 
     @Test func eventsAreListedAndRemoved() throws {

@@ -34,8 +34,20 @@ import Testing
         return s.sub("policy.yaml")
     }
 
+    /// This machine's name as gethostname(2) gives it (what a lock records).
+    static var hostName: String {
+        (try? sh("hostname").trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?"
+    }
+
+    /// `list --json`, which must succeed: a failed list is an error, never "no snapshots".
     func snapshots(_ s: Scratch) throws -> [[String: Any]] {
-        try json(try CLI.run(["list", "--json", "--repo", s.repo]).stdout) as? [[String: Any]] ?? []
+        let r = try CLI.run(["list", "--json", "--repo", s.repo])
+        guard r.status == 0 else { throw ShellError(command: "backstop list --json", status: r.status, stderr: r.stderr) }
+        let parsed = try json(r.stdout)
+        guard let rows = (parsed as? [[String: Any]]) ?? ((parsed as? [String: Any])?["snapshots"] as? [[String: Any]]) else {
+            throw ShellError(command: "backstop list --json", status: r.status, stderr: "not a snapshot list: \(r.stdout)")
+        }
+        return rows
     }
 
     @Test func aSuccessfulRunIsQuietAndItsSnapshotsShareARunID() throws {
@@ -118,38 +130,66 @@ import Testing
         let start = Date()
         let second = try CLI.run(["run", p])
         #expect(second.status == 75)
-        #expect(second.stderr.contains("locked by pid \(first.processIdentifier)") && second.stderr.contains("backstop run"))
+        #expect(second.stderr.contains("locked by pid \(first.processIdentifier) on \(Self.hostName) ") && second.stderr.contains("backstop run"),
+                "\(second.stderr)")
+        #expect(second.stderr.contains("gone from host \(Self.hostName), remove"), "\(second.stderr)")
         #expect(Date().timeIntervalSince(start) >= 1)
         first.waitUntilExit()
         #expect(first.terminationStatus == 0)
     }
 
-    /// Proves: a run that dies in the middle of pruning leaves a consistent repository, and the
-    /// next run finishes the prune.
-    @Test func aRunKilledDuringPruneIsFinishedByTheNextRun() throws {
+    /// Proves: a run that dies at any step of pruning (before the rename, after it, after the
+    /// catalog row is dropped, after the files are deleted) leaves a consistent repository, and
+    /// the next run finishes the prune. `BACKSTOP_FAULT` makes the process exit as SIGKILL would.
+    @Test(arguments: [("prune-before-rename", 0, 4), ("prune-after-rename", 1, 3), ("prune-after-catalog", 1, 3), ("prune-after-delete", 0, 3)])
+    func aRunKilledDuringPruneIsFinishedByTheNextRun(fault: String, leftInTmp: Int, snapshotsAfterCrash: Int) throws {
         let s = Scratch()
         let p = try policy(s, retention: "retention:\n  keep-last: 1")
         for day in 1...3 {
             #expect(try CLI.run(["run", p, "--time", "2024-04-0\(day)T02:00:00Z"]).status == 0)
         }
         #expect(try snapshots(s).count == 2, "keep-last 1 per source")
-        // Day 4: the process dies right after moving the first doomed snapshot out of snapshots/.
-        let crashed = try CLI.run(["run", p, "--time", "2024-04-04T02:00:00Z"], environment: ["BACKSTOP_FAULT": "prune-after-rename"])
-        #expect(crashed.status == 137)
+        // Day 4 (two new snapshots, two old ones due): the process dies at the fault point of
+        // the first doomed snapshot.
+        let crashed = try CLI.run(["run", p, "--time", "2024-04-04T02:00:00Z"], environment: ["BACKSTOP_FAULT": fault])
+        #expect(crashed.status == 137, "\(fault): \(crashed.stderr)")
         let tmp = try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp")
-        #expect(tmp.count == 1 && tmp[0].hasPrefix("pruning-"), "\(tmp)")
+        #expect(tmp.count == leftInTmp && tmp.allSatisfy { $0.hasPrefix("pruning-") }, "\(fault): \(tmp)")
         // Consistent: what is in snapshots/ verifies, and the catalog (reconciled on open) agrees.
         let verify = try CLI.run(["verify", "--all", "--repo", s.repo])
-        #expect(verify.status == 0, "\(verify.stdout)")
+        #expect(verify.status == 0, "\(fault): \(verify.stdout)\(verify.stderr)")
         let folders = try FileManager.default.contentsOfDirectory(atPath: s.repo + "/snapshots").sorted()
-        #expect(try snapshots(s).compactMap { $0["id"] as? String }.sorted() == folders)
+        #expect(folders.count == snapshotsAfterCrash, "\(fault): \(folders)")
+        #expect(try snapshots(s).compactMap { $0["id"] as? String }.sorted() == folders, "\(fault)")
         // The next run removes the leftover and prunes what is still due.
         let next = try CLI.run(["run", p, "--time", "2024-04-05T02:00:00Z"])
-        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.status == 0, "\(fault): \(next.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp").isEmpty)
         let left = try snapshots(s)
         #expect(left.count == 2)
-        #expect(left.allSatisfy { ($0["startedAt"] as? String)?.hasPrefix("2024-04-05") == true })
+        #expect(left.allSatisfy { ($0["startedAt"] as? String)?.hasPrefix("2024-04-05") == true }, "\(fault)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/snapshots").count == 2)
+    }
+
+    /// Proves the README's hook environment: both hooks of a job see the run's ID and the job's
+    /// source, the same run ID the snapshots record.
+    @Test func hooksSeeTheRunIDAndTheirSource() throws {
+        let s = Scratch()
+        let log = s.sub("env.log")
+        let extra = """
+              - source: second
+                kind: filesystem
+                paths: [\(s.sub("data/app"))]
+                before: echo "before $BACKSTOP_SOURCE $BACKSTOP_RUN_ID" >> \(log)
+                after: echo "after $BACKSTOP_SOURCE $BACKSTOP_RUN_ID" >> \(log)
+            """
+        let p = try policy(s, extraJobs: extra)
+        let r = try CLI.run(["run", p, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let runID = try #require((try json(r.stdout) as? [String: Any])?["runID"] as? String)
+        let recorded = Set(try snapshots(s).compactMap { $0["runID"] as? String })
+        #expect(recorded == [runID])
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "before second \(runID)\nafter second \(runID)\n")
     }
 
     /// Proves: a month of nightly runs (driven with --time) ends with exactly the snapshots the

@@ -57,7 +57,20 @@ import Testing
         #expect(counts[0] == 3 && counts[1] == 1 && counts[2] == 3)
         #expect((counts[3] ?? 0) >= 1)
 
-        // History: list shows the failure, and the next quick run of the same snapshot still fails.
+        // History: list shows the failure (and only that one), and the next quick run of the same
+        // snapshot still fails.
+        let list = try CLI.run(["list", "--json", "--repo", s.repo])
+        #expect(list.status == 0, "\(list.stderr)")
+        let listed = try json(list.stdout)
+        let rows = try #require((listed as? [[String: Any]]) ?? ((listed as? [String: Any])?["snapshots"] as? [[String: Any]]))
+        let passed: [String: Bool?] = Dictionary(uniqueKeysWithValues: rows.map {
+            ($0["id"] as? String ?? "?", ($0["lastVerification"] as? [String: Any])?["passed"] as? Bool)
+        })
+        #expect(passed == [ids[0]: true, ids[1]: false, ids[2]: true] as [String: Bool?], "\(list.stdout)")
+        let text = try CLI.run(["list", "--repo", s.repo])
+        let line = try #require(text.stdout.split(separator: "\n").first { $0.hasPrefix(ids[1]) })
+        #expect(line.contains("FAILED full"), "\(line)")
+        #expect(text.stdout.split(separator: "\n").filter { $0.contains("FAILED") }.count == 1)
         let quick = try CLI.run(["verify", String(ids[1].suffix(8)), "--quick", "--repo", s.repo])
         #expect(quick.status == 65)
     }

@@ -173,8 +173,8 @@ public final class Catalog: @unchecked Sendable {
         return report
     }
 
-    static func millis(_ d: Date) -> Int64 { Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    static func millis(_ d: Date) -> Int64 { d.millisecondsSince1970 }
+    static func date(_ ms: Int64) -> Date { Date(millisecondsSince1970: ms) }
 }
 
 extension Catalog {

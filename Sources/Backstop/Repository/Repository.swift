@@ -199,7 +199,7 @@ public final class Repository {
     }
 
     static func truncatedToMillis(_ d: Date) -> Date {
-        Date(timeIntervalSince1970: (d.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        Timestamp.truncatedToMillis(d)
     }
 }
 

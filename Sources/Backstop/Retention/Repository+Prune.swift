@@ -22,11 +22,14 @@ extension Repository {
             guard FileSystem.exists(folder) else { continue }
             let doomed = tmpDirectory + "/pruning-" + d.id.rawValue
             try catalog.setMeta("snapshots.fingerprint", "")
+            FaultInjection.point("prune-before-rename")
             try FileSystem.rename(folder, doomed)
             try FileSystem.sync(snapshotsDirectory)
             FaultInjection.point("prune-after-rename")
             try catalog.remove(d.id)
+            FaultInjection.point("prune-after-catalog")
             try FileSystem.removeTree(doomed)
+            FaultInjection.point("prune-after-delete")
             removed.append(d.id)
         }
         return removed

@@ -17,12 +17,8 @@ public struct SnapshotID: Hashable, Comparable, Sendable, Codable, CustomStringC
 
     /// A new ID for a snapshot started at `date`.
     public init(startedAt date: Date, suffix: UInt32 = UInt32.random(in: 0...UInt32.max)) {
-        var t = time_t(Int64(date.timeIntervalSince1970.rounded(.down)))
-        var p = tm()
-        gmtime_r(&t, &p)
-        rawValue = String(format: "%04d%02d%02dT%02d%02d%02dZ-%08x",
-                          Int(p.tm_year) + 1900, Int(p.tm_mon) + 1, Int(p.tm_mday),
-                          Int(p.tm_hour), Int(p.tm_min), Int(p.tm_sec), suffix)
+        let p = Timestamp.civil(seconds: Timestamp.floorDivide(date.millisecondsSince1970, 1000).quotient)
+        rawValue = String(format: "%04lld%02d%02dT%02d%02d%02dZ-%08x", p.year, p.month, p.day, p.hour, p.minute, p.second, suffix)
     }
 
     /// The 8 hex characters after the time.

@@ -58,7 +58,7 @@ extension Repository {
             try stream.finish()
             try entriesSink?.finish()
             let files = [payloadFile.record] + (entriesFile.map { [$0.record] } ?? [])
-            let completedAt = Repository.truncatedToMillis(startedAt.addingTimeInterval(Date().timeIntervalSince(clockStart)))
+            let completedAt = Date(millisecondsSince1970: startedAt.millisecondsSince1970 + Int64(Date().timeIntervalSince(clockStart) * 1000))
             let manifest = Manifest(
                 format: Manifest.currentFormat, id: id, kind: kind, source: options.source, host: options.host,
                 tags: options.tags, runID: options.runID, paths: result.paths, dumpFormat: result.dumpFormat,

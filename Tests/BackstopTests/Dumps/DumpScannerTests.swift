@@ -154,4 +154,71 @@ import Testing
         Self.checkCoverage(dump, sections, sink)
         #expect(sections.map(\.name) == ["preamble", "big", "trailer"])
     }
+
+    // MARK: - `\restrict` (PostgreSQL 15.14+), whatever the installed version writes
+
+    /// A pg_dumpall stream as PostgreSQL 15.14+ writes it: every part between `\restrict KEY`
+    /// and `\unrestrict KEY`, a new random key each time. `drop` leaves out one database's
+    /// `\unrestrict` line.
+    static func syntheticDumpall(keys: [String: String], ledgerAmount: Int = 20, drop: String? = nil) -> [UInt8] {
+        func part(_ db: String, _ body: String) -> String {
+            let key = keys[db]!
+            return "--\n-- PostgreSQL database dump\n--\n\n\\restrict \(key)\n\n" + body
+                + (drop == db ? "" : "\\unrestrict \(key)\n") + "\n--\n-- PostgreSQL database dump complete\n--\n\n"
+        }
+        var s = "--\n-- PostgreSQL database cluster dump\n--\n\n\\restrict \(keys["globals"]!)\n\n"
+        s += "SET default_transaction_read_only = off;\nCREATE ROLE app;\n\n\\unrestrict \(keys["globals"]!)\n\n"
+        s += "--\n-- Databases\n--\n\n"
+        for (db, body) in [("ledger", "CREATE TABLE public.entries (id integer, amount integer);\nCOPY public.entries (id, amount) FROM stdin;\n1\t10\n2\t\(ledgerAmount)\n\\.\n\n"),
+                           ("inventory", "CREATE TABLE public.items (id integer, name text);\nCOPY public.items (id, name) FROM stdin;\n1\tbolt\n\\.\n\n")] {
+            s += "--\n-- Database \"\(db)\" dump\n--\n\nCREATE DATABASE \(db);\n\\connect \(db)\n\n" + part(db, body)
+        }
+        s += "--\n-- PostgreSQL database cluster dump complete\n--\n\n"
+        return Array(s.utf8)
+    }
+
+    static func keys(_ seed: String) -> [String: String] {
+        ["globals": "G\(seed)x7Qk2", "ledger": "L\(seed)p0Zr9", "inventory": "I\(seed)w3Mn1"]
+    }
+
+    /// Proves: dumps that differ only in their `\restrict` keys have different stored digests and
+    /// the same content digests (so `diff` reports nothing changed), while a changed row still
+    /// changes its database's content digest and no other.
+    @Test func restrictKeysDoNotChangeContentDigestsButChangedRowsDo() throws {
+        let a = Self.syntheticDumpall(keys: Self.keys("aaaa"))
+        let b = Self.syntheticDumpall(keys: Self.keys("bbbb"))
+        let changed = Self.syntheticDumpall(keys: Self.keys("cccc"), ledgerAmount: 21)
+        var scanned: [[String: Section]] = []
+        for dump in [a, b, changed] {
+            let (sections, sink) = try Self.scan(dump, format: .pgdumpall, chunk: 7)
+            Self.checkCoverage(dump, sections, sink)
+            scanned.append(Dictionary(uniqueKeysWithValues: sections.filter { $0.kind == .database }.map { ($0.name, $0) }))
+        }
+        #expect(Set(scanned[0].keys) == ["ledger", "inventory"])
+        for db in ["ledger", "inventory"] {
+            #expect(scanned[0][db]!.sha256 != scanned[1][db]!.sha256, "\(db): the keys are in the stored bytes")
+            #expect(scanned[0][db]!.comparableDigest == scanned[1][db]!.comparableDigest, "\(db): same content")
+        }
+        #expect(scanned[2]["ledger"]!.comparableDigest != scanned[0]["ledger"]!.comparableDigest, "a changed row is a change")
+        #expect(scanned[2]["inventory"]!.comparableDigest == scanned[0]["inventory"]!.comparableDigest)
+    }
+
+    /// Proves: a `\restrict` never closed by its `\unrestrict` (a cut or spliced dump) makes the
+    /// dump incomplete, even with the completion marker at its end.
+    @Test(arguments: ["ledger", "inventory", "globals"])
+    func anUnmatchedRestrictIsAnIncompleteDump(drop: String) throws {
+        var dump = Self.syntheticDumpall(keys: Self.keys("dddd"), drop: drop == "globals" ? nil : drop)
+        if drop == "globals" {
+            dump = Array(String(decoding: dump, as: UTF8.self).replacingOccurrences(of: "\\unrestrict Gddddx7Qk2\n", with: "").utf8)
+        }
+        #expect(!String(decoding: dump, as: UTF8.self).contains("\\unrestrict \(Self.keys("dddd")[drop]!)"))
+        let error = #expect(throws: BackupError.self) { try Self.scan(dump, format: .pgdumpall) }
+        guard case let .incompleteDump(format, _)? = error else {
+            Issue.record("expected incompleteDump, got \(String(describing: error))")
+            return
+        }
+        #expect(format == .pgdumpall)
+        // The same dump with every key matched is complete.
+        #expect(throws: Never.self) { try Self.scan(Self.syntheticDumpall(keys: Self.keys("dddd")), format: .pgdumpall) }
+    }
 }
