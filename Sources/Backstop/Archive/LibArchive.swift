@@ -231,11 +231,17 @@ final class TarWriter {
         return segments
     }
 
+    /// Writes the next bytes of the current entry's logical content (holes included, as zeros).
     func writeData(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
             let n = archive_write_data(archive, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { try check(Int32(n), "write data") }
+            if n < 0 {
+                // Never counted as progress, even when libarchive calls it a warning.
+                let reason = try check(Int32(n), "write data")
+                throw ArchiveError.failed(operation: "write data", path: nil, reason: reason ?? "status \(n)")
+            }
+            precondition(n > 0, "more data written than the entry's header declared")
             done += n
         }
     }
@@ -314,6 +320,7 @@ final class TarReader {
         if status == ARCHIVE_EOF { return nil }
         try check(status, "read header")
         guard let e = entry else { return nil }
+        currentIsSparse = archive_entry_sparse_count(e) > 0
         let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
         let symlink = archive_entry_symlink(e).map { String(cString: $0) }
         let type: EntryType
@@ -340,18 +347,31 @@ final class TarReader {
     /// Where the current entry's first header block starts in the stream.
     var headerPosition: Int64 { archive_read_header_position(archive) }
 
-    /// Passes the current entry's data to `body`, block by block.
+    /// Passes the current entry's data to `body`, block by block: its logical content, so the
+    /// holes of a sparse entry (GNU sparse map) come as zeros and digests match the entry list.
     func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
+        var position: Int64 = 0
         while true {
             let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status != ARCHIVE_EOF { try check(status, "read data") }
+            // At the end, `offset` is the entry's logical size: a trailing hole is filled too.
+            while currentIsSparse && position < offset {
+                let n = Int(min(offset - position, Int64(zeroBlock.count)))
+                try zeroBlock.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                position += Int64(n)
+            }
             if status == ARCHIVE_EOF { return }
-            try check(status, "read data")
             if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+            position += Int64(size)
         }
     }
+
+    private let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
+    /// Whether the current entry has a sparse map (only then are holes filled with zeros).
+    private var currentIsSparse = false
 
     @discardableResult
     private func check(_ status: Int32, _ operation: String) throws -> String? {

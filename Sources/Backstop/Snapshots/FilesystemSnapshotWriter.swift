@@ -79,6 +79,7 @@ private final class TreeWalker {
     }
 
     func isExcluded(_ storedPath: [UInt8]) -> Bool {
+        if excludes.isEmpty { return false }
         let base = Array(storedPath.split(separator: 0x2F, omittingEmptySubsequences: false).last ?? [])
         return withCPath(storedPath) { path in
             withCPath(base) { name in
