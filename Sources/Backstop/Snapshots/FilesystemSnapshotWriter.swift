@@ -196,7 +196,7 @@ private final class TreeWalker {
             while position < range.upperBound {
                 let want = Int(min(Int64(buffer.count), range.upperBound - position))
                 if hole || failed {
-                    try zeros.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<want]), to: hasher) }
+                    try zeros.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<want]), to: hasher, stored: !hole) }
                     if !hole { zeroFilled += Int64(want) }
                     position += Int64(want)
                     continue
@@ -210,7 +210,7 @@ private final class TreeWalker {
                     failed = true
                     continue
                 }
-                try buffer.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: hasher) }
+                try buffer.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: hasher, stored: true) }
                 position += Int64(n)
             }
         }
@@ -230,10 +230,12 @@ private final class TreeWalker {
         try record(storedPath, meta, digest: hasher.finalize(), offset: offset)
     }
 
-    /// Hashes `chunk` of a file's logical content and passes it to the tar writer.
-    private func pass(_ chunk: UnsafeRawBufferPointer, to hasher: SHA256Hasher) throws {
+    /// Hashes `chunk` of a file's logical content and passes it to the tar writer. Progress
+    /// counts `stored` bytes only (not holes), as the snapshot's size does.
+    private func pass(_ chunk: UnsafeRawBufferPointer, to hasher: SHA256Hasher, stored: Bool) throws {
         hasher.update(chunk)
         try tar.writeData(chunk)
+        guard stored else { return }
         bytesIn += Int64(chunk.count)
         if bytesIn - lastProgress >= 1 << 20, let progress {
             lastProgress = bytesIn

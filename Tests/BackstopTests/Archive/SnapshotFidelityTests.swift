@@ -165,6 +165,29 @@ import Testing
         }
     }
 
+    /// Proves: escaped names are unambiguous and on one line: invalid bytes (also the parts of a
+    /// truncated or overlong sequence) as \\xNN, backslash doubled, controls escaped, valid
+    /// UTF-8 (NFC or NFD) as is.
+    static let escapeCases: [([UInt8], String)] = {
+        var cases: [([UInt8], String)] = []
+        cases.append((Array("plain/name.txt".utf8), "plain/name.txt"))
+        cases.append((Array("bad".utf8) + [0xFF], #"bad\xff"#))
+        cases.append((Array("a\\xff".utf8), #"a\\xff"#))
+        cases.append((Array("line\nbreak\ttab".utf8) + [0x01, 0x7F], #"line\nbreak\ttab\x01\x7f"#))
+        cases.append(([0xC3], #"\xc3"#))
+        cases.append(([0xC0, 0xAF], #"\xc0\xaf"#))
+        cases.append(([0xE2, 0x82, 0x41], #"\xe2\x82A"#))
+        cases.append((Array("cafe".utf8) + [0xCC, 0x81], "cafe\u{301}"))
+        cases.append((Array("caf".utf8) + [0xC3, 0xA9, 0xF0, 0x9F, 0x98, 0x80], "caf\u{E9}\u{1F600}"))
+        return cases
+    }()
+
+    @Test(arguments: escapeCases)
+    func namesAreEscapedForPeople(bytes: [UInt8], shown: String) {
+        #expect(EntryRecord.escaped(bytes) == shown)
+        #expect(Array(EntryRecord.escaped(bytes).utf8) == Array(shown.utf8))
+    }
+
     /// Proves: `diff` tells apart names that are equal as Swift strings (NFC and NFD) or in their
     /// display form (two different invalid bytes), instead of merging them.
     @Test func diffComparesNamesAsBytes() throws {
