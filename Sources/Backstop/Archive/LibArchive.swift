@@ -29,7 +29,7 @@ private func archiveCheck(_ status: Int32, _ archive: OpaquePointer, _ operation
 nonisolated(unsafe) private let utf8Locale: locale_t? = newlocale(Int32(1 << LC_CTYPE), "C.UTF-8", nil)
 
 /// Runs `body` with UTF-8 as this thread's character set. A name that is not valid UTF-8 is
-/// still stored, as bytes (pax `hdrcharset=BINARY`), with a warning.
+/// still stored, as bytes (pax `hdrcharset=BINARY`).
 private func withUTF8Names<T>(_ body: () throws -> T) rethrows -> T {
     guard let locale = utf8Locale else { return try body() }
     let previous = uselocale(locale)
@@ -48,15 +48,47 @@ public struct EntryMetadata: Sendable {
     public var mode: UInt32
     public var uid: Int64
     public var gid: Int64
-    public var mtime: Date
+    /// The mtime with its nanoseconds, as written to the pax header.
+    public var mtime: FileTime
+    /// The logical size (for a sparse file, holes included).
     public var size: Int64
-    public var linkTarget: String?
+    /// The symlink target or the hard link's stored path, as exact bytes.
+    public var linkTarget: [UInt8]?
+    /// For a sparse file, its data segments in order (the rest are holes, stored as a GNU sparse
+    /// 1.0 map); nil for a file stored whole.
+    public var dataSegments: [Range<Int64>]?
+}
+
+/// Calls `body` with `bytes` as a NUL-terminated C string, byte for byte (never re-encoded).
+private func withBytesAsCString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    try (bytes + [0]).withUnsafeBufferPointer { buffer in
+        try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+    }
+}
+
+/// `lseek` whences for holes; Glibc exports them only under `_GNU_SOURCE`.
+#if os(Linux)
+private let seekData: Int32 = 3, seekHole: Int32 = 4
+#else
+private let seekData: Int32 = SEEK_DATA, seekHole: Int32 = SEEK_HOLE
+#endif
+
+/// The bytes of a C string, exactly.
+private func cStringBytes(_ cString: UnsafePointer<CChar>) -> [UInt8] {
+    Array(UnsafeRawBufferPointer(start: cString, count: strlen(cString)))
 }
 
 /// Writes a pax tar stream to a `ByteSink`, unblocked, so the sink sees each byte as it is
 /// produced and `offset` is the exact position of the next header.
 ///
-/// Headers and metadata (owners, modes, times, xattrs, ACLs) come from libarchive's disk reader.
+/// Headers and metadata (owners, modes, mtimes, xattrs, ACLs) come from libarchive's disk reader.
+/// The stream depends only on what a backup must keep, so an unchanged tree gives the same bytes:
+/// names are written as their exact bytes (a name that is not UTF-8 gets a pax header with
+/// `hdrcharset=BINARY`); the mtime keeps its nanoseconds (a pax `mtime` record whenever they are
+/// not zero, as GNU tar writes it); atime, ctime and birth time are never written (full pax
+/// would, and they change when a file is merely read or chmod'ed back); holes of sparse files are
+/// found with `SEEK_DATA`/`SEEK_HOLE` and stored as a GNU sparse 1.0 map, with only the data
+/// segments in the stream.
 final class TarWriter {
     private let archive: OpaquePointer
     private let disk: OpaquePointer
@@ -72,11 +104,16 @@ final class TarWriter {
         archive = a
         disk = d
         self.sink = sink
-        try archiveCheck(archive_write_set_format_pax_restricted(a), a, "set pax format")
+        // Full pax, not pax_restricted: restricted writes sub-second mtimes only for entries that
+        // need a pax header for another reason (xattrs, long names).
+        try archiveCheck(archive_write_set_format_pax(a), a, "set pax format")
         try archiveCheck(archive_write_add_filter_none(a), a, "set filter")
         try archiveCheck(archive_write_set_bytes_per_block(a, 0), a, "set block size")
         try archiveCheck(archive_write_set_bytes_in_last_block(a, 1), a, "set last block size")
         try archiveCheck(archive_read_disk_set_standard_lookup(d), d, "set owner lookup")
+        // Holes are found here, on the descriptor being read (`sparseSegments`), not by the disk
+        // reader, which would reopen hard links by path to look for them.
+        try archiveCheck(archive_read_disk_set_behavior(d, ARCHIVE_READDISK_NO_SPARSE), d, "set disk reader behaviour")
         let opened = archive_write_open(a, Unmanaged.passUnretained(self).toOpaque(), nil, { archive, client, buffer, length in
             let me = Unmanaged<TarWriter>.fromOpaque(client!).takeUnretainedValue()
             do {
@@ -97,27 +134,49 @@ final class TarWriter {
         archive_free(disk)
     }
 
-    /// Writes the header of the file at `diskPath` (already `lstat`ed as `st`), named `storedPath`.
-    /// `fd` is the open file for regular files (or -1). A `hardlinkTo` path makes it a hard link
-    /// entry with no data. Returns the metadata written and any libarchive warning.
-    func writeHeader(diskPath: String, storedPath: String, stat st: stat, fd: Int32, hardlinkTo: String?) throws -> (EntryMetadata, String?) {
+    /// Writes the header of the file at `diskPath` (already `lstat`ed as `st`), named `storedPath`;
+    /// both are exact bytes. `fd` is the open file for regular files (or -1). A `hardlinkTo` path
+    /// makes it a hard link entry with no data. Returns the metadata written and any libarchive
+    /// warning.
+    ///
+    /// For a regular file, the caller then passes its logical content to `writeData`, holes
+    /// included (as zeros, which are not stored): `dataSegments` says where the data is.
+    func writeHeader(diskPath: [UInt8], storedPath: [UInt8], stat st: stat, fd: Int32, hardlinkTo: [UInt8]?) throws -> (EntryMetadata, String?) {
         try withUTF8Names { try writeHeaderInUTF8(diskPath: diskPath, storedPath: storedPath, stat: st, fd: fd, hardlinkTo: hardlinkTo) }
     }
 
-    private func writeHeaderInUTF8(diskPath: String, storedPath: String, stat st: stat, fd: Int32, hardlinkTo: String?) throws -> (EntryMetadata, String?) {
+    private func writeHeaderInUTF8(diskPath: [UInt8], storedPath: [UInt8], stat st: stat, fd: Int32, hardlinkTo: [UInt8]?) throws -> (EntryMetadata, String?) {
         guard let entry = archive_entry_new() else { fatalError("libarchive: out of memory") }
         defer { archive_entry_free(entry) }
-        archive_entry_copy_sourcepath(entry, diskPath)
-        archive_entry_copy_pathname(entry, storedPath)
+        let shownPath = EntryRecord.escaped(storedPath)
+        withBytesAsCString(diskPath) { archive_entry_copy_sourcepath(entry, $0) }
+        withBytesAsCString(storedPath) { archive_entry_copy_pathname(entry, $0) }
         var st = st
-        var warning = try archiveCheck(archive_read_disk_entry_from_file(disk, entry, fd, &st), disk, "read metadata", path: diskPath)
+        var warning = try archiveCheck(archive_read_disk_entry_from_file(disk, entry, fd, &st), disk, "read metadata", path: shownPath)
+        withBytesAsCString(storedPath) { archive_entry_copy_pathname(entry, $0) }
+        // Only what a restore needs enters the stream: not atime, ctime or birth time.
+        archive_entry_unset_atime(entry)
+        archive_entry_unset_ctime(entry)
+        archive_entry_unset_birthtime(entry)
         archive_entry_sparse_clear(entry)
-        archive_entry_copy_pathname(entry, storedPath)
+        var segments: [Range<Int64>]?
         if let hardlinkTo {
-            archive_entry_copy_hardlink(entry, hardlinkTo)
+            withBytesAsCString(hardlinkTo) { archive_entry_copy_hardlink(entry, $0) }
             archive_entry_set_size(entry, 0)
+        } else if fd >= 0, (st.st_mode & S_IFMT) == S_IFREG, let found = sparseSegments(fd: fd, stat: st) {
+            segments = found
+            for segment in found { archive_entry_sparse_add_entry(entry, segment.lowerBound, Int64(segment.count)) }
+            // A file that is all hole: one empty data segment marks it sparse.
+            if found.isEmpty { archive_entry_sparse_add_entry(entry, 0, 0) }
         }
-        if let w = try check(archive_write_header(archive, entry), "write header", path: storedPath) { warning = w }
+        let linkTarget = hardlinkTo ?? archive_entry_symlink(entry).map(cStringBytes)
+        if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath) {
+            // A name that is not UTF-8 is stored as its bytes (`hdrcharset=BINARY`), by design,
+            // so libarchive's "Can't translate pathname (or linkname) to UTF-8" is no warning.
+            let binaryNames = !EntryRecord.isValidUTF8(storedPath) || !(linkTarget.map(EntryRecord.isValidUTF8) ?? true)
+            let expected = binaryNames && (w.hasPrefix("Can't translate pathname") || w.hasPrefix("Can't translate linkname"))
+            if !expected { warning = w }
+        }
 
         let filetype = archive_entry_filetype(entry)
         let type: EntryType
@@ -135,22 +194,54 @@ final class TarWriter {
                 }
             }
         }
-        let seconds = archive_entry_mtime(entry), nanos = archive_entry_mtime_nsec(entry)
         let meta = EntryMetadata(
             type: type,
             mode: UInt32(archive_entry_mode(entry)) & 0o7777,
             uid: archive_entry_uid(entry), gid: archive_entry_gid(entry),
-            mtime: Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1e9),
+            mtime: FileTime(seconds: Int64(archive_entry_mtime(entry)), nanoseconds: Int32(archive_entry_mtime_nsec(entry))),
             size: archive_entry_size(entry),
-            linkTarget: hardlinkTo ?? archive_entry_symlink(entry).map { String(cString: $0) })
+            linkTarget: linkTarget,
+            dataSegments: segments)
         return (meta, warning)
     }
 
+    /// The data segments of a file with holes (`SEEK_DATA`/`SEEK_HOLE` on `fd`, within the size
+    /// `st` gave), or nil when it has none or the filesystem cannot say. Only files with fewer
+    /// blocks than their size can have holes, so others cost no system call.
+    private func sparseSegments(fd: Int32, stat st: stat) -> [Range<Int64>]? {
+        let size = Int64(st.st_size)
+        guard size > 0, Int64(st.st_blocks) * 512 < size else { return nil }
+        defer { lseek(fd, 0, SEEK_SET) }
+        var segments: [Range<Int64>] = []
+        var position: Int64 = 0
+        while position < size {
+            let data = Int64(lseek(fd, off_t(position), seekData))
+            if data < 0 {
+                if errno == ENXIO { break }  // only a hole from here to the end
+                return nil
+            }
+            if data >= size { break }
+            let hole = Int64(lseek(fd, off_t(data), seekHole))
+            if hole < 0 { return nil }
+            let end = min(max(hole, data), size)
+            if end > data { segments.append(data..<end) }
+            position = max(end, data + 1)
+        }
+        if segments == [0..<size] { return nil }
+        return segments
+    }
+
+    /// Writes the next bytes of the current entry's logical content (holes included, as zeros).
     func writeData(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
             let n = archive_write_data(archive, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { try check(Int32(n), "write data") }
+            if n < 0 {
+                // Never counted as progress, even when libarchive calls it a warning.
+                let reason = try check(Int32(n), "write data")
+                throw ArchiveError.failed(operation: "write data", path: nil, reason: reason ?? "status \(n)")
+            }
+            precondition(n > 0, "more data written than the entry's header declared")
             done += n
         }
     }
@@ -229,6 +320,7 @@ final class TarReader {
         if status == ARCHIVE_EOF { return nil }
         try check(status, "read header")
         guard let e = entry else { return nil }
+        currentIsSparse = archive_entry_sparse_count(e) > 0
         let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
         let symlink = archive_entry_symlink(e).map { String(cString: $0) }
         let type: EntryType
@@ -255,18 +347,31 @@ final class TarReader {
     /// Where the current entry's first header block starts in the stream.
     var headerPosition: Int64 { archive_read_header_position(archive) }
 
-    /// Passes the current entry's data to `body`, block by block.
+    /// Passes the current entry's data to `body`, block by block: its logical content, so the
+    /// holes of a sparse entry (GNU sparse map) come as zeros and digests match the entry list.
     func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
+        var position: Int64 = 0
         while true {
             let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status != ARCHIVE_EOF { try check(status, "read data") }
+            // At the end, `offset` is the entry's logical size: a trailing hole is filled too.
+            while currentIsSparse && position < offset {
+                let n = Int(min(offset - position, Int64(zeroBlock.count)))
+                try zeroBlock.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                position += Int64(n)
+            }
             if status == ARCHIVE_EOF { return }
-            try check(status, "read data")
             if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+            position += Int64(size)
         }
     }
+
+    private let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
+    /// Whether the current entry has a sparse map (only then are holes filled with zeros).
+    private var currentIsSparse = false
 
     @discardableResult
     private func check(_ status: Int32, _ operation: String) throws -> String? {

@@ -10,13 +10,23 @@ import Foundation
 /// and `linkTarget` are their display forms (invalid UTF-8 repaired with U+FFFD). In JSON, a name
 /// that is valid UTF-8 is written once, as `path` / `linkTarget`; one that is not also gets
 /// `pathBytes` / `linkTargetBytes`, its exact bytes in base64, so the list is lossless.
+///
+/// The mtime is exact: `modificationTime` holds seconds and nanoseconds, written in JSON as
+/// `mtime` with nine fractional digits (`2023-11-14T22:13:20.987654321Z`); `mtime` as a `Date`
+/// is its approximation (a `Double` keeps about a microsecond).
 public struct EntryRecord: Codable, Sendable, Equatable {
     public var path: String
     public var type: EntryType
     public var mode: UInt32
     public var uid: Int64
     public var gid: Int64
-    public var mtime: Date
+    /// The mtime exactly as the filesystem and the tar header hold it.
+    public var modificationTime: FileTime
+    /// `modificationTime` as a `Date` (to about a microsecond); setting it sets `modificationTime`.
+    public var mtime: Date {
+        get { modificationTime.date }
+        set { modificationTime = FileTime(newValue) }
+    }
     public var size: Int64
     public var sha256: SHA256Digest?
     public var linkTarget: String?
@@ -31,13 +41,13 @@ public struct EntryRecord: Codable, Sendable, Equatable {
 
     public init(path: String, type: EntryType, mode: UInt32, uid: Int64, gid: Int64, mtime: Date, size: Int64,
                 sha256: SHA256Digest?, linkTarget: String?, offset: Int64, length: Int64,
-                rawPath: [UInt8]? = nil, rawLinkTarget: [UInt8]? = nil) {
+                rawPath: [UInt8]? = nil, rawLinkTarget: [UInt8]? = nil, modificationTime: FileTime? = nil) {
         self.path = path
         self.type = type
         self.mode = mode
         self.uid = uid
         self.gid = gid
-        self.mtime = mtime
+        self.modificationTime = modificationTime ?? FileTime(mtime)
         self.size = size
         self.sha256 = sha256
         self.linkTarget = linkTarget
@@ -50,15 +60,71 @@ public struct EntryRecord: Codable, Sendable, Equatable {
     /// Builds a record from a name's exact bytes; the display forms are derived from them.
     public init(rawPath: [UInt8], type: EntryType, mode: UInt32, uid: Int64, gid: Int64, mtime: Date, size: Int64,
                 sha256: SHA256Digest?, rawLinkTarget: [UInt8]?, offset: Int64, length: Int64) {
-        self.init(path: EntryRecord.display(rawPath), type: type, mode: mode, uid: uid, gid: gid, mtime: mtime,
+        self.init(rawPath: rawPath, type: type, mode: mode, uid: uid, gid: gid, modificationTime: FileTime(mtime), size: size,
+                  sha256: sha256, rawLinkTarget: rawLinkTarget, offset: offset, length: length)
+    }
+
+    /// Builds a record from a name's exact bytes and an exact mtime.
+    public init(rawPath: [UInt8], type: EntryType, mode: UInt32, uid: Int64, gid: Int64, modificationTime: FileTime, size: Int64,
+                sha256: SHA256Digest?, rawLinkTarget: [UInt8]?, offset: Int64, length: Int64) {
+        self.init(path: EntryRecord.display(rawPath), type: type, mode: mode, uid: uid, gid: gid, mtime: modificationTime.date,
                   size: size, sha256: sha256, linkTarget: rawLinkTarget.map(EntryRecord.display),
-                  offset: offset, length: length, rawPath: rawPath, rawLinkTarget: rawLinkTarget)
+                  offset: offset, length: length, rawPath: rawPath, rawLinkTarget: rawLinkTarget, modificationTime: modificationTime)
     }
 
     /// A name's display form: its UTF-8, with invalid sequences replaced by U+FFFD.
     public static func display(_ bytes: [UInt8]) -> String {
         String(decoding: bytes, as: UTF8.self)
     }
+
+    /// A name for people to read, unambiguous and on one line (as `ls -b` and GNU tar's escape
+    /// quoting): valid UTF-8 as is, except a backslash as `\\` and control characters as `\n`,
+    /// `\t` or `\xNN`; each byte that is not part of valid UTF-8 as `\xNN` (`bad\xff`).
+    /// Different names always read differently, and a valid UTF-8 name without backslashes or
+    /// control characters reads as itself.
+    public static func escaped(_ bytes: [UInt8]) -> String {
+        var out = ""
+        func hex(_ b: UInt8) { out += "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16) }
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            // The length of the UTF-8 sequence starting here, if it is a valid one.
+            var length = 0
+            switch b {
+            case 0x00...0x7F: length = 1
+            case 0xC2...0xDF: length = 2
+            case 0xE0...0xEF: length = 3
+            case 0xF0...0xF4: length = 4
+            default: length = 0
+            }
+            if length > 1 {
+                let end = i + length
+                if end > bytes.count || String(validating: bytes[i..<end], as: UTF8.self) == nil { length = 0 }
+            }
+            switch length {
+            case 0: hex(b); i += 1
+            case 1:
+                switch b {
+                case 0x5C: out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x09: out += "\\t"
+                case 0x00..<0x20, 0x7F: hex(b)
+                default: out.unicodeScalars.append(Unicode.Scalar(b))
+                }
+                i += 1
+            default:
+                out += String(decoding: bytes[i..<(i + length)], as: UTF8.self)
+                i += length
+            }
+        }
+        return out
+    }
+
+    /// `rawPath` for people to read (see `escaped`).
+    public var escapedPath: String { EntryRecord.escaped(rawPath) }
+
+    /// `rawLinkTarget` for people to read (see `escaped`).
+    public var escapedLinkTarget: String? { rawLinkTarget.map(EntryRecord.escaped) }
 
     /// Whether `bytes` is valid UTF-8 (so `display` gives them back exactly).
     public static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
@@ -82,10 +148,11 @@ public struct EntryRecord: Codable, Sendable, Equatable {
         }
         self.init(path: path, type: try c.decode(EntryType.self, forKey: .type), mode: try c.decode(UInt32.self, forKey: .mode),
                   uid: try c.decode(Int64.self, forKey: .uid), gid: try c.decode(Int64.self, forKey: .gid),
-                  mtime: try c.decode(Date.self, forKey: .mtime), size: try c.decode(Int64.self, forKey: .size),
+                  mtime: Date(timeIntervalSince1970: 0), size: try c.decode(Int64.self, forKey: .size),
                   sha256: try c.decodeIfPresent(SHA256Digest.self, forKey: .sha256), linkTarget: linkTarget,
                   offset: try c.decode(Int64.self, forKey: .offset), length: try c.decode(Int64.self, forKey: .length),
-                  rawPath: try bytes(.pathBytes), rawLinkTarget: try bytes(.linkTargetBytes))
+                  rawPath: try bytes(.pathBytes), rawLinkTarget: try bytes(.linkTargetBytes),
+                  modificationTime: try c.decode(FileTime.self, forKey: .mtime))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -95,7 +162,7 @@ public struct EntryRecord: Codable, Sendable, Equatable {
         try c.encode(mode, forKey: .mode)
         try c.encode(uid, forKey: .uid)
         try c.encode(gid, forKey: .gid)
-        try c.encode(mtime, forKey: .mtime)
+        try c.encode(modificationTime, forKey: .mtime)
         try c.encode(size, forKey: .size)
         try c.encodeIfPresent(sha256, forKey: .sha256)
         try c.encodeIfPresent(linkTarget, forKey: .linkTarget)

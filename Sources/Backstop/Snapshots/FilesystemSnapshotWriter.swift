@@ -40,8 +40,8 @@ public struct FilesystemSnapshotWriter {
         }
         return try repository.writeSnapshot(kind: .filesystem, options: options) { payload, entries in
             let walker = try TreeWalker(payload: payload, entries: entries!, excludes: excludes, progress: progress)
-            for root in roots.sorted(by: { $0.name < $1.name }) {
-                try walker.add(diskPath: root.disk, storedPath: root.name, isRoot: true)
+            for root in roots.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+                try walker.add(diskPath: Array(root.disk.utf8), storedPath: Array(root.name.utf8), isRoot: true)
             }
             try walker.finish()
             return SnapshotBody(entryCount: walker.entryCount, warnings: walker.warnings, paths: roots.map(\.disk))
@@ -50,6 +50,10 @@ public struct FilesystemSnapshotWriter {
 }
 
 /// The recursive walk behind `FilesystemSnapshotWriter`.
+///
+/// Names are bytes from `readdir` to the tar header and the entry list, never a `String` (which
+/// would repair invalid UTF-8 and compare NFC and NFD spellings as equal); each directory's names
+/// are sorted bytewise. Warnings show names escaped (`EntryRecord.escaped`).
 private final class TreeWalker {
     let tar: TarWriter
     let payload: ByteSink
@@ -61,8 +65,10 @@ private final class TreeWalker {
     var entryCount = 0
     var bytesIn: Int64 = 0
     var lastProgress: Int64 = 0
-    var firstPathOfInode: [String: String] = [:]
+    var firstPathOfInode: [String: [UInt8]] = [:]
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    /// Holes are hashed (and passed to the tar writer, which skips them) from here, never read.
+    let zeros = [UInt8](repeating: 0, count: 1 << 20)
 
     init(payload: ByteSink, entries: ByteSink, excludes: [String], progress: ((BackupProgress) -> Void)?) throws {
         self.payload = payload
@@ -72,25 +78,30 @@ private final class TreeWalker {
         tar = try TarWriter(sink: payload)
     }
 
-    func isExcluded(_ storedPath: String) -> Bool {
-        let base = (storedPath as NSString).lastPathComponent
-        return excludes.contains { pattern in
-            fnmatch(pattern, storedPath, 0) == 0 || (!pattern.contains("/") && fnmatch(pattern, base, 0) == 0)
+    func isExcluded(_ storedPath: [UInt8]) -> Bool {
+        if excludes.isEmpty { return false }
+        let base = Array(storedPath.split(separator: 0x2F, omittingEmptySubsequences: false).last ?? [])
+        return withCPath(storedPath) { path in
+            withCPath(base) { name in
+                excludes.contains { pattern in
+                    fnmatch(pattern, path, 0) == 0 || (!pattern.contains("/") && fnmatch(pattern, name, 0) == 0)
+                }
+            }
         }
     }
 
-    func add(diskPath: String, storedPath: String, isRoot: Bool) throws {
+    func add(diskPath: [UInt8], storedPath: [UInt8], isRoot: Bool) throws {
         if !isRoot && isExcluded(storedPath) { return }
         var st = stat()
-        let statResult = isRoot ? stat(diskPath, &st) : lstat(diskPath, &st)
+        let statResult = withCPath(diskPath) { isRoot ? stat($0, &st) : lstat($0, &st) }
         if statResult != 0 {
-            warnings.append("\(storedPath): skipped, cannot stat: \(String(cString: strerror(errno)))")
+            warnings.append("\(EntryRecord.escaped(storedPath)): skipped, cannot stat: \(String(cString: strerror(errno)))")
             return
         }
         let type = st.st_mode & S_IFMT
         switch type {
         case S_IFSOCK:
-            warnings.append("\(storedPath): skipped, sockets cannot be stored in tar")
+            warnings.append("\(EntryRecord.escaped(storedPath)): skipped, sockets cannot be stored in tar")
         case S_IFREG:
             try addFile(diskPath: diskPath, storedPath: storedPath, st: st)
         case S_IFDIR:
@@ -101,38 +112,59 @@ private final class TreeWalker {
     }
 
     /// An entry without data: a directory, symlink, device, fifo, or a hard link to `hardlinkTo`.
-    private func addMetadataOnly(diskPath: String, storedPath: String, st: stat, hardlinkTo: String? = nil) throws {
+    private func addMetadataOnly(diskPath: [UInt8], storedPath: [UInt8], st: stat, hardlinkTo: [UInt8]? = nil) throws {
         let offset = tar.offset
         try payload.markBoundary()
         let (meta, warning) = try tar.writeHeader(diskPath: diskPath, storedPath: storedPath, stat: st, fd: -1, hardlinkTo: hardlinkTo)
-        if let warning { warnings.append("\(storedPath): \(warning)") }
+        if let warning { warnings.append("\(EntryRecord.escaped(storedPath)): \(warning)") }
         try tar.finishEntry()
         try record(storedPath, meta, digest: nil, offset: offset)
     }
 
-    private func addDirectory(diskPath: String, storedPath: String, st: stat) throws {
+    private func addDirectory(diskPath: [UInt8], storedPath: [UInt8], st: stat) throws {
         try addMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st)
-        let names: [String]
+        let names: [[UInt8]]
         do {
-            names = try FileSystem.list(diskPath)
+            names = try listDirectory(diskPath)
         } catch {
-            warnings.append("\(storedPath)/: contents skipped, cannot list: \(error)")
+            let reason = (error as? FileError)?.errnoValue.map { String(cString: strerror($0)) } ?? "\(error)"
+            warnings.append("\(EntryRecord.escaped(storedPath))/: contents skipped, cannot list: \(reason)")
             return
         }
         for name in names {
-            try add(diskPath: diskPath + "/" + name, storedPath: storedPath + "/" + name, isRoot: false)
+            try add(diskPath: diskPath + [0x2F] + name, storedPath: storedPath + [0x2F] + name, isRoot: false)
         }
     }
 
-    private func addFile(diskPath: String, storedPath: String, st: stat) throws {
+    /// The names in a directory as `readdir` gives them, sorted bytewise, without `.` and `..`.
+    private func listDirectory(_ path: [UInt8]) throws -> [[UInt8]] {
+        guard let dir = withCPath(path, { opendir($0) }) else {
+            throw FileError.open(path: EntryRecord.escaped(path), errno: errno)
+        }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw FileError.read(path: EntryRecord.escaped(path), errno: errno) }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if name != [0x2E] && name != [0x2E, 0x2E] { names.append(name) }
+        }
+        return names.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    private func addFile(diskPath: [UInt8], storedPath: [UInt8], st: stat) throws {
         let inodeKey = "\(st.st_dev):\(st.st_ino)"
         if st.st_nlink > 1, let first = firstPathOfInode[inodeKey] {
             try addMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: first)
             return
         }
-        let fd = open(diskPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let shown = EntryRecord.escaped(storedPath)
+        let fd = withCPath(diskPath) { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         if fd < 0 {
-            warnings.append("\(storedPath): skipped, cannot read: \(String(cString: strerror(errno)))")
+            warnings.append("\(shown): skipped, cannot read: \(String(cString: strerror(errno)))")
             return
         }
         defer { close(fd) }
@@ -141,63 +173,80 @@ private final class TreeWalker {
         let offset = tar.offset
         try payload.markBoundary()
         let (meta, warning) = try tar.writeHeader(diskPath: diskPath, storedPath: storedPath, stat: st, fd: fd, hardlinkTo: nil)
-        if let warning { warnings.append("\(storedPath): \(warning)") }
+        if let warning { warnings.append("\(shown): \(warning)") }
         let hasher = SHA256Hasher()
-        var remaining = meta.size
+        // The logical content, segment by segment: data is read at its offset, holes are zeros.
+        var pieces: [(range: Range<Int64>, hole: Bool)] = []
+        if let segments = meta.dataSegments {
+            var position: Int64 = 0
+            for segment in segments {
+                if segment.lowerBound > position { pieces.append((position..<segment.lowerBound, true)) }
+                pieces.append((segment, false))
+                position = segment.upperBound
+            }
+            if position < meta.size { pieces.append((position..<meta.size, true)) }
+        } else if meta.size > 0 {
+            pieces = [(0..<meta.size, false)]
+        }
+        var zeroFilled: Int64 = 0  // data bytes stored as zeros: the file ended early or a read failed
+        var failed = false
         var readError: Int32 = 0
-        while remaining > 0 {
-            let want = Int(min(Int64(buffer.count), remaining))
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                readError = errno
-                break
-            }
-            if n == 0 { break }
-            try buffer.withUnsafeBytes { raw in
-                let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                hasher.update(chunk)
-                try tar.writeData(chunk)
-            }
-            remaining -= Int64(n)
-            bytesIn += Int64(n)
-            if bytesIn - lastProgress >= 1 << 20, let progress {
-                lastProgress = bytesIn
-                progress(BackupProgress(bytesIn: bytesIn, entries: entryCount))
+        for (range, hole) in pieces {
+            var position = range.lowerBound
+            while position < range.upperBound {
+                let want = Int(min(Int64(buffer.count), range.upperBound - position))
+                if hole || failed {
+                    try zeros.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<want]), to: hasher, stored: !hole) }
+                    if !hole { zeroFilled += Int64(want) }
+                    position += Int64(want)
+                    continue
+                }
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    // The header promised `size` bytes: the rest is stored as zeros, and hashed
+                    // too, so the entry digest matches what the tar holds.
+                    if n < 0 { readError = errno }
+                    failed = true
+                    continue
+                }
+                try buffer.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: hasher, stored: true) }
+                position += Int64(n)
             }
         }
-        if remaining > 0 {
-            // The tar header promised `size` bytes: pad with zeros so the archive stays valid,
-            // and hash the padding too, so the entry digest matches what the tar holds.
+        if failed {
             let reason = readError != 0 ? "read failed (\(String(cString: strerror(readError))))" : "file shrank while being read"
-            warnings.append("\(storedPath): \(reason); the last \(remaining) bytes are stored as zeros")
-            let zeros = [UInt8](repeating: 0, count: 1 << 16)
-            while remaining > 0 {
-                let n = Int(min(Int64(zeros.count), remaining))
-                try zeros.withUnsafeBytes { raw in
-                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                    hasher.update(chunk)
-                    try tar.writeData(chunk)
-                }
-                remaining -= Int64(n)
-            }
+            warnings.append("\(shown): \(reason); the last \(zeroFilled) bytes are stored as zeros")
         } else {
             var after = stat()
             if fstat(fd, &after) == 0,
                after.st_size != st.st_size || after.st_mtim.tv_sec != st.st_mtim.tv_sec
                 || after.st_mtim.tv_nsec != st.st_mtim.tv_nsec || after.st_ctim.tv_sec != st.st_ctim.tv_sec
                 || after.st_ctim.tv_nsec != st.st_ctim.tv_nsec {
-                warnings.append("\(storedPath): changed while being read; the stored copy may be inconsistent")
+                warnings.append("\(shown): changed while being read; the stored copy may be inconsistent")
             }
         }
         try tar.finishEntry()
         try record(storedPath, meta, digest: hasher.finalize(), offset: offset)
     }
 
-    private func record(_ path: String, _ meta: EntryMetadata, digest: SHA256Digest?, offset: Int64) throws {
+    /// Hashes `chunk` of a file's logical content and passes it to the tar writer. Progress
+    /// counts `stored` bytes only (not holes), as the snapshot's size does.
+    private func pass(_ chunk: UnsafeRawBufferPointer, to hasher: SHA256Hasher, stored: Bool) throws {
+        hasher.update(chunk)
+        try tar.writeData(chunk)
+        guard stored else { return }
+        bytesIn += Int64(chunk.count)
+        if bytesIn - lastProgress >= 1 << 20, let progress {
+            lastProgress = bytesIn
+            progress(BackupProgress(bytesIn: bytesIn, entries: entryCount))
+        }
+    }
+
+    private func record(_ path: [UInt8], _ meta: EntryMetadata, digest: SHA256Digest?, offset: Int64) throws {
         let record = EntryRecord(
-            path: path, type: meta.type, mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime,
-            size: meta.size, sha256: digest, linkTarget: meta.linkTarget, offset: offset, length: tar.offset - offset)
+            rawPath: path, type: meta.type, mode: meta.mode, uid: meta.uid, gid: meta.gid, modificationTime: meta.mtime,
+            size: meta.size, sha256: digest, rawLinkTarget: meta.linkTarget, offset: offset, length: tar.offset - offset)
         try entries.write(Array(try encoder.encode(record)) + [0x0A])
         entryCount += 1
     }
@@ -205,5 +254,12 @@ private final class TreeWalker {
     func finish() throws {
         try tar.close()
         progress?(BackupProgress(bytesIn: bytesIn, entries: entryCount))
+    }
+}
+
+/// Calls `body` with `bytes` as a NUL-terminated C path, byte for byte.
+private func withCPath<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    try (bytes + [0]).withUnsafeBufferPointer { buffer in
+        try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
     }
 }

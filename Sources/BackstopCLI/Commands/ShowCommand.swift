@@ -9,6 +9,9 @@ struct ShowCommand: ParsableCommand {
         discussion: """
         SNAPSHOT is a whole ID or a unique prefix of it or of its 8 hex characters; or choose one
         with the selection flags (backstop show --before upgrade --source mysql-dump).
+        Entry names are shown escaped, one per line: a byte that is not UTF-8 as \\xNN (bad\\xff),
+        a backslash as \\\\, control characters as \\n, \\t or \\xNN; --json gives the exact bytes
+        (pathBytes, base64) of every name that is not UTF-8.
         Example: backstop show 1a2b --entries
 
         Exit codes: 0 shown; 66 no such snapshot (or an ambiguous prefix); 65 its files are unreadable.
@@ -70,8 +73,10 @@ struct ShowCommand: ParsableCommand {
         if let list {
             lines.append("")
             lines.append(Output.table(["MODE", "UID", "GID", "SIZE", "MTIME (UTC)", "PATH"], list.map { e in
-                [String(e.mode, radix: 8), "\(e.uid)", "\(e.gid)", "\(e.size)", Timestamp.formatSeconds(e.mtime),
-                 e.path + (e.type == .directory ? "/" : "") + (e.linkTarget.map { e.type == .hardlink ? " => \($0)" : " -> \($0)" } ?? "")]
+                [String(e.mode, radix: 8), "\(e.uid)", "\(e.gid)", "\(e.size)",
+                 Timestamp.formatSeconds(Date(timeIntervalSince1970: Double(e.modificationTime.seconds))),
+                 e.escapedPath + (e.type == .directory ? "/" : "")
+                    + (e.escapedLinkTarget.map { e.type == .hardlink ? " => \($0)" : " -> \($0)" } ?? "")]
             }))
         }
         Output.line(lines.joined(separator: "\n"))
