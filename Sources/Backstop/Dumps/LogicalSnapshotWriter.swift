@@ -12,6 +12,8 @@ public enum LogicalInput: Sendable {
 /// `--format`: a dump format, or `auto` to recognise it from the stream's first lines.
 public enum DumpFormatChoice: String, Sendable, CaseIterable {
     case auto, mysqldump, pgdump, pgdumpall, raw
+    case pgdumpCustom = "pgdump-custom"
+    case pgdumpTar = "pgdump-tar"
 }
 
 /// Takes logical snapshots: reads a stream, splits it into sections, hashes and compresses it.
@@ -46,10 +48,13 @@ public struct LogicalSnapshotWriter {
                     let body: SnapshotBody
                     do {
                         body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload)
-                    } catch BackupError.incompleteDump(let format, let marker) {
+                    } catch let error as BackupError {
                         // The stream ended: a failing command explains the truncation better.
-                        try child.waitForSuccess()
-                        throw BackupError.incompleteDump(format: format, marker: marker)
+                        switch error {
+                        case .incompleteDump, .damagedArchive: try child.waitForSuccess()
+                        default: break
+                        }
+                        throw error
                     }
                     try child.waitForSuccess()
                     return body
@@ -86,9 +91,11 @@ public struct LogicalSnapshotWriter {
         case .mysqldump: chosen = .mysqldump
         case .pgdump: chosen = .pgdump
         case .pgdumpall: chosen = .pgdumpall
+        case .pgdumpCustom: chosen = .pgdumpCustom
+        case .pgdumpTar: chosen = .pgdumpTar
         case .raw: chosen = .raw
         }
-        let scanner = chosen == .raw ? nil : DumpScanner(format: chosen, sink: payload)
+        let scanner = DumpScanner.scanner(for: chosen, sink: payload)
         func pass(_ bytes: UnsafeRawBufferPointer) throws {
             if let scanner { try scanner.consume(bytes) } else { try payload.write(bytes) }
             total += Int64(bytes.count)
