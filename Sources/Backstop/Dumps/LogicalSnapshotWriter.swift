@@ -46,14 +46,13 @@ public struct LogicalSnapshotWriter {
             do {
                 return try repository.writeSnapshot(kind: .logical, options: options) { payload, _ in
                     let body: SnapshotBody
+                    let reading = ReadState()
                     do {
-                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload)
-                    } catch let error as BackupError {
-                        // The stream ended: a failing command explains the truncation better.
-                        switch error {
-                        case .incompleteDump, .damagedArchive: try child.waitForSuccess()
-                        default: break
-                        }
+                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload, state: reading)
+                    } catch let error as BackupError where reading.reachedEnd {
+                        // The stream ended incomplete: a failing command explains the truncation
+                        // better. (Mid-stream, the command may still be writing: it is stopped.)
+                        try child.waitForSuccess()
                         throw error
                     }
                     try child.waitForSuccess()
@@ -66,7 +65,12 @@ public struct LogicalSnapshotWriter {
         }
     }
 
-    private func copy(from fd: Int32, description: String, to payload: ByteSink) throws -> SnapshotBody {
+    /// Whether `copy` read its input to the end.
+    private final class ReadState {
+        var reachedEnd = false
+    }
+
+    private func copy(from fd: Int32, description: String, to payload: ByteSink, state: ReadState = ReadState()) throws -> SnapshotBody {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
         var lastReport: Int64 = 0
@@ -110,6 +114,7 @@ public struct LogicalSnapshotWriter {
             if n == 0 { break }
             try buffer.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
+        state.reachedEnd = true
         let sections = try scanner?.finish() ?? []
         progress?(BackupProgress(bytesIn: total, entries: 0))
         return SnapshotBody(entryCount: sections.count, sections: sections, dumpFormat: chosen)

@@ -158,6 +158,30 @@ import Testing
         #expect(whole.dumpFormat == .pgdumpCustom)
     }
 
+    /// `--command`: a dump command that fails after a partial archive is reported as failing (its
+    /// status explains the truncation); an archive that goes wrong while the command still writes
+    /// stops the command instead of waiting for it.
+    @Test func commandsThatFailOrWriteGarbage() throws {
+        _ = try Self.makeShop("pga_command")
+        let dump = try Self.dump("pga_command", .customPipe)
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        try writeFile(dir.sub("cut.dump"), Array(dump.prefix(dump.count / 2)))
+        try writeFile(dir.sub("whole.dump"), dump)
+        let options = BackupOptions(source: "pg")
+        #expect {
+            try LogicalSnapshotWriter(input: .command("cat '\(dir.sub("cut.dump"))'; exit 3"), options: options).write(to: repo)
+        } throws: { error in
+            if case BackupError.commandFailed(_, 3, _) = error { return true }
+            return false
+        }
+        // 20 MB after the archive: the command blocks on the full pipe unless it is stopped.
+        #expect {
+            try LogicalSnapshotWriter(input: .command("cat '\(dir.sub("whole.dump"))'; head -c 20000000 /dev/zero"), options: options).write(to: repo)
+        } throws: { isDamaged($0) }
+        #expect(try repo.snapshotFolders().isEmpty, "nothing committed")
+    }
+
     @Test func unknownArchiveVersionsAreRefused() throws {
         _ = try Self.makeShop("pga_version")
         for kind in [Kind.customPipe, .tar] {
