@@ -137,6 +137,17 @@ final class PgArchiveTOC {
         }
     }
 
+    /// An integer as pg_dump writes it: a sign byte, then little-endian bytes; read in place.
+    static func integer(_ bytes: UnsafeRawBufferPointer, at start: Int, size: Int) -> Int64 {
+        var value: Int64 = 0
+        var k = size - 1
+        while k >= 1 {
+            value = value << 8 | Int64(bytes[start + k])
+            k -= 1
+        }
+        return bytes[start] == 0 ? value : -value
+    }
+
     /// An integer as pg_dump writes it: a sign byte, then `intSize` little-endian bytes.
     static func integer(_ bytes: some Collection<UInt8>) -> Int64 {
         var value: Int64 = 0

@@ -77,14 +77,22 @@ final class PgCustomScanner: SectionScanner {
                 isLargeObjects = type == 3
                 state = .blockID
             case .blockID, .chunkLength, .objectID:
-                let need = 1 + toc.intSize - scratch.count
+                let size = 1 + toc.intSize
+                if scratch.isEmpty, count - i >= size {
+                    // The common case: the whole integer is in this chunk.
+                    let value = PgArchiveTOC.integer(chunk, at: i, size: size)
+                    i += size
+                    if try integerDone(value) { try flush(to: i); current.content = SHA256Hasher() }
+                    break
+                }
+                let need = size - scratch.count
                 let take = min(need, count - i)
                 scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<(i + take)]))
                 i += take
                 guard take == need else { break }
                 let value = PgArchiveTOC.integer(scratch)
                 scratch = []
-                try integerDone(value, flush: { try flush(to: i) })
+                if try integerDone(value) { try flush(to: i); current.content = SHA256Hasher() }
             case let .chunkBody(left):
                 let take = Int(min(left, Int64(count - i)))
                 i += take
@@ -95,7 +103,8 @@ final class PgCustomScanner: SectionScanner {
         offset += Int64(count)
     }
 
-    private func integerDone(_ value: Int64, flush: () throws -> Void) throws {
+    /// Takes the integer just read; true when the block's content (digested apart) starts here.
+    private func integerDone(_ value: Int64) throws -> Bool {
         switch state {
         case .blockID:
             guard let entry = expected[value] else {
@@ -105,10 +114,9 @@ final class PgCustomScanner: SectionScanner {
             block = entry
             current.name = entry.isTableData ? entry.sectionName : entry.tag
             current.kind = entry.isTableData ? .table : .other
-            // The content digest starts after the block header.
-            try flush()
-            current.content = SHA256Hasher()
             state = isLargeObjects ? .objectID : .chunkLength
+            // The content digest starts after the block header.
+            return true
         case .chunkLength:
             guard value >= 0 else { throw fail("the data of \(block.sectionName) has a chunk of length \(value)") }
             if value > 0 {
@@ -129,6 +137,7 @@ final class PgCustomScanner: SectionScanner {
         default:
             preconditionFailure("integerDone in state \(state)")
         }
+        return false
     }
 
     private func startSection(at start: Int64) throws {
