@@ -12,9 +12,9 @@ import Foundation
 /// offset flag "not set" (pg_restore then finds their block by reading on, as it does for an
 /// archive that pg_dump wrote to a pipe), because the offsets pg_dump wrote into a seekable file
 /// point into the original archive. Every change keeps the length of what it changes, so the
-/// preamble keeps its length (and a tar member header its size and checksum). Entries stay in
-/// the table of contents, so `pg_restore -l` still lists the other tables' data entries; it just
-/// finds no data for them. Memory: one table-of-contents entry.
+/// preamble keeps its length (and a tar member header its size and checksum). The entries stay
+/// in the table of contents (its entry count is unchanged), but pg_restore passes over a data
+/// entry without data: it neither restores nor lists (`-l`) it. Memory: one table-of-contents entry.
 final class PgArchiveTableFilter: ByteSink {
     private let out: ByteSink
     private let toc: PgArchiveTOC
