@@ -214,6 +214,13 @@ import Testing
         let report = try LogicalRestore(repository: repo, manifest: m, table: "orders").run(to: dir.sub("orders.dump"))
         #expect(report.bytesRead < m.bytesStored / 2, "read \(report.bytesRead) of \(m.bytesStored) stored bytes: not public.big's frames")
 
+        let listing = try runProcess("pg_restore", ["-l", dir.sub("orders.dump")])
+        #expect(listing.status == 0, "\(listing.stderr)")
+        #expect(listing.stdoutText.contains("TABLE DATA public orders"))
+        for other in ["TABLE DATA public big", "TABLE DATA public customers", "BLOBS"] {
+            #expect(!listing.stdoutText.contains(other), "pg_restore -l passes over \(other)")
+        }
+
         for (database, arguments, input) in [("pga_scratch", [dir.sub("orders.dump")], nil), ("pga_scratch_t", ["-t", "orders"], dir.sub("orders.dump"))] {
             _ = try? pg.sql("DROP DATABASE \(database)")
             try pg.sql("CREATE DATABASE \(database)")
