@@ -34,6 +34,31 @@ import Testing
         }
     }
 
+    /// `mariadb-dump --compact` writes no header and no completion marker: `--format auto` stores
+    /// such a stream as raw, and says so (a truncated copy would pass), unless `--format raw`.
+    @Test func aStreamWithoutADumpHeaderIsStoredAsRawWithANote() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let compact = Array("""
+            /*!40101 SET @saved_cs_client     = @@character_set_client */;
+            /*!40101 SET character_set_client = utf8mb4 */;
+            CREATE TABLE `orders` (
+              `id` int(11) NOT NULL,
+              PRIMARY KEY (`id`)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+            /*!40101 SET character_set_client = @saved_cs_client */;
+            INSERT INTO `orders` VALUES (1),(2);
+
+            """.utf8)
+        let auto = try CLI.run(["backup", "--stdin", "--source", "compact", "--repo", s.repo], stdinBytes: compact)
+        #expect(auto.status == 0, "\(auto.stderr)")
+        #expect(auto.stderr.contains("stored as raw") && auto.stderr.contains("truncated copy would not be detected")
+                && auto.stderr.contains("--compact") && auto.stderr.contains("--format"), "\(auto.stderr)")
+        let raw = try CLI.run(["backup", "--stdin", "--source", "compact", "--format", "raw", "--repo", s.repo], stdinBytes: compact)
+        #expect(raw.status == 0, "\(raw.stderr)")
+        #expect(!raw.stderr.contains("stored as raw"), "named raw: no note: \(raw.stderr)")
+    }
+
     @Test func aTruncatedCustomFormatDumpIsRefusedWithExit65() throws {
         let pg = try Cluster()
         let s = Scratch()

@@ -25,13 +25,17 @@ public struct LogicalSnapshotWriter {
     public var format: DumpFormatChoice
     public var options: BackupOptions
     public var progress: ((BackupProgress) -> Void)?
+    /// Told what the user should know but that does not fail the snapshot: `--format auto` found
+    /// no known dump header and stores the stream as `raw` (see `DumpFormatDetector.rawNote`).
+    public var notice: ((String) -> Void)?
 
     public init(input: LogicalInput, format: DumpFormatChoice = .auto, options: BackupOptions,
-                progress: ((BackupProgress) -> Void)? = nil) {
+                progress: ((BackupProgress) -> Void)? = nil, notice: ((String) -> Void)? = nil) {
         self.input = input
         self.format = format
         self.options = options
         self.progress = progress
+        self.notice = notice
     }
 
     /// Writes and commits the snapshot. The caller holds the repository's writer lock.
@@ -99,6 +103,7 @@ public struct LogicalSnapshotWriter {
         case .pgdumpTar: chosen = .pgdumpTar
         case .raw: chosen = .raw
         }
+        if format == .auto, chosen == .raw, !head.isEmpty { notice?(DumpFormatDetector.rawNote) }
         let scanner = DumpScanner.scanner(for: chosen, sink: payload)
         func pass(_ bytes: UnsafeRawBufferPointer) throws {
             if let scanner { try scanner.consume(bytes) } else { try payload.write(bytes) }

@@ -68,7 +68,8 @@ struct BackupCommand: ParsableCommand {
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: Output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
-                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format)!, options: options, progress: progress).write(to: repo)
+                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format)!, options: options, progress: progress,
+                                             notice: { Output.warning($0) }).write(to: repo)
             }
             return try FilesystemSnapshotWriter(paths: paths, excludes: excludes, options: options, progress: progress).write(to: repo)
         }
