@@ -39,7 +39,7 @@ final class PgArchiveTOC {
 
     static let noData: UInt8 = 3
     static let positionNotSet: UInt8 = 1
-    /// Archive versions read: 1.12 (PostgreSQL 9.0) to 1.16 (PostgreSQL 17 and 18).
+    /// Archive versions read: 1.12 (PostgreSQL 9.0) to 1.16 (PostgreSQL 17).
     static let minorVersions = 12...16
 
     let container: Container
@@ -251,7 +251,7 @@ final class PgArchiveTOC {
         let (major, minor, rev) = (head[5], head[6], head[7])
         version = "\(major).\(minor).\(rev)"
         guard major == 1, Self.minorVersions.contains(Int(minor)) else {
-            throw BackupError.unsupportedArchive(format: format, reason: "archive version \(major).\(minor) (this backstop reads 1.\(Self.minorVersions.lowerBound) to 1.\(Self.minorVersions.upperBound), written by pg_dump 9.0 to 18)")
+            throw BackupError.unsupportedArchive(format: format, reason: "archive version \(major).\(minor) (this backstop reads 1.\(Self.minorVersions.lowerBound) to 1.\(Self.minorVersions.upperBound), as written by pg_dump 9.0 and later)")
         }
         intSize = Int(head[8])
         offSize = Int(head[9])
