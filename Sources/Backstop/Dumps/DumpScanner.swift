@@ -1,5 +1,13 @@
 import Foundation
 
+/// Splits a stream into sections as it passes through, and refuses an incomplete one.
+public protocol SectionScanner: AnyObject {
+    /// Passes `chunk` downstream, recording section boundaries on the way.
+    func consume(_ chunk: UnsafeRawBufferPointer) throws
+    /// Ends the stream: checks that it is complete and returns the sections.
+    func finish() throws -> [Section]
+}
+
 /// Splits a dump stream into sections as it passes through, without holding more than a line.
 ///
 /// - `mysqldump` / `mariadb-dump`: a preamble, one `database` section per `-- Current Database:`
@@ -14,7 +22,7 @@ import Foundation
 /// A section starts at the `--` line that opens its comment block, and a frame boundary is marked
 /// there, so restoring one section decodes only its frames. Sections cover the stream exactly.
 /// A stream whose last substantive line is not its format's completion marker is refused.
-public final class DumpScanner {
+public final class DumpScanner: SectionScanner {
     public let format: DumpFormat
     private let sink: ByteSink
 
@@ -36,11 +44,21 @@ public final class DumpScanner {
     private static let longLine = 64 << 10
 
     public init(format: DumpFormat, sink: ByteSink) {
-        precondition(format != .raw, "raw streams have no sections")
+        precondition([.mysqldump, .pgdump, .pgdumpall].contains(format), "DumpScanner reads text dumps; see scanner(for:sink:)")
         self.format = format
         self.sink = sink
         current = ("preamble", .preamble, 0, SHA256Hasher(), nil)
         if normalizeRestrictKeys { current.content = SHA256Hasher() }
+    }
+
+    /// The scanner for `format`, or nil for `raw` (no sections, no check).
+    public static func scanner(for format: DumpFormat, sink: ByteSink) -> SectionScanner? {
+        switch format {
+        case .raw: return nil
+        case .pgdumpCustom: return PgCustomScanner(sink: sink)
+        case .pgdumpTar: return PgTarScanner(sink: sink)
+        case .mysqldump, .pgdump, .pgdumpall: return DumpScanner(format: format, sink: sink)
+        }
     }
 
     /// Passes `chunk` downstream, recording section boundaries on the way.
@@ -123,7 +141,7 @@ public final class DumpScanner {
         case .mysqldump: return "-- Dump completed"
         case .pgdump: return "-- PostgreSQL database dump complete"
         case .pgdumpall: return "-- PostgreSQL database cluster dump complete"
-        case .raw: return ""
+        case .raw, .pgdumpCustom, .pgdumpTar: return ""
         }
     }
 
@@ -212,7 +230,7 @@ public final class DumpScanner {
                 return .header(name: "trailer", kind: .trailer)
             }
             return .normal
-        case .raw:
+        case .raw, .pgdumpCustom, .pgdumpTar:
             return .normal
         }
     }

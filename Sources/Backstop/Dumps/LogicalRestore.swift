@@ -6,6 +6,10 @@ import Foundation
 /// writes the preamble, every section of that name (mariadb-dump writes views in a second
 /// section of the same database) and the trailer: a file the database client loads as is. Only
 /// those sections' frames are decoded, and each section's digest is checked as it is written.
+/// For pg_dump's custom and tar formats, `table` writes an archive that `pg_restore` reads: the
+/// preamble with its table of contents rewritten so that only the chosen table has data (see
+/// `PgArchiveTableFilter`), that table's data, and (tar) the trailer. A pg_dump snapshot of any
+/// format holds one database, so `database` is refused for it.
 ///
 /// To a file: written beside it and renamed into place once every digest matched, so a corrupt
 /// snapshot leaves the target untouched; an existing non-empty file needs `force`. To stdout
@@ -31,7 +35,8 @@ public struct LogicalRestore {
         let id = manifest.id
         if let database {
             guard manifest.dumpFormat == .mysqldump || manifest.dumpFormat == .pgdumpall else {
-                throw RestoreError.wrongKind(snapshot: id, wanted: "a mysqldump or pg_dumpall snapshot (use --table for pg_dump)")
+                // A pg_dump archive (any format) holds one database: restore it whole, or --table.
+                throw RestoreError.wrongKind(snapshot: id, wanted: "a mysqldump or pg_dumpall snapshot (a pg_dump snapshot holds one database: restore it whole, or use --table)")
             }
             let parts = manifest.sections.filter { $0.kind == .database && $0.name == database }
             guard !parts.isEmpty else {
@@ -41,7 +46,7 @@ public struct LogicalRestore {
             return frame(parts)
         }
         if let table {
-            guard manifest.dumpFormat == .pgdump else {
+            guard [.pgdump, .pgdumpCustom, .pgdumpTar].contains(manifest.dumpFormat) else {
                 throw RestoreError.wrongKind(snapshot: id, wanted: "a pg_dump snapshot (use --database for mysqldump and pg_dumpall)")
             }
             let tables = manifest.sections.filter { $0.kind == .table }
@@ -107,9 +112,12 @@ public struct LogicalRestore {
         var frames = Set<Int>()
         if let sections {
             for s in sections {
-                let hasher = HashingSink(sink)
+                // A pg_dump archive's table of contents is rewritten for the chosen tables.
+                let filter = PgArchiveTableFilter.forSection(s, of: manifest, restoring: sections, into: sink)
+                let hasher = HashingSink(filter ?? sink)
                 do {
                     try payload.read(range: s.offset..<(s.offset + s.length), into: hasher)
+                    try filter?.finishTableOfContents()
                 } catch {
                     throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "section \(s.name)", reason: "\(error)")
                 }

@@ -12,6 +12,8 @@ public enum LogicalInput: Sendable {
 /// `--format`: a dump format, or `auto` to recognise it from the stream's first lines.
 public enum DumpFormatChoice: String, Sendable, CaseIterable {
     case auto, mysqldump, pgdump, pgdumpall, raw
+    case pgdumpCustom = "pgdump-custom"
+    case pgdumpTar = "pgdump-tar"
 }
 
 /// Takes logical snapshots: reads a stream, splits it into sections, hashes and compresses it.
@@ -23,13 +25,17 @@ public struct LogicalSnapshotWriter {
     public var format: DumpFormatChoice
     public var options: BackupOptions
     public var progress: ((BackupProgress) -> Void)?
+    /// Told what the user should know but that does not fail the snapshot: `--format auto` found
+    /// no known dump header and stores the stream as `raw` (see `DumpFormatDetector.rawNote`).
+    public var notice: ((String) -> Void)?
 
     public init(input: LogicalInput, format: DumpFormatChoice = .auto, options: BackupOptions,
-                progress: ((BackupProgress) -> Void)? = nil) {
+                progress: ((BackupProgress) -> Void)? = nil, notice: ((String) -> Void)? = nil) {
         self.input = input
         self.format = format
         self.options = options
         self.progress = progress
+        self.notice = notice
     }
 
     /// Writes and commits the snapshot. The caller holds the repository's writer lock.
@@ -44,12 +50,14 @@ public struct LogicalSnapshotWriter {
             do {
                 return try repository.writeSnapshot(kind: .logical, options: options) { payload, _ in
                     let body: SnapshotBody
+                    let reading = ReadState()
                     do {
-                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload)
-                    } catch BackupError.incompleteDump(let format, let marker) {
-                        // The stream ended: a failing command explains the truncation better.
+                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload, state: reading)
+                    } catch let error as BackupError where reading.reachedEnd {
+                        // The stream ended incomplete: a failing command explains the truncation
+                        // better. (Mid-stream, the command may still be writing: it is stopped.)
                         try child.waitForSuccess()
-                        throw BackupError.incompleteDump(format: format, marker: marker)
+                        throw error
                     }
                     try child.waitForSuccess()
                     return body
@@ -61,7 +69,12 @@ public struct LogicalSnapshotWriter {
         }
     }
 
-    private func copy(from fd: Int32, description: String, to payload: ByteSink) throws -> SnapshotBody {
+    /// Whether `copy` read its input to the end.
+    private final class ReadState {
+        var reachedEnd = false
+    }
+
+    private func copy(from fd: Int32, description: String, to payload: ByteSink, state: ReadState = ReadState()) throws -> SnapshotBody {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
         var lastReport: Int64 = 0
@@ -86,9 +99,12 @@ public struct LogicalSnapshotWriter {
         case .mysqldump: chosen = .mysqldump
         case .pgdump: chosen = .pgdump
         case .pgdumpall: chosen = .pgdumpall
+        case .pgdumpCustom: chosen = .pgdumpCustom
+        case .pgdumpTar: chosen = .pgdumpTar
         case .raw: chosen = .raw
         }
-        let scanner = chosen == .raw ? nil : DumpScanner(format: chosen, sink: payload)
+        if format == .auto, chosen == .raw, !head.isEmpty { notice?(DumpFormatDetector.rawNote) }
+        let scanner = DumpScanner.scanner(for: chosen, sink: payload)
         func pass(_ bytes: UnsafeRawBufferPointer) throws {
             if let scanner { try scanner.consume(bytes) } else { try payload.write(bytes) }
             total += Int64(bytes.count)
@@ -103,6 +119,7 @@ public struct LogicalSnapshotWriter {
             if n == 0 { break }
             try buffer.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
+        state.reachedEnd = true
         let sections = try scanner?.finish() ?? []
         progress?(BackupProgress(bytesIn: total, entries: 0))
         return SnapshotBody(entryCount: sections.count, sections: sections, dumpFormat: chosen)

@@ -191,7 +191,7 @@ private struct Reader {
         job.after = string(m["after"], "after")
         if let f = string(m["format"], "format") {
             if let choice = DumpFormatChoice(rawValue: f) { job.format = choice } else {
-                fail(m["format"]!.value, "format must be auto, mysqldump, pgdump, pgdumpall or raw, not '\(f)'")
+                fail(m["format"]!.value, "format must be auto, mysqldump, pgdump, pgdump-custom, pgdump-tar, pgdumpall or raw, not '\(f)'")
             }
         }
         switch kind {

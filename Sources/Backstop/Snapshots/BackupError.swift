@@ -7,6 +7,10 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
     case commandKilled(command: String, signal: Int32, stderrTail: String)
     case commandNotStarted(command: String, reason: String)
     case incompleteDump(format: DumpFormat, marker: String)
+    /// A pg_dump archive (custom or tar format) that is truncated or does not parse.
+    case damagedArchive(format: DumpFormat, reason: String)
+    /// A pg_dump archive of a version this backstop cannot check.
+    case unsupportedArchive(format: DumpFormat, reason: String)
     case input(String)
 
     public var description: String {
@@ -25,6 +29,10 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
             return "cannot run `\(command)`: \(reason); nothing was stored"
         case let .incompleteDump(format, marker):
             return "the \(format.rawValue) stream ends without its completion marker (\(marker)): it is truncated or the dump failed; nothing was stored. Use --format raw only for streams that are not dumps"
+        case let .damagedArchive(format, reason):
+            return "the \(format.rawValue) stream is truncated or damaged: \(reason); nothing was stored. Check that pg_dump succeeded (pg_restore -f /dev/null FILE reads a whole archive); use --format raw only for streams that are not dumps"
+        case let .unsupportedArchive(format, reason):
+            return "the \(format.rawValue) stream has \(reason), so its completeness cannot be checked; nothing was stored. Store it with --format raw (unchecked) or use a backstop that reads this version"
         case let .input(reason):
             return "cannot read the input stream: \(reason); nothing was stored"
         }
@@ -35,7 +43,7 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
         case .missingPath: return .noMatch
         case .duplicateName, .invalidSourceName: return .usage
         case .commandFailed, .commandKilled, .commandNotStarted: return .failure
-        case .incompleteDump: return .integrity
+        case .incompleteDump, .damagedArchive, .unsupportedArchive: return .integrity
         case .input: return .ioError
         }
     }

@@ -11,6 +11,10 @@ public enum DumpFormat: String, Codable, Sendable, CaseIterable {
     case mysqldump
     case pgdump
     case pgdumpall
+    /// pg_dump's custom format (`-Fc`), checked and split by `PgCustomScanner`.
+    case pgdumpCustom = "pgdump-custom"
+    /// pg_dump's tar format (`-Ft`), checked and split by `PgTarScanner`.
+    case pgdumpTar = "pgdump-tar"
     case raw
 }
 

@@ -46,7 +46,7 @@ struct BackupCommand: ParsableCommand {
     @Option(help: "Take a logical snapshot of this command's output (run by /bin/sh -c).")
     var command: String?
 
-    @Option(help: "Stream format: auto, mysqldump, pgdump, pgdumpall or raw.")
+    @Option(help: "Stream format: auto, mysqldump, pgdump, pgdump-custom (pg_dump -Fc), pgdump-tar (pg_dump -Ft), pgdumpall or raw.")
     var format: String = "auto"
 
     func validate() throws {
@@ -54,7 +54,7 @@ struct BackupCommand: ParsableCommand {
         if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, or --command CMD") }
         if inputs > 1 { throw ValidationError("PATHs, --stdin and --command exclude each other; give one") }
         if DumpFormatChoice(rawValue: format) == nil {
-            throw ValidationError("--format \(format) is unknown; use auto, mysqldump, pgdump, pgdumpall or raw")
+            throw ValidationError("--format \(format) is unknown; use auto, mysqldump, pgdump, pgdump-custom, pgdump-tar, pgdumpall or raw")
         }
     }
 
@@ -68,7 +68,8 @@ struct BackupCommand: ParsableCommand {
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: Output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
-                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format)!, options: options, progress: progress).write(to: repo)
+                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format)!, options: options, progress: progress,
+                                             notice: { Output.warning($0) }).write(to: repo)
             }
             return try FilesystemSnapshotWriter(paths: paths, excludes: excludes, options: options, progress: progress).write(to: repo)
         }

@@ -42,7 +42,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "Logical snapshots: restore one database (mysqldump, pg_dumpall).")
     var database: String?
 
-    @Option(help: "Logical snapshots: restore one table (pg_dump; schema.table or table).")
+    @Option(help: "Logical snapshots: restore one table (pg_dump, plain, custom or tar format; schema.table or table).")
     var table: String?
 
     @Flag(help: "Restore over a non-empty target (an existing directory is moved aside, not deleted).")
