@@ -8,6 +8,10 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
     case commandNotStarted(command: String, reason: String)
     case incompleteDump(format: DumpFormat, marker: String)
     case input(String)
+    /// The stream held no byte at all: a dump that failed before writing anything.
+    case emptyStream(String)
+    /// `--format auto` recognised another format than the source's newest logical snapshot.
+    case formatChanged(source: String, detected: DumpFormat, previous: DumpFormat, snapshot: SnapshotID)
 
     public var description: String {
         switch self {
@@ -27,6 +31,11 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
             return "the \(format.rawValue) stream ends without its completion marker (\(marker)): it is truncated or the dump failed; nothing was stored. Use --format raw only for streams that are not dumps"
         case let .input(reason):
             return "cannot read the input stream: \(reason); nothing was stored"
+        case let .emptyStream(description):
+            return "\(description) is empty: the dump failed or wrote nothing; nothing was stored. Check the dump command (run it alone and look at its exit status and stderr)"
+        case let .formatChanged(source, detected, previous, id):
+            return "the stream looks like \(detected.rawValue), but source \(source)'s newest snapshot \(id) is \(previous.rawValue): "
+                + "a failing dump often writes something else than a dump; nothing was stored. If the format really changed, pass --format \(detected.rawValue)"
         }
     }
 
@@ -35,8 +44,16 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
         case .missingPath: return .noMatch
         case .duplicateName, .invalidSourceName: return .usage
         case .commandFailed, .commandKilled, .commandNotStarted: return .failure
-        case .incompleteDump: return .integrity
+        case .incompleteDump, .emptyStream, .formatChanged: return .integrity
         case .input: return .ioError
+        }
+    }
+
+    /// A stream refused once read to its end, which a failing dump command explains better.
+    var isRefusedStream: Bool {
+        switch self {
+        case .incompleteDump, .emptyStream, .formatChanged: return true
+        default: return false
         }
     }
 
