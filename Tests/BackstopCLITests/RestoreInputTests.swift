@@ -182,6 +182,8 @@ import Testing
             #expect(r.stderr.contains(flag) && r.stderr.contains("\(kind) snapshot"), "\(r.stderr)")
             #expect(r.stdout.isEmpty)
         }
+        let run = try CLI.run(["restore", "--run", "20240301T020000Z-00000000", "--to", "-", "--repo", s.repo], prefix: ["/usr/bin/env", "-C", s.path])
+        #expect(run.status == 64 && run.stderr.contains("--to -"), "\(run.stderr)")
         let written = try FileManager.default.contentsOfDirectory(atPath: s.path).filter { $0.hasPrefix("out") || $0 == "-" || $0.contains("restore") }
         #expect(written.isEmpty, "\(written)")
     }
