@@ -19,8 +19,8 @@ import Foundation
 /// checking each stored frame against the first pass before its bytes go out, so a frame that
 /// changed in between is still caught (then `RestoreError.corruptWhileStreaming`, which a
 /// fallback never follows with a second stream). Memory stays bounded: frames are decoded twice
-/// rather than held. The cost is a second decode of the chosen frames (about 1.5× the time of a
-/// single verified pass).
+/// rather than held. The cost is a second decode of the chosen frames (about 2–2.5× the time of a
+/// single pass, measured in the README).
 ///
 /// A failure to write the target (broken pipe, full disk, permission) is
 /// `RestoreError.targetWrite` (exit 74): the snapshot is not at fault and nothing is recorded
