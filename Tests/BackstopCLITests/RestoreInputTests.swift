@@ -208,3 +208,29 @@ import Testing
         #expect(explain.stderr.contains("--fallback stays within"), "\(explain.stderr)")
     }
 }
+
+extension RestoreInputTests {
+    // Item 5 and 4 for filesystem snapshots: a file or symlink where the tree should go is moved
+    // aside with --force (73 without), and a FIFO is refused.
+    @Test func aTreeRestoredOverAFileOrSymlinkMovesItAside() throws {
+        let s = Scratch()
+        try initRepo(s)
+        try s.write("data/ibdata1", "pages\n")
+        let id = try CLI.run(["backup", s.sub("data"), "--source", "datadir", "--repo", s.repo]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try s.write("restored", "a file in the way\n")
+        try s.write("elsewhere/keep", "x\n")
+        try sh("ln -s elsewhere '\(s.sub("linked"))' && mkfifo '\(s.sub("fifo"))'")
+        #expect(try CLI.run(["restore", id, "--to", s.sub("restored"), "--repo", s.repo]).status == 73)
+        for (name, original) in [("restored", "file"), ("linked", "symlink")] {
+            let r = try CLI.run(["restore", id, "--to", s.sub(name), "--force", "--repo", s.repo])
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            #expect(try String(contentsOfFile: s.sub(name + "/data/ibdata1"), encoding: .utf8) == "pages\n")
+            let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: s.path).first { $0.hasPrefix(name + ".before-restore-") },
+                                     "the \(original) was moved aside")
+            #expect(aside.range(of: #"^[a-z]+\.before-restore-\d{8}T\d{6}Z$"#, options: .regularExpression) != nil, "\(aside)")
+        }
+        #expect(try String(contentsOfFile: s.sub("elsewhere/keep"), encoding: .utf8) == "x\n", "the symlink's target is untouched")
+        let fifo = try CLI.run(["restore", id, "--to", s.sub("fifo"), "--force", "--repo", s.repo])
+        #expect(fifo.status == 64 && fifo.stderr.contains("FIFO"), "\(fifo.stderr)")
+    }
+}
