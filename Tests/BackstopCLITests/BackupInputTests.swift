@@ -70,6 +70,25 @@ import Testing
         #expect(named.status == 0 && !named.stderr.contains("warning:"), "--format raw is a knowing choice: \(named.stderr)")
     }
 
+    // Item 2: the same warning from a policy's job (cron's stderr), not only from `backup`.
+    @Test func compactSQLFromAPolicyJobWarns() throws {
+        let s = Scratch()
+        try initRepo(s)
+        try s.write("compact.sql", "/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t` (`id` int);\nINSERT INTO `t` VALUES (1);\n")
+        try s.write("policy.yaml", """
+            repository: \(s.repo)
+            jobs:
+              - source: app
+                kind: logical
+                command: cat \(s.sub("compact.sql"))
+            verify:
+              after-backup: none
+            """)
+        let r = try CLI.run(["run", s.sub("policy.yaml")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("app:") && r.stderr.contains("--compact") && r.stderr.contains("truncated"), "\(r.stderr)")
+    }
+
     // Item 6: flags of the other kind of backup are usage errors naming the flag and the kind.
     @Test func flagsThatDoNotApplyAreUsageErrors() throws {
         let s = Scratch()

@@ -131,7 +131,8 @@ public struct PolicyRunner {
             case .filesystem:
                 manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options).write(to: repo)
             case .logical:
-                manifest = try LogicalSnapshotWriter(input: .command(job.command ?? "false"), format: job.format, options: options).write(to: repo)
+                manifest = try LogicalSnapshotWriter(input: .command(job.command ?? "false"), format: job.format, options: options,
+                                                 warn: { logger.warning("\(job.source): \($0)") }).write(to: repo)
             }
             outcome.snapshot = manifest.id
             outcome.bytesIn = manifest.bytesIn
