@@ -32,7 +32,12 @@ struct BackstopCommand: ParsableCommand {
         } catch let error as CommandExit {
             Foundation.exit(error.status.rawValue)
         } catch {
-            // ArgumentParser's own errors: help, version, and usage errors (exit 64).
+            // ArgumentParser's own errors: help, version, and usage errors (exit 64), also as
+            // JSON when --json was asked for (even if parsing failed before it was read).
+            let code = exitCode(for: error)
+            if code != .success && (Output.json || CommandLine.arguments.dropFirst().contains("--json")) {
+                Output.printJSON(FailureReport(error: message(for: error), exitCode: code.rawValue))
+            }
             exit(withError: error)
         }
     }

@@ -20,13 +20,6 @@ public enum DumpFormatDetector {
         return .raw
     }
 
-    /// Said when `--format auto` stores a stream as `raw`. `mariadb-dump --compact` writes neither
-    /// the header nor the completion marker, so its output lands here too.
-    public static let rawNote = "the stream has no known dump header, so it is stored as raw: a truncated copy would not be detected. "
-        + "For a dump, name its format with --format (mysqldump, pgdump, pgdump-custom, pgdump-tar, pgdumpall); "
-        + "mariadb-dump --compact writes no header or completion marker: drop --compact. "
-        + "Pass --format raw to store other streams without this note"
-
     private static let magic = Array("PGDMP".utf8)
 
     /// A tar stream whose first member is `toc.dat`: the name field, and as far as the head goes,

@@ -18,32 +18,46 @@ public enum DumpFormatChoice: String, Sendable, CaseIterable {
 
 /// Takes logical snapshots: reads a stream, splits it into sections, hashes and compresses it.
 ///
-/// Nothing is committed unless the stream ended cleanly: the command exited 0 and a dump carries
-/// its completion marker.
+/// Nothing is committed unless the stream ended cleanly: the command exited 0, the stream is not
+/// empty (in any format), and a dump carries its completion marker. With `--format auto`, a
+/// stream recognised as another format than the source's newest logical snapshot is refused
+/// (a failing dump often writes an error instead of a dump) unless the format is named; one that
+/// looks like SQL without a dump header (`mariadb-dump --compact`) is stored as raw with a
+/// warning, since a truncated copy of it could not be detected.
 public struct LogicalSnapshotWriter {
     public var input: LogicalInput
     public var format: DumpFormatChoice
     public var options: BackupOptions
     public var progress: ((BackupProgress) -> Void)?
-    /// Told what the user should know but that does not fail the snapshot: `--format auto` found
-    /// no known dump header and stores the stream as `raw` (see `DumpFormatDetector.rawNote`).
-    public var notice: ((String) -> Void)?
+    /// Warnings for the operator that do not stop the backup (a stream stored as raw that looks
+    /// like SQL).
+    public var warn: ((String) -> Void)?
 
     public init(input: LogicalInput, format: DumpFormatChoice = .auto, options: BackupOptions,
-                progress: ((BackupProgress) -> Void)? = nil, notice: ((String) -> Void)? = nil) {
+                progress: ((BackupProgress) -> Void)? = nil, warn: ((String) -> Void)? = nil) {
         self.input = input
         self.format = format
         self.options = options
         self.progress = progress
-        self.notice = notice
+        self.warn = warn
+    }
+
+    /// The format of the source's newest logical snapshot, which `--format auto` must match.
+    private func previousFormat(_ repository: Repository) -> (SnapshotID, DumpFormat)? {
+        guard format == .auto,
+              let newest = try? repository.catalog.select(SelectionCriteria(point: .latest, source: options.source, kind: .logical)).chosen,
+              let m = try? repository.manifest(newest.id), let f = m.dumpFormat
+        else { return nil }
+        return (newest.id, f)
     }
 
     /// Writes and commits the snapshot. The caller holds the repository's writer lock.
     public func write(to repository: Repository) throws -> Manifest {
+        let previous = previousFormat(repository)
         switch input {
         case let .fileDescriptor(fd):
             return try repository.writeSnapshot(kind: .logical, options: options) { payload, _ in
-                try copy(from: fd, description: "standard input", to: payload)
+                try copy(from: fd, description: "standard input", to: payload, previous: previous)
             }
         case let .command(command):
             let child = try ShellCommand(command, stdout: .pipe)
@@ -52,10 +66,11 @@ public struct LogicalSnapshotWriter {
                     let body: SnapshotBody
                     let reading = ReadState()
                     do {
-                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload, state: reading)
+                        body = try copy(from: child.stdout!, description: "the output of `\(command)`", to: payload, previous: previous, state: reading)
                     } catch let error as BackupError where reading.reachedEnd {
-                        // The stream ended incomplete: a failing command explains the truncation
-                        // better. (Mid-stream, the command may still be writing: it is stopped.)
+                        // The stream ended (empty, incomplete or refused): a failing command
+                        // explains that better. (Mid-stream, the command may still be writing: it
+                        // is stopped.)
                         try child.waitForSuccess()
                         throw error
                     }
@@ -74,7 +89,8 @@ public struct LogicalSnapshotWriter {
         var reachedEnd = false
     }
 
-    private func copy(from fd: Int32, description: String, to payload: ByteSink, state: ReadState = ReadState()) throws -> SnapshotBody {
+    private func copy(from fd: Int32, description: String, to payload: ByteSink, previous: (SnapshotID, DumpFormat)?,
+                      state: ReadState = ReadState()) throws -> SnapshotBody {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
         var lastReport: Int64 = 0
@@ -103,7 +119,10 @@ public struct LogicalSnapshotWriter {
         case .pgdumpTar: chosen = .pgdumpTar
         case .raw: chosen = .raw
         }
-        if format == .auto, chosen == .raw, !head.isEmpty { notice?(DumpFormatDetector.rawNote) }
+        if head.isEmpty {
+            state.reachedEnd = true
+            throw BackupError.emptyStream(description)
+        }
         let scanner = DumpScanner.scanner(for: chosen, sink: payload)
         func pass(_ bytes: UnsafeRawBufferPointer) throws {
             if let scanner { try scanner.consume(bytes) } else { try payload.write(bytes) }
@@ -121,8 +140,25 @@ public struct LogicalSnapshotWriter {
         }
         state.reachedEnd = true
         let sections = try scanner?.finish() ?? []
+        if let (id, expected) = previous, expected != chosen {
+            throw BackupError.formatChanged(source: options.source, detected: chosen, previous: expected, snapshot: id)
+        }
+        if format == .auto && chosen == .raw && Self.looksLikeSQL(head) {
+            warn?("\(description) looks like SQL without a dump header or completion comment (mariadb-dump --compact?): "
+                + "stored as raw, so a truncated copy would not be detected. Dump without --compact to have it checked, "
+                + "or pass --format raw to store raw streams knowingly")
+        }
         progress?(BackupProgress(bytesIn: total, entries: 0))
         return SnapshotBody(entryCount: sections.count, sections: sections, dumpFormat: chosen)
+    }
+}
+
+extension LogicalSnapshotWriter {
+    /// Whether a stream with no dump header starts like SQL that a dump tool wrote.
+    static func looksLikeSQL(_ head: [UInt8]) -> Bool {
+        let text = String(decoding: head.prefix(4096), as: UTF8.self)
+        let starts = ["/*!", "/*M!", "CREATE TABLE", "DROP TABLE", "INSERT INTO", "CREATE DATABASE", "USE `", "SET ", "LOCK TABLES"]
+        return text.split(separator: "\n").prefix(20).contains { line in starts.contains { line.hasPrefix($0) } }
     }
 }
 

@@ -131,9 +131,8 @@ public struct PolicyRunner {
             case .filesystem:
                 manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options).write(to: repo)
             case .logical:
-                let source = job.source
                 manifest = try LogicalSnapshotWriter(input: .command(job.command ?? "false"), format: job.format, options: options,
-                                                     notice: { [logger] in logger.warning("\(source): \($0)") }).write(to: repo)
+                                                 warn: { logger.warning("\(job.source): \($0)") }).write(to: repo)
             }
             outcome.snapshot = manifest.id
             outcome.bytesIn = manifest.bytesIn

@@ -21,6 +21,9 @@ public enum EventError: Error, CustomStringConvertible, ExitStatusProviding {
     case invalidName(String)
     case notFound(String)
     case noSuchEventName(String, known: [String])
+    /// The name reads as a time, so `--before NAME` would never mean the event.
+    case nameIsATime(String)
+    case ambiguous(String, matches: [Event])
 
     public var description: String {
         switch self {
@@ -30,12 +33,18 @@ public enum EventError: Error, CustomStringConvertible, ExitStatusProviding {
             return "no event has ID \(id); list them with `backstop event list`"
         case let .noSuchEventName(n, known):
             return "\"\(n)\" is neither a time nor an event name; known events: \(known.isEmpty ? "none" : known.joined(separator: ", ")). Add one with `backstop event add \(n) --at TIME`"
+        case let .nameIsATime(n):
+            return "event name \"\(n)\" reads as a time, so --before \(n) would mean that time, never the event; choose a name such as upgrade-\(n) and give the time with --at"
+        case let .ambiguous(prefix, matches):
+            return "\"\(prefix)\" matches \(matches.count) events: "
+                + matches.map { "\($0.id) \"\($0.name)\" at \(Timestamp.format($0.at))" }.joined(separator: "; ")
+                + "; give more of the ID"
         }
     }
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .invalidName: return .usage
+        case .invalidName, .nameIsATime, .ambiguous: return .usage
         case .notFound, .noSuchEventName: return .noMatch
         }
     }
@@ -49,6 +58,7 @@ extension Repository {
             CharacterSet.alphanumerics.contains($0) || $0 == "." || $0 == "_" || $0 == "-"
         }
         guard valid else { throw EventError.invalidName(name) }
+        if Self.readsAsTime(name) { throw EventError.nameIsATime(name) }
         let event = Event(name: name, at: Repository.truncatedToMillis(at), note: note)
         let bytes = Array(try Timestamp.jsonEncoder().encode(event)) + [0x0A]
         try FileSystem.writeAtomically(bytes, to: eventsDirectory + "/" + event.id + ".json")
@@ -65,12 +75,27 @@ extension Repository {
     @discardableResult
     public func removeEvent(_ idOrPrefix: String) throws -> Event {
         let matches = try events().filter { $0.id == idOrPrefix || $0.id.hasPrefix(idOrPrefix) || $0.id.hasSuffix(idOrPrefix) }
-        guard matches.count == 1, !idOrPrefix.isEmpty else { throw EventError.notFound(idOrPrefix) }
+        guard !idOrPrefix.isEmpty, !matches.isEmpty else { throw EventError.notFound(idOrPrefix) }
+        if matches.count > 1 { throw EventError.ambiguous(idOrPrefix, matches: matches) }
         let path = eventsDirectory + "/" + matches[0].id + ".json"
         if unlink(path) != 0 && errno != ENOENT { throw RepositoryError.io(path: path, operation: "remove", errno: errno) }
         try FileSystem.sync(eventsDirectory)
         try catalog.removeEvent(matches[0].id)
         return matches[0]
+    }
+
+    /// Whether `name` parses as a time (in UTC, or as a local time in any zone: a DST gap or
+    /// fold is still a time).
+    static func readsAsTime(_ name: String) -> Bool {
+        do {
+            _ = try TimeParser(timeZone: TimeZone(identifier: "UTC")!).parse(name)
+            return true
+        } catch let error as TimeParseError {
+            if case .unrecognized = error { return false }
+            return true
+        } catch {
+            return false
+        }
     }
 
     static func loadEvents(_ directory: String) -> [Event] {

@@ -7,6 +7,8 @@ import Foundation
 /// - A snapshot whose last verification failed is passed over, with the reason; with
 ///   `--verified`, so is one never verified.
 /// - Nothing acceptable: no choice. There is never a fallback to the latest snapshot.
+/// - Fallbacks (the older candidates `restore --fallback` tries) share the chosen snapshot's
+///   source and kind, even when the selection did not name a source.
 public enum Selector {
     /// Why `snapshot` cannot be chosen regardless of time, or nil if it can.
     static func rejection(_ snapshot: CatalogSnapshot, _ verification: VerificationRecord?, _ criteria: SelectionCriteria) -> String? {
@@ -47,6 +49,7 @@ public enum Selector {
         }
         var chosen: CatalogSnapshot?
         var fallbacks: [CatalogSnapshot] = []
+        var otherSource = 0
         for (s, v) in olderNewestFirst {
             if let reason = rejection(s, v, criteria) {
                 verdicts.append(verdict(s, .passedOver, reason))
@@ -54,10 +57,16 @@ public enum Selector {
                 chosen = s
                 let verified = v.map { " (last verified \($0.mode.rawValue) \(Timestamp.formatSeconds($0.at)))" } ?? " (never verified)"
                 verdicts.append(verdict(s, .taken, "newest that matches" + verified))
+            } else if let c = chosen, s.source != c.source || s.kind != c.kind {
+                // A fallback restores the same thing, older: never another source's stream.
+                otherSource += 1
             } else if fallbacks.count < fallbackLimit {
                 fallbacks.append(s)
                 verdicts.append(verdict(s, .fallback, "older; tried next by restore --fallback"))
             }
+        }
+        if let c = chosen, otherSource > 0 {
+            notes.append("\(otherSource) older snapshots of other sources or kinds are not fallbacks: --fallback stays within \(c.source) (\(c.kind.rawValue))")
         }
         if notConsidered > 0 {
             notes.append("\(notConsidered) snapshots of other sources, kinds, tags or hosts not considered")

@@ -12,6 +12,10 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
     /// A pg_dump archive of a version this backstop cannot check.
     case unsupportedArchive(format: DumpFormat, reason: String)
     case input(String)
+    /// The stream held no byte at all: a dump that failed before writing anything.
+    case emptyStream(String)
+    /// `--format auto` recognised another format than the source's newest logical snapshot.
+    case formatChanged(source: String, detected: DumpFormat, previous: DumpFormat, snapshot: SnapshotID)
 
     public var description: String {
         switch self {
@@ -35,6 +39,11 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
             return "the \(format.rawValue) stream has \(reason), so its completeness cannot be checked; nothing was stored. Store it with --format raw (unchecked) or use a backstop that reads this version"
         case let .input(reason):
             return "cannot read the input stream: \(reason); nothing was stored"
+        case let .emptyStream(description):
+            return "\(description) is empty: the dump failed or wrote nothing; nothing was stored. Check the dump command (run it alone and look at its exit status and stderr)"
+        case let .formatChanged(source, detected, previous, id):
+            return "the stream looks like \(detected.rawValue), but source \(source)'s newest snapshot \(id) is \(previous.rawValue): "
+                + "a failing dump often writes something else than a dump; nothing was stored. If the format really changed, pass --format \(detected.rawValue)"
         }
     }
 
@@ -43,7 +52,7 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
         case .missingPath: return .noMatch
         case .duplicateName, .invalidSourceName: return .usage
         case .commandFailed, .commandKilled, .commandNotStarted: return .failure
-        case .incompleteDump, .damagedArchive, .unsupportedArchive: return .integrity
+        case .incompleteDump, .damagedArchive, .unsupportedArchive, .emptyStream, .formatChanged: return .integrity
         case .input: return .ioError
         }
     }

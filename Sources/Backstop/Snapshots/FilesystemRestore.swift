@@ -45,8 +45,14 @@ public struct FilesystemRestore {
         let targetExists = FileSystem.exists(target)
         var targetEmpty = true
         if targetExists {
-            guard FileSystem.isDirectory(target) else { throw RestoreError.targetNotEmpty(target) }
-            targetEmpty = try FileSystem.list(target).isEmpty
+            var st = stat()
+            if lstat(target, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR {
+                // A file or symlink is kept: moved aside with --force. FIFOs, devices, sockets: refused.
+                _ = try RestoreTarget.check(target, force: true)
+                targetEmpty = false
+            } else {
+                targetEmpty = try FileSystem.list(target).isEmpty
+            }
             if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
         }
         let reader = SnapshotReader(repository: repository, manifest: manifest)
@@ -76,9 +82,7 @@ public struct FilesystemRestore {
             if targetEmpty {
                 if rmdir(target) != 0 { throw RepositoryError.io(path: target, operation: "replace empty directory", errno: errno) }
             } else {
-                let aside = target + ".before-restore-" + SnapshotID(startedAt: Date()).rawValue.prefix(16)
-                try FileSystem.rename(target, aside)
-                report.movedAside = aside
+                report.movedAside = try RestoreTarget.moveAside(target)
             }
         }
         try FileSystem.rename(staging, target)

@@ -1,12 +1,23 @@
-/// Why a restore stopped. The target is left as it was whenever one of these is thrown.
+/// Why a restore stopped. The target is left as it was whenever one of these is thrown, except
+/// `corruptWhileStreaming` and `targetWrite` to standard output, where bytes already went out.
 public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
     case targetNotEmpty(String)
     case hostileEntry(snapshot: SnapshotID, path: String, reason: String)
     case corrupt(snapshot: SnapshotID, file: String, location: String, reason: String)
+    /// A stored frame changed between the verifying pass and the streaming pass of a restore to
+    /// standard output, after `bytesWritten` bytes had gone out.
+    case corruptWhileStreaming(snapshot: SnapshotID, file: String, location: String, reason: String, bytesWritten: Int64)
     case noSuchSection(snapshot: SnapshotID, name: String, kind: String, available: [String])
     case ambiguousSection(name: String, matches: [String])
     case wrongKind(snapshot: SnapshotID, wanted: String)
     case nothingIncluded(patterns: [String])
+    /// The target cannot be written: a broken pipe, a full disk, no permission. The snapshot is
+    /// not at fault.
+    case targetWrite(target: String, reason: String)
+    /// The target is a FIFO, a device or a socket, which a restore never replaces.
+    case unsupportedTarget(path: String, type: String)
+    /// A flag that does not apply to the chosen snapshot's kind.
+    case flagDoesNotApply(flag: String, snapshot: SnapshotID, kind: SnapshotKind, hint: String)
 
     public var description: String {
         switch self {
@@ -16,6 +27,8 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
             return "snapshot \(id) holds a hostile entry \"\(path)\": \(reason); refused, nothing was written outside the staging folder and the target is unchanged"
         case let .corrupt(id, file, location, reason):
             return "snapshot \(id) failed verification while restoring: \(file) \(location): \(reason); the stored file is corrupt and the target is unchanged — restore from an older snapshot (backstop restore --before … --fallback, or backstop select --before … --explain)"
+        case let .corruptWhileStreaming(id, file, location, reason, written):
+            return "snapshot \(id) failed verification while restoring: \(file) \(location): \(reason); \(written) bytes had already been written to standard output: discard them (do not commit what the client loaded); no fallback was tried, as it would append a second stream — restore again, or from an older snapshot"
         case let .noSuchSection(id, name, kind, available):
             return "snapshot \(id) has no \(kind) \"\(name)\"; it has: \(available.isEmpty ? "none" : available.joined(separator: ", "))"
         case let .ambiguousSection(name, matches):
@@ -24,20 +37,37 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
             return "snapshot \(id) is not \(wanted)"
         case let .nothingIncluded(patterns):
             return "no entry matches --include \(patterns.joined(separator: " --include ")); see the entries with `backstop show SNAPSHOT --entries`"
+        case let .targetWrite(target, reason):
+            return "cannot write the restore target \(target): \(reason); the snapshot is intact and nothing was recorded against it — free space, fix permissions or keep the reader of the pipe open, then restore again"
+        case let .unsupportedTarget(path, type):
+            return "restore target \(path) is \(type); a restore writes only regular files and directories — give a new path, or use --to - and redirect the output"
+        case let .flagDoesNotApply(flag, id, kind, hint):
+            return "\(flag) does not apply to snapshot \(id), a \(kind.rawValue) snapshot; \(hint)"
         }
     }
 
     public var exitStatus: ExitStatus {
         switch self {
         case .targetNotEmpty: return .targetNotEmpty
-        case .hostileEntry, .corrupt: return .integrity
+        case .hostileEntry, .corrupt, .corruptWhileStreaming: return .integrity
         case .noSuchSection, .nothingIncluded: return .noMatch
-        case .ambiguousSection, .wrongKind: return .usage
+        case .ambiguousSection, .wrongKind, .unsupportedTarget, .flagDoesNotApply: return .usage
+        case .targetWrite: return .ioError
         }
     }
 
-    /// Whether trying an older snapshot could help (the data, not the request, is at fault).
+    /// Whether the data, not the request or the target, is at fault: recorded as a failed
+    /// verification.
     public var isIntegrityFailure: Bool {
+        switch self {
+        case .corrupt, .hostileEntry, .corruptWhileStreaming: return true
+        default: return false
+        }
+    }
+
+    /// Whether trying an older snapshot could help: the data is at fault and nothing of this one
+    /// reached the target.
+    public var allowsFallback: Bool {
         switch self {
         case .corrupt, .hostileEntry: return true
         default: return false

@@ -16,6 +16,23 @@ public struct RestoreRequest: Sendable {
         self.table = table
         self.force = force
     }
+
+    /// Refuses flags that do not apply to a snapshot of `kind` (never ignores them).
+    public func check(against manifest: Manifest) throws {
+        func refuse(_ flag: String, _ hint: String) -> RestoreError {
+            .flagDoesNotApply(flag: flag, snapshot: manifest.id, kind: manifest.kind, hint: hint)
+        }
+        switch manifest.kind {
+        case .filesystem:
+            if database != nil { throw refuse("--database", "it restores a directory tree; use --include GLOB for part of it") }
+            if table != nil { throw refuse("--table", "it restores a directory tree; use --include GLOB for part of it") }
+            if target == "-" { throw refuse("--to -", "a directory tree goes to a directory: --to DIR") }
+        case .logical:
+            if !includes.isEmpty {
+                throw refuse("--include", "it restores a stream; use --database NAME or --table NAME for part of a dump")
+            }
+        }
+    }
 }
 
 extension Repository {
@@ -24,14 +41,21 @@ extension Repository {
     /// Every restore verifies as it goes. When a candidate proves corrupt, the failure is recorded
     /// in the catalog's verification history (so later selections pass it over) and, with
     /// `fallback`, the next candidate is tried and `notice` says so; without it, the error is thrown.
+    /// Fallback stays within the first candidate's source and kind (others are skipped), and
+    /// never follows a failure after bytes went to standard output. A failure to write the
+    /// target is the target's, not the snapshot's: it is thrown and nothing is recorded.
     public func restore(candidates: [SnapshotID], request: RestoreRequest, fallback: Bool,
                         notice: (String) -> Void) throws -> RestoreReport {
         precondition(!candidates.isEmpty)
         var lastError: Error?
+        var first: Manifest?
         for (n, id) in candidates.enumerated() {
             let started = Date()
             do {
                 let m = try manifest(id)
+                if let first, m.source != first.source || m.kind != first.kind { continue }
+                if first == nil { first = m }
+                try request.check(against: m)
                 switch m.kind {
                 case .filesystem:
                     return try FilesystemRestore(repository: self, manifest: m, includes: request.includes, force: request.force).run(to: request.target)
@@ -44,11 +68,74 @@ extension Repository {
                     snapshot: id, source: nil, kind: nil, mode: .full, startedAt: started, duration: Date().timeIntervalSince(started),
                     bytesRead: 0, problems: [VerificationProblem(file: "restore", message: error.description)]))
                 lastError = error
-                guard fallback, n + 1 < candidates.count else { throw error }
+                guard fallback, error.allowsFallback, n + 1 < candidates.count else { throw error }
                 notice("\(error)")
                 notice("falling back to the next older candidate, \(candidates[n + 1])")
             }
         }
         throw lastError!
+    }
+}
+
+/// What a restore finds at its target path, and moving it aside. The only place restores decide
+/// whether an existing target may be replaced.
+enum RestoreTarget {
+    enum Decision: Equatable {
+        /// Nothing there, or an empty regular file: the restored file takes its place.
+        case replace
+        /// Something to keep (a non-empty file, a symlink, a directory) and `force` was given.
+        case moveAside
+    }
+
+    /// For a file target: refuses a FIFO, device or socket (never replaced, never written
+    /// through), and an existing non-empty file, symlink or directory without `force`.
+    static func check(_ path: String, force: Bool) throws -> Decision {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return .replace }
+            throw RestoreError.targetWrite(target: path, reason: String(cString: strerror(errno)))
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFIFO: throw RestoreError.unsupportedTarget(path: path, type: "a FIFO")
+        case S_IFCHR, S_IFBLK: throw RestoreError.unsupportedTarget(path: path, type: "a device")
+        case S_IFSOCK: throw RestoreError.unsupportedTarget(path: path, type: "a socket")
+        case S_IFREG where st.st_size == 0: return .replace
+        case S_IFLNK:
+            // Moving /dev/stdout aside would be no restore at all.
+            var to = stat()
+            if stat(path, &to) == 0, [S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK].contains(to.st_mode & S_IFMT) {
+                throw RestoreError.unsupportedTarget(path: path, type: "a symlink to a FIFO, device or socket")
+            }
+            if !force { throw RestoreError.targetNotEmpty(path) }
+            return .moveAside
+        default:
+            if !force { throw RestoreError.targetNotEmpty(path) }
+            return .moveAside
+        }
+    }
+
+    /// Moves `path` (a file, symlink or directory; a symlink itself, never what it points to)
+    /// to `PATH.before-restore-TIME`, or `…-2`, `…-3` if that exists: never over anything.
+    /// Returns the new path.
+    static func moveAside(_ path: String) throws -> String {
+        let base = path + ".before-restore-" + SnapshotID(startedAt: Date()).rawValue.prefix(16)
+        var st = stat()
+        let isDirectory = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        for n in 1...1000 {
+            let aside = n == 1 ? base : base + "-\(n)"
+            if lstat(aside, &st) == 0 { continue }
+            if !isDirectory {
+                // link(2) fails with EEXIST rather than replace, and does not follow a symlink.
+                if link(path, aside) == 0 {
+                    if unlink(path) != 0 { throw RestoreError.targetWrite(target: path, reason: "cannot move it aside: \(String(cString: strerror(errno)))") }
+                    return aside
+                }
+                if errno == EEXIST { continue }
+            }
+            if rename(path, aside) == 0 { return aside }
+            if errno == EEXIST || errno == ENOTEMPTY { continue }
+            throw RestoreError.targetWrite(target: path, reason: "cannot move it aside to \(aside): \(String(cString: strerror(errno)))")
+        }
+        throw RestoreError.targetWrite(target: path, reason: "cannot find a free name to move it aside (\(base)-N)")
     }
 }

@@ -12,12 +12,16 @@ struct BackupCommand: ParsableCommand {
 
         Logical: mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
              or: backstop backup --command 'pg_dumpall' --source pg-cluster
-        A dump without its completion marker is refused unless --format raw.
+        A dump without its completion marker is refused unless --format raw. An empty stream is
+        refused in every format, and --format auto refuses a stream of another format than the
+        source's newest logical snapshot (a failing dump) unless --format names it.
+        --format applies to logical snapshots only, --exclude to filesystem ones (64 otherwise).
 
         The snapshot's ID is printed on stdout.
 
         Exit codes: 0 taken; 3 taken with warnings (files skipped or changed while read);
-        64 usage; 65 dump refused (truncated, no completion marker); 66 a PATH is missing;
+        64 usage; 65 stream refused (empty, truncated, no completion marker, format
+        changed); 66 a PATH is missing;
         1 the dump command failed (nothing stored) or no repository; 74 I/O error; 75 lock held.
         """)
 
@@ -46,15 +50,22 @@ struct BackupCommand: ParsableCommand {
     @Option(help: "Take a logical snapshot of this command's output (run by /bin/sh -c).")
     var command: String?
 
-    @Option(help: "Stream format: auto, mysqldump, pgdump, pgdump-custom (pg_dump -Fc), pgdump-tar (pg_dump -Ft), pgdumpall or raw.")
-    var format: String = "auto"
+    @Option(help: "Stream format: auto (default), mysqldump, pgdump, pgdump-custom (pg_dump -Fc), pgdump-tar (pg_dump -Ft), pgdumpall or raw.")
+    var format: String?
 
     func validate() throws {
         let inputs = (paths.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (command == nil ? 0 : 1)
         if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, or --command CMD") }
         if inputs > 1 { throw ValidationError("PATHs, --stdin and --command exclude each other; give one") }
-        if DumpFormatChoice(rawValue: format) == nil {
+        if let format, DumpFormatChoice(rawValue: format) == nil {
             throw ValidationError("--format \(format) is unknown; use auto, mysqldump, pgdump, pgdump-custom, pgdump-tar, pgdumpall or raw")
+        }
+        // Flags that do not apply to the kind of snapshot taken are refused, never ignored.
+        if !paths.isEmpty, let format {
+            throw ValidationError("--format \(format) does not apply to a filesystem snapshot (PATHs); it is for logical snapshots (--stdin or --command)")
+        }
+        if paths.isEmpty, let first = excludes.first {
+            throw ValidationError("--exclude \(first) does not apply to a logical snapshot (\(stdin ? "--stdin" : "--command")); it is for filesystem snapshots of PATHs")
         }
     }
 
@@ -68,8 +79,8 @@ struct BackupCommand: ParsableCommand {
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: Output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
-                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format)!, options: options, progress: progress,
-                                             notice: { Output.warning($0) }).write(to: repo)
+                return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format ?? "auto")!, options: options,
+                                             progress: progress, warn: Output.warning).write(to: repo)
             }
             return try FilesystemSnapshotWriter(paths: paths, excludes: excludes, options: options, progress: progress).write(to: repo)
         }

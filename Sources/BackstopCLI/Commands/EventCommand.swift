@@ -15,7 +15,7 @@ struct EventCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record an event (now, or --at a time).",
-            discussion: "Exit codes: 0 recorded; 64 bad name or time; 1 not a repository.")
+            discussion: "A name that reads as a time (2024-03-25) is refused: --before NAME would mean the time.\nExit codes: 0 recorded; 64 bad name or time; 1 not a repository.")
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
@@ -53,7 +53,7 @@ struct EventCommand: ParsableCommand {
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove an event by ID.",
-            discussion: "Exit codes: 0 removed; 66 no such event.")
+            discussion: "Exit codes: 0 removed; 64 the prefix matches several events (they are listed); 66 no such event.")
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions

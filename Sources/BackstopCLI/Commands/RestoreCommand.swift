@@ -17,13 +17,17 @@ struct RestoreCommand: ParsableCommand {
         one aside to DIR.before-restore-TIME; nothing is deleted). Extraction happens in a staging
         folder beside it, renamed into place only when every entry's digest matched. Entries with
         '..', absolute paths, writes through symlinks and escaping hard links are refused.
-        Logical snapshots go to a file or '-' (stdout).
+        Logical snapshots go to a file or '-' (stdout); to '-', every byte is verified before the
+        first one is written. A FIFO, device or socket target is refused; --force moves an
+        existing file or symlink aside too. Flags that do not fit the snapshot's kind (--database
+        or --table or --to - for a filesystem snapshot, --include for a logical one) are refused.
 
         When the chosen snapshot proves corrupt, restore stops (65) and the target is unchanged;
-        with --fallback it says so and tries the next older candidate.
+        with --fallback it says so and tries the next older candidate of the same source and kind.
 
         Exit codes: 0 restored; 65 corrupt or hostile data; 66 nothing matched the selection (or
-        no such database/table/entry); 73 target not empty; 64 usage.
+        no such database/table/entry); 73 target not empty; 74 the target cannot be written
+        (broken pipe, disk full, permission; nothing is recorded against the snapshot); 64 usage.
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -66,6 +70,7 @@ struct RestoreCommand: ParsableCommand {
         if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
         if to.isEmpty { throw ValidationError("--to needs a path") }
+        if runID != nil && to == "-" { throw ValidationError("--run restores a set of snapshots into a directory: --to DIR, not --to -") }
     }
 
     func run() throws {

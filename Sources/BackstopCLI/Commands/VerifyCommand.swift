@@ -32,7 +32,8 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Verify every snapshot.")
     var all = false
 
-    @Option(help: "Verify the N snapshots verified longest ago (never-verified first).")
+    // Unconditional, so `--sample -1` reaches validate() instead of reading as a flag.
+    @Option(parsing: .unconditional, help: "Verify the N snapshots verified longest ago (never-verified first).")
     var sample: Int?
 
     @Flag(help: "Only hash the stored files; do not decode.")

@@ -155,3 +155,111 @@ import Testing
         #expect(report.bytesRead * 4 < payloadSize, "read \(report.bytesRead) of \(payloadSize) bytes")
     }
 }
+
+/// Restores to a pipe (`--to -`): verified before the first byte goes out, and a failing reader
+/// is the target's fault, not the snapshot's. Real mariadb-dump output whose database spans
+/// several frames.
+extension LogicalRestoreTests {
+    /// A sink that keeps what it got and can fail like a closed pipe after `failAfter` bytes.
+    final class PipeSink: ByteSink {
+        var bytes: [UInt8] = []
+        var failAfter: Int?
+        func write(_ b: UnsafeRawBufferPointer) throws {
+            if let failAfter, bytes.count + b.count > failAfter { throw FileError.write(path: "standard output", errno: EPIPE) }
+            bytes.append(contentsOf: b)
+        }
+        func markBoundary() throws {}
+        func finish() throws {}
+    }
+
+    /// A dump whose `rst_big` section spans several 2 MiB frames, stored in a fresh repository.
+    func bigDumpSnapshot(_ dir: TemporaryDirectory) throws -> (Repository, Manifest, [UInt8], frames: [Int]) {
+        let db = try Self.mariadb.get()
+        try db.sql("""
+            DROP DATABASE IF EXISTS rst_big; CREATE DATABASE rst_big;
+            CREATE TABLE rst_big.t (id INT PRIMARY KEY, v TEXT);
+            """)
+        try db.sql("INSERT INTO t SELECT seq, REPEAT(MD5(seq), 40) FROM seq_1_to_4000;", database: "rst_big")
+        let dump = try db.dump("rst_big")
+        let repo = try makeRepository(dir)
+        let m = try backup(repo, dump, dir, name: "big.sql")
+        let section = try #require(m.sections.first { $0.kind == .database && $0.name == "rst_big" })
+        let frames = m.frames.indices.filter {
+            m.frames[$0].uncompressedOffset < section.offset + section.length && m.frames[$0].uncompressedEnd > section.offset
+        }
+        #expect(frames.count >= 3, "the database spans several frames: \(frames)")
+        return (repo, m, dump, frames)
+    }
+
+    func flipByte(inFrame index: Int, of m: Manifest, _ repo: Repository) throws {
+        let path = repo.snapshotDirectory(m.id) + "/data.zst"
+        let f = m.frames[index]
+        let fd = open(path, O_RDWR)
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        let at = off_t(f.compressedOffset + Int64(f.compressedSize / 2))
+        #expect(pread(fd, &byte, 1, at) == 1)
+        byte ^= 0x5A
+        #expect(pwrite(fd, &byte, 1, at) == 1)
+    }
+
+    // Item 13: with a corrupt frame in the middle of the database, nothing at all is written.
+    @Test func aCorruptFrameMidDatabaseWritesNoByteToThePipe() throws {
+        let dir = TemporaryDirectory()
+        let (repo, m, dump, frames) = try bigDumpSnapshot(dir)
+        let intact = PipeSink()
+        let report = try LogicalRestore(repository: repo, manifest: m, database: "rst_big").stream(into: intact)
+        #expect(intact.bytes == expected(dump, m, ["rst_big"]))
+        #expect(report.bytesWritten == Int64(intact.bytes.count))
+
+        try flipByte(inFrame: frames[frames.count / 2 + 1], of: m, repo)
+        for database in ["rst_big", nil] {
+            let sink = PipeSink()
+            do {
+                _ = try LogicalRestore(repository: repo, manifest: m, database: database).stream(into: sink)
+                Issue.record("a corrupt frame must stop the restore")
+            } catch RestoreError.corrupt(let id, _, let location, _) {
+                #expect(id == m.id && location.hasPrefix("frame "), "\(location)")
+            }
+            #expect(sink.bytes.isEmpty, "\(sink.bytes.count) bytes reached the pipe before the corruption was found")
+        }
+    }
+
+    // Item 13: a frame that changes after the verifying pass is caught before its bytes go out,
+    // and the error says how much went out and that no fallback follows.
+    @Test func aFrameChangedBetweenThePassesIsCaught() throws {
+        let dir = TemporaryDirectory()
+        let (repo, m, dump, frames) = try bigDumpSnapshot(dir)
+        let victim = frames[frames.count - 1]
+        var restore = LogicalRestore(repository: repo, manifest: m, database: "rst_big")
+        restore.afterVerifying = { try self.flipByte(inFrame: victim, of: m, repo) }
+        let sink = PipeSink()
+        do {
+            _ = try restore.stream(into: sink)
+            Issue.record("the changed frame must stop the restore")
+        } catch let error as RestoreError {
+            guard case let .corruptWhileStreaming(_, _, location, _, written) = error else { Issue.record("\(error)"); return }
+            #expect(location == "frame \(victim)")
+            #expect(written == Int64(sink.bytes.count) && written > 0)
+            #expect(!error.allowsFallback && error.isIntegrityFailure && error.exitStatus == .integrity)
+        }
+        let all = expected(dump, m, ["rst_big"])
+        #expect(sink.bytes.count < all.count && Array(all.prefix(sink.bytes.count)) == sink.bytes, "only verified bytes, in order")
+    }
+
+    // Item 1: a closed pipe is the target's failure (74), never recorded against the snapshot.
+    @Test func aClosedPipeIsATargetFailureAndRecordsNothing() throws {
+        let dir = TemporaryDirectory()
+        let (repo, m, _, _) = try bigDumpSnapshot(dir)
+        let sink = PipeSink()
+        sink.failAfter = 100_000
+        do {
+            _ = try LogicalRestore(repository: repo, manifest: m, database: "rst_big").stream(into: sink)
+            Issue.record("the closed pipe must stop the restore")
+        } catch let error as RestoreError {
+            guard case .targetWrite = error else { Issue.record("\(error)"); return }
+            #expect(error.exitStatus == .ioError && !error.isIntegrityFailure)
+        }
+        #expect(try repo.catalog.select(SelectionCriteria(point: .latest, source: "dump")).chosen?.id == m.id, "still selectable")
+    }
+}
