@@ -87,17 +87,15 @@ public final class Repository {
     public func withWriterLock<T>(
         command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
     ) throws -> T {
-        try Self.withWriterLock(at: path, command: command, timeout: timeout, warn: warn) {
-            try cleanTemporaryFiles(warn: warn)
-            return try body()
-        }
+        try Self.withWriterLock(at: path, command: command, timeout: timeout, warn: warn, body)
     }
 
     /// Removes what crashed writers left in `tmp/`. Call only while holding the writer lock.
-    func cleanTemporaryFiles(warn: (String) -> Void) throws {
-        for name in try FileSystem.list(tmpDirectory) {
+    static func cleanTemporaryFiles(repositoryPath path: String, warn: (String) -> Void) throws {
+        let tmp = path + "/tmp"
+        for name in try FileSystem.list(tmp) {
             warn("removing tmp/\(name), left behind by an interrupted writer")
-            try FileSystem.removeTree(tmpDirectory + "/" + name)
+            try FileSystem.removeTree(tmp + "/" + name)
         }
     }
 
@@ -214,6 +212,10 @@ extension Repository {
         let lock = try RepositoryLock.acquire(
             locksDirectory: path + "/locks", repositoryPath: path, command: command, timeout: timeout, warn: warn)
         defer { lock.release() }
+        // Before anything else: on a full disk, what an interrupted writer left in tmp/ may be
+        // all the room there is (the lock was then taken without its holder record).
+        try cleanTemporaryFiles(repositoryPath: path, warn: warn)
+        try lock.recordHolder()
         return try body()
     }
 }
