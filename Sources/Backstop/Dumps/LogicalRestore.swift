@@ -69,6 +69,7 @@ public struct LogicalRestore {
     public func run(to target: String) throws -> RestoreReport {
         guard manifest.kind == .logical else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a logical snapshot") }
         let sections = try chosenSections()
+        try repository.checkBeforeRestore(manifest)
         let payload: SeekableZstdReader
         do {
             payload = try SnapshotReader(repository: repository, manifest: manifest).payload()

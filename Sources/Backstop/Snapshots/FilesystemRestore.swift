@@ -49,6 +49,7 @@ public struct FilesystemRestore {
             targetEmpty = try FileSystem.list(target).isEmpty
             if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
         }
+        try repository.checkBeforeRestore(manifest)
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
         do { allEntries = try reader.entries() } catch {

@@ -14,4 +14,19 @@ extension Repository {
         }
         return results
     }
+
+    /// Checks a snapshot's own files before a restore writes anything (see
+    /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
+    /// `RestoreError.corrupt` naming the first problem (and how many more there are).
+    public func checkBeforeRestore(_ manifest: Manifest) throws {
+        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
+        if let first = problems.first {
+            let more = problems.count > 1 ? " (and \(problems.count - 1) more problems; see `backstop verify \(manifest.id) --quick`)" : ""
+            throw RestoreError.corrupt(snapshot: manifest.id, file: first.file, location: first.location ?? "", reason: first.message + more)
+        }
+        if onDisk != manifest {
+            throw RestoreError.corrupt(snapshot: manifest.id, file: "manifest.json", location: "",
+                                       reason: "changed since it was read; run the restore again")
+        }
+    }
 }
