@@ -3,7 +3,9 @@ import GRDB
 
 extension Catalog {
     /// Appends a verification to the snapshot's history.
+    /// Refused once the process was interrupted: a check cut short proves nothing about the snapshot.
     public func record(_ result: VerificationResult) throws {
+        try Interruption.check()
         try database.write { db in
             try db.execute(
                 sql: "INSERT INTO verification (snapshotID, atMs, mode, passed, firstProblem) VALUES (?, ?, ?, ?, ?)",

@@ -88,7 +88,10 @@ public struct LogicalRestore {
             if (st.st_mode & S_IFMT) == S_IFDIR || (st.st_size > 0 && !force) { throw RestoreError.targetNotEmpty(path) }
         }
         let temp = path + ".backstop-restore-\(getpid())"
+        RestoreStaging.removeAbandoned(beside: path)
         unlink(temp)
+        let removeOnSignal = Interruption.register { unlink(temp) }
+        defer { Interruption.unregister(removeOnSignal) }
         do {
             let sink = try FileSink(path: temp)
             var report = try copy(payload, sections: sections, to: sink)

@@ -212,6 +212,8 @@ extension Repository {
         let lock = try RepositoryLock.acquire(
             locksDirectory: path + "/locks", repositoryPath: path, command: command, timeout: timeout, warn: warn)
         defer { lock.release() }
+        let releaseOnSignal = Interruption.register { lock.release() }
+        defer { Interruption.unregister(releaseOnSignal) }
         // Before anything else: on a full disk, what an interrupted writer left in tmp/ may be
         // all the room there is (the lock was then taken without its holder record).
         try cleanTemporaryFiles(repositoryPath: path, warn: warn)

@@ -36,7 +36,7 @@ public struct LockHolder: Codable, Sendable, Equatable, CustomStringConvertible 
 /// `writer.lock.PID.N`); the next writer on the same host sees the dead pid, breaks the lock and
 /// removes the temporary files of dead processes. A holder on another host must be removed by
 /// hand (the error says how), since its liveness cannot be checked from here.
-public final class RepositoryLock {
+public final class RepositoryLock: @unchecked Sendable {
     public let path: String
     public private(set) var holder: LockHolder
     /// Device and inode of the lock file we created: release removes that file and no other.
@@ -44,6 +44,7 @@ public final class RepositoryLock {
     /// True when the lock file is empty (taken on a full disk); `recordHolder()` fills it in.
     public private(set) var isAnonymous: Bool
     private var released = false
+    private let releaseLock = NSLock()
 
     private init(path: String, holder: LockHolder, identity: (UInt64, UInt64), anonymous: Bool) {
         self.path = path
@@ -73,6 +74,7 @@ public final class RepositoryLock {
         let start = Date()
         var delay: useconds_t = 20_000
         while true {
+            try Interruption.check()
             if link(temp, path) == 0 {
                 try FileSystem.sync(locksDirectory)
                 return RepositoryLock(path: path, holder: me, identity: identity, anonymous: anonymous)
@@ -120,7 +122,10 @@ public final class RepositoryLock {
     }
 
     /// Releases the lock; only the holder's own lock file (by inode) is removed.
+    /// Safe to call from the interruption watcher while the main thread unwinds.
     public func release() {
+        releaseLock.lock()
+        defer { releaseLock.unlock() }
         guard !released else { return }
         released = true
         if Self.fileIdentity(path).map({ $0 == identity }) == true {

@@ -59,6 +59,7 @@ public final class FileByteSource: ByteSource {
     deinit { close(fd) }
 
     public func read(at offset: Int64, count: Int) throws -> [UInt8] {
+        try Interruption.check()
         var failure: Error?
         let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, filled in
             filled = 0
@@ -133,6 +134,7 @@ public final class FileSink: ByteSink {
 
     /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
     static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, name: String) throws {
+        try Interruption.check()
         var done = 0
         while done < bytes.count {
             let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
