@@ -14,7 +14,11 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func open() throws -> Repository {
-        try Repository.open(at: path())
+        let repo = try Repository.open(at: path())
+        if let reason = repo.reconciled.notSaved {
+            Output.warning("the catalog could not be brought up to date with snapshots/ (\(reason)); it may miss the newest snapshots")
+        }
+        return repo
     }
 }
 

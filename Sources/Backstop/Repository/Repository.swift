@@ -61,24 +61,41 @@ public final class Repository {
         } catch let error as FileError {
             throw RepositoryError.io(path: configPath, operation: "read", errno: error.errnoValue ?? EIO)
         } catch {
-            throw RepositoryError.unreadableConfig(path: path, reason: String(describing: error))
+            throw RepositoryError.unreadableConfig(path: path, reason: RepositoryError.describe(decoding: error))
         }
         guard config.format == Manifest.currentFormat else {
             throw RepositoryError.unsupportedFormat(path: path, format: config.format)
         }
+        do {
+            return try openCatalog(path: path, config: config)
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError.unreadableCatalog(path: path, reason: Catalog.explain(error))
+        }
+    }
+
+    private static func openCatalog(path: String, config: RepositoryConfig) throws -> Repository {
         let catalog = try Catalog(path: path + "/catalog.sqlite")
         // The listing is skipped while the folder is unchanged since the last reconcile: its
         // mtime, link count and inode change whenever a snapshot is renamed in or out.
         var report = ReconcileReport()
-        let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
-        if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
-            report = try reconcileSnapshots(catalog, repositoryPath: path)
-            if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
-        }
-        let eventsPrint = FileSystem.fingerprint(path + "/events")
-        if try catalog.meta("events.fingerprint") != eventsPrint {
-            try catalog.reconcileEvents(loadEvents(path + "/events"))
-            try catalog.setMeta("events.fingerprint", eventsPrint)
+        do {
+            let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
+            if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
+                report = try reconcileSnapshots(catalog, repositoryPath: path)
+                if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
+            }
+            let eventsPrint = FileSystem.fingerprint(path + "/events")
+            if try catalog.meta("events.fingerprint") != eventsPrint {
+                try catalog.reconcileEvents(loadEvents(path + "/events"))
+                try catalog.setMeta("events.fingerprint", eventsPrint)
+            }
+        } catch where Catalog.isUnwritable(error) {
+            // A read-only or full repository can still be read: the catalog may lag behind
+            // `snapshots/` until the next open that can write.
+            report = ReconcileReport()
+            report.notSaved = Catalog.explain(error)
         }
         return Repository(path: path, config: config, catalog: catalog, reconciled: report)
     }

@@ -11,6 +11,7 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
     case snapshotNotFound(String)
     case ambiguousSnapshot(prefix: String, matches: [SnapshotID])
     case unreadableManifest(id: String, reason: String)
+    case unreadableCatalog(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,7 +22,7 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
         case let .unsupportedFormat(path, format):
             return "\(path) uses repository format \(format), which this backstop (format \(Manifest.currentFormat)) cannot read; upgrade backstop"
         case let .unreadableConfig(path, reason):
-            return "cannot read \(path)/backstop.json: \(reason); the repository may be damaged"
+            return "cannot read \(path)/backstop.json: \(reason); the repository's identity file is damaged: restore it from a copy of the repository, or recreate it with the same \"format\" (\(Manifest.currentFormat)), any \"id\", a \"createdAt\" time and \"compression\" as `backstop init` writes them"
         case let .lockHeld(path, holder, waited):
             return "the repository \(path) is locked by \(holder) (waited \(Int(waited))s); wait for it to finish or raise --lock-timeout; if that process is gone from host \(holder.host), remove \(path)/locks/writer.lock"
         case let .io(path, operation, e):
@@ -30,6 +31,8 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
             return "no snapshot matches \(text); list them with `backstop list`"
         case let .ambiguousSnapshot(prefix, matches):
             return "\(prefix) names more than one snapshot: \(matches.map(\.rawValue).joined(separator: ", ")); give more characters"
+        case let .unreadableCatalog(path, reason):
+            return "cannot use the catalog \(path)/catalog.sqlite: \(reason); the catalog is only an index of the repository: `backstop catalog rebuild --repo \(path)` recreates it from the snapshots"
         case let .unreadableManifest(id, reason):
             return "the manifest of snapshot \(id) cannot be read: \(reason); run `backstop verify \(id)`"
         }
@@ -43,6 +46,25 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
         case .io: return .ioError
         case .snapshotNotFound, .ambiguousSnapshot: return .noMatch
         case .unreadableManifest: return .integrity
+        case .unreadableCatalog: return .ioError
+        }
+    }
+
+    /// A JSON decoding failure in words: what is wrong and where, without Swift's type dump.
+    static func describe(decoding error: Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func at(_ path: [CodingKey]) -> String {
+            path.isEmpty ? "" : " at \"" + path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") + "\""
+        }
+        switch error {
+        case let .dataCorrupted(context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "invalid value\(at(context.codingPath)): \(context.debugDescription)"
+        case let .keyNotFound(key, context):
+            return "the key \"\(key.stringValue)\" is missing\(at(context.codingPath))"
+        case let .typeMismatch(_, context), let .valueNotFound(_, context):
+            return "wrong type of value\(at(context.codingPath))"
+        @unknown default:
+            return "\(error)"
         }
     }
 }

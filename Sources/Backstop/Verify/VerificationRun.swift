@@ -3,12 +3,30 @@ import Foundation
 extension Repository {
     /// Verifies snapshots one after another and records each result in the catalog's history.
     /// Only committed snapshots are seen (never `tmp/`), so a backup running meanwhile is ignored.
-    public func verify(_ ids: [SnapshotID], mode: VerificationMode,
+    ///
+    /// The results are what matters: when the history cannot be saved (a full disk, a read-only
+    /// repository), `warn` hears it once and verification goes on. A snapshot that is not in the
+    /// catalog (its manifest could not be read when the catalog was built) is verified and
+    /// reported like any other; there is no catalog row to attach its history to.
+    public func verify(_ ids: [SnapshotID], mode: VerificationMode, warn: ((String) -> Void)? = nil,
                        progress: ((VerificationResult) -> Void)? = nil) throws -> [VerificationResult] {
         var results: [VerificationResult] = []
+        var historyFailed = false
         for id in ids {
+            try Interruption.check()
             let result = Verifier(repository: self, id: id).verify(mode: mode)
-            if FileSystem.isDirectory(snapshotDirectory(id)) { try catalog.record(result) }
+            try Interruption.check()   // a check cut short proves nothing: report nothing about it
+            if !historyFailed && FileSystem.isDirectory(snapshotDirectory(id)) {
+                do {
+                    try catalog.recordIfCataloged(result)
+                } catch let error as Interrupted {
+                    throw error
+                } catch {
+                    historyFailed = true
+                    warn?("the verification history could not be saved to \(catalogPath): \(Catalog.explain(error)); "
+                        + "the results are reported but not recorded, so selection and `verify --sample` do not know them yet")
+                }
+            }
             progress?(result)
             results.append(result)
         }

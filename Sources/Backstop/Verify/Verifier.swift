@@ -140,7 +140,7 @@ private struct Run {
             if m.id != id { problem("manifest.json", nil, "names snapshot \(m.id), not \(id)") }
             manifest = m
         } catch {
-            problem("manifest.json", nil, "cannot be parsed: \(error)")
+            problem("manifest.json", nil, "cannot be parsed: \(RepositoryError.describe(decoding: error))")
         }
     }
 
