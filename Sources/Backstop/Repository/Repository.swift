@@ -29,14 +29,21 @@ public final class Repository {
         self.reconciled = reconciled
     }
 
-    /// Creates a repository at `path` (an empty or missing directory).
+    /// Creates a repository at `path` (an empty or missing directory). A directory that holds
+    /// anything else is refused unless `force` (its files are then left as they are, beside the
+    /// repository's).
     ///
     /// Crash behaviour: `backstop.json` is written last and atomically; a crash before it leaves a
     /// directory that is not yet a repository, and `init` can be run again.
     @discardableResult
-    public static func create(at path: String, compressionLevel: Int32 = 3) throws -> Repository {
+    public static func create(at path: String, compressionLevel: Int32 = 3, force: Bool = false) throws -> Repository {
         let path = normalize(path)
         if FileSystem.exists(path + "/backstop.json") { throw RepositoryError.alreadyExists(path: path) }
+        if FileSystem.exists(path) {
+            guard FileSystem.isDirectory(path) else { throw RepositoryError.notEmpty(path: path, entries: []) }
+            let entries = try FileSystem.list(path)
+            if !entries.isEmpty && !force { throw RepositoryError.notEmpty(path: path, entries: entries) }
+        }
         try FileSystem.makeDirectory(path)
         for sub in ["snapshots", "events", "tmp", "locks"] {
             try FileSystem.makeDirectory(path + "/" + sub)

@@ -4,6 +4,7 @@ import Foundation
 public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding {
     case notARepository(path: String)
     case alreadyExists(path: String)
+    case notEmpty(path: String, entries: [String])
     case unsupportedFormat(path: String, format: Int)
     case unreadableConfig(path: String, reason: String)
     case lockHeld(path: String, holder: LockHolder, waited: TimeInterval)
@@ -19,6 +20,10 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
             return "\(path) is not a Backstop repository (no backstop.json); create one with `backstop init --repo \(path)`"
         case let .alreadyExists(path):
             return "\(path) already holds a Backstop repository; nothing was changed"
+        case let .notEmpty(path, entries):
+            if entries.isEmpty { return "\(path) exists and is not a directory; choose another path for the repository" }
+            let shown = entries.prefix(3).joined(separator: ", ") + (entries.count > 3 ? ", …" : "")
+            return "\(path) is not empty (\(shown)) and is not a Backstop repository; nothing was changed. Choose an empty or new directory, or pass --force to create the repository beside what is there"
         case let .unsupportedFormat(path, format):
             return "\(path) uses repository format \(format), which this backstop (format \(Manifest.currentFormat)) cannot read; upgrade backstop"
         case let .unreadableConfig(path, reason):
@@ -40,7 +45,7 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .notARepository, .alreadyExists, .unreadableConfig: return .failure
+        case .notARepository, .alreadyExists, .notEmpty, .unreadableConfig: return .failure
         case .unsupportedFormat: return .failure
         case .lockHeld: return .lockHeld
         case .io: return .ioError
