@@ -148,7 +148,7 @@ public final class Repository {
         do {
             return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(FileSystem.readFile(path)))
         } catch {
-            throw RepositoryError.unreadableManifest(id: id, reason: String(describing: error))
+            throw RepositoryError.unreadableManifest(id: id, reason: RepositoryError.describe(decoding: error))
         }
     }
 

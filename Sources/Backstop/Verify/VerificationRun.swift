@@ -33,6 +33,15 @@ extension Repository {
         return results
     }
 
+    /// The `count` snapshots to verify next for `verify --sample`: snapshot folders the catalog
+    /// lacks (their manifest could not be read; never verified as far as the catalog knows)
+    /// first, then the catalog's least recently verified.
+    public func leastRecentlyVerified(_ count: Int) throws -> [SnapshotID] {
+        let cataloged = try catalog.snapshotIDs()
+        let missing = try snapshotFolders().filter { !cataloged.contains($0) }
+        return Array((missing + (try catalog.leastRecentlyVerified(count))).prefix(count))
+    }
+
     /// Checks a snapshot's own files before a restore writes anything (see
     /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
     /// `RestoreError.corrupt` naming the first problem (and how many more there are).

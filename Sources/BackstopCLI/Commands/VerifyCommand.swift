@@ -56,7 +56,7 @@ struct VerifyCommand: ParsableCommand {
         if all {
             ids = try repo.snapshotFolders()
         } else if let sample {
-            ids = try repo.catalog.leastRecentlyVerified(sample)
+            ids = try repo.leastRecentlyVerified(sample)
         } else if selection.isGiven {
             ids = [try selection.resolve(nil, in: repo)]
         } else {
