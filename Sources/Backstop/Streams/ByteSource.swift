@@ -21,7 +21,9 @@ public enum FileError: Error, CustomStringConvertible {
         switch self {
         case let .open(path, e): return "cannot open \(path): \(String(cString: strerror(e)))"
         case let .read(path, e): return "cannot read \(path): \(String(cString: strerror(e)))"
-        case let .write(path, e): return "cannot write \(path): \(String(cString: strerror(e)))"
+        case let .write(path, e):
+            let full = e == ENOSPC || e == EDQUOT ? "; free some space and run the command again (nothing stored before was changed)" : ""
+            return "cannot write \(path): \(String(cString: strerror(e)))\(full)"
         case let .sync(path, e): return "cannot flush \(path) to disk: \(String(cString: strerror(e)))"
         case let .truncated(path, offset, wanted):
             return "\(path) is truncated: wanted \(wanted) bytes at offset \(offset)"
