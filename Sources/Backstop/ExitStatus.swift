@@ -20,9 +20,9 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .integrity: return "integrity failure: corrupt, truncated or hostile data, or a refused dump"
         case .noMatch: return "nothing matched the selection, or a source is missing"
         case .targetNotEmpty: return "restore target exists and is not empty"
-        case .ioError: return "I/O error (disk full, unreadable repository)"
+        case .ioError: return "I/O error (disk full, unreadable repository or catalog)"
         case .lockHeld: return "the repository's writer lock is held by another process"
-        case .interrupted: return "interrupted"
+        case .interrupted: return "interrupted by SIGINT or SIGTERM; what the command had started was cleaned up"
         }
     }
 

@@ -20,18 +20,27 @@ struct BackstopCommand: ParsableCommand {
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        Interruption.install()
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as ExitStatusProviding {
-            fail(error, status: error.exitStatus)
-        } catch let error as FileError {
-            fail(error, status: .ioError)
-        } catch let error as ZstdError {
-            fail(error, status: .integrity)
-        } catch let error as CommandExit {
-            Foundation.exit(error.status.rawValue)
         } catch {
+            // Whatever an interrupted command threw on its way out, it was interrupted (130).
+            report(Interruption.reported(error))
+        }
+    }
+
+    static func report(_ error: Error) {
+        switch error {
+        case let error as ExitStatusProviding:
+            fail(error, status: error.exitStatus)
+        case let error as FileError:
+            fail(error, status: .ioError)
+        case let error as ZstdError:
+            fail(error, status: .integrity)
+        case let error as CommandExit:
+            Foundation.exit(error.status.rawValue)
+        default:
             // ArgumentParser's own errors: help, version, and usage errors (exit 64), also as
             // JSON when --json was asked for (even if parsing failed before it was read).
             let code = exitCode(for: error)

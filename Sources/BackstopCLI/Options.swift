@@ -14,7 +14,14 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func open() throws -> Repository {
-        try Repository.open(at: path())
+        let repo = try Repository.open(at: path())
+        for u in repo.reconciled.unreadable {
+            Output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
+        }
+        if let reason = repo.reconciled.notSaved {
+            Output.warning("the catalog could not be brought up to date with snapshots/ (\(reason)); it may miss the newest snapshots")
+        }
+        return repo
     }
 }
 

@@ -3,12 +3,31 @@ import GRDB
 
 extension Catalog {
     /// Appends a verification to the snapshot's history.
+    /// Refused once the process was interrupted: a check cut short proves nothing about the snapshot.
     public func record(_ result: VerificationResult) throws {
+        try Interruption.check()
         try database.write { db in
             try db.execute(
                 sql: "INSERT INTO verification (snapshotID, atMs, mode, passed, firstProblem) VALUES (?, ?, ?, ?, ?)",
                 arguments: [result.snapshot.rawValue, Catalog.millis(result.startedAt), result.mode.rawValue,
                             result.passed, result.problems.first.map(String.init(describing:))])
+        }
+    }
+
+    /// Appends a verification to the snapshot's history if the snapshot is in the catalog; returns
+    /// false when it is not (its manifest could not be read when the catalog was built).
+    @discardableResult
+    public func recordIfCataloged(_ result: VerificationResult) throws -> Bool {
+        try Interruption.check()
+        return try database.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE id = ?", arguments: [result.snapshot.rawValue]) != nil else {
+                return false
+            }
+            try db.execute(
+                sql: "INSERT INTO verification (snapshotID, atMs, mode, passed, firstProblem) VALUES (?, ?, ?, ?, ?)",
+                arguments: [result.snapshot.rawValue, Catalog.millis(result.startedAt), result.mode.rawValue,
+                            result.passed, result.problems.first.map(String.init(describing:))])
+            return true
         }
     }
 

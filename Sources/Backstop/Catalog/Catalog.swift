@@ -23,6 +23,8 @@ public struct ReconcileReport: Sendable, Equatable {
     public var removed: [SnapshotID] = []
     /// Snapshot folders whose manifest could not be read; they stay out of the catalog.
     public var unreadable: [(id: String, reason: String)] = []
+    /// Why the catalog could not be brought up to date (a read-only or full repository), if so.
+    public var notSaved: String?
 
     public static func == (a: ReconcileReport, b: ReconcileReport) -> Bool {
         a.added == b.added && a.removed == b.removed && a.unreadable.map(\.id) == b.unreadable.map(\.id)
@@ -44,7 +46,12 @@ public final class Catalog: @unchecked Sendable {
         config.busyMode = .timeout(30)
         config.label = "catalog"
         database = try DatabaseQueue(path: path, configuration: config)
-        try Self.migrator.migrate(database)
+        // Only migrate when needed: a catalog that is current opens without writing, so a
+        // read-only or full repository can still be listed and verified.
+        let migrator = Self.migrator
+        if try !database.read({ try migrator.hasCompletedMigrations($0) }) {
+            try migrator.migrate(database)
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -192,6 +199,32 @@ extension Catalog {
     func setMeta(_ key: String, _ value: String) throws {
         try database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+}
+
+extension Catalog {
+    /// What a SQLite failure means for a user, without SQLite's numbers: a full disk, a read-only
+    /// repository, a damaged file (with the next step).
+    /// True for failures to write (full disk, read-only or unwritable files), as opposed to a
+    /// damaged catalog.
+    public static func isUnwritable(_ error: Error) -> Bool {
+        guard let db = error as? DatabaseError else { return false }
+        return [.SQLITE_FULL, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN, .SQLITE_IOERR].contains(db.resultCode)
+    }
+
+    public static func explain(_ error: Error) -> String {
+        guard let db = error as? DatabaseError else { return "\(error)" }
+        switch db.resultCode {
+        case .SQLITE_FULL: return "the disk is full (free some space)"
+        case .SQLITE_READONLY: return "the repository is read-only"
+        case .SQLITE_PERM, .SQLITE_AUTH: return "permission denied"
+        case .SQLITE_CANTOPEN: return "the file cannot be opened (check the repository's permissions)"
+        case .SQLITE_IOERR: return "an I/O error (\(db.message ?? "unknown"))"
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return "the file is damaged or not a catalog; it is only an index: rebuild it with `backstop catalog rebuild`"
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return "another process keeps it busy; try again"
+        default: return db.message ?? "\(db)"
         }
     }
 }

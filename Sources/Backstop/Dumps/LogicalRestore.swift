@@ -101,11 +101,15 @@ public struct LogicalRestore {
         }
         guard manifest.kind == .logical else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a logical snapshot") }
         let sections = try chosenSections()
+        try repository.checkBeforeRestore(manifest)
         let path = URL(fileURLWithPath: target).standardizedFileURL.path
         _ = try RestoreTarget.check(path, force: force)
         let payload = try openPayload()
         let temp = path + ".backstop-restore-\(getpid())"
+        RestoreStaging.removeAbandoned(beside: path)
         unlink(temp)
+        let removeOnSignal = Interruption.register { unlink(temp) }
+        defer { Interruption.unregister(removeOnSignal) }
         do {
             let sink: FileSink
             do { sink = try FileSink(path: temp) } catch { throw RestoreError.targetWrite(target: path, reason: "\(error)") }
@@ -129,6 +133,7 @@ public struct LogicalRestore {
     public func stream(into sink: ByteSink) throws -> RestoreReport {
         guard manifest.kind == .logical else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a logical snapshot") }
         let sections = try chosenSections()
+        try repository.checkBeforeRestore(manifest)
         let payload = try openPayload()
         let verified = try pass(payload, sections: sections, into: nil, expected: nil)
         try afterVerifying?()

@@ -9,28 +9,77 @@ import Yams
 /// not one to rely on).
 public enum PolicyParser {
     public static func load(file: String) throws -> Policy {
-        let text: String
+        if FileSystem.isDirectory(file) {
+            throw PolicyError.unreadable(file: file, reason: "it is a directory; name the policy's YAML file itself (for example \(file)/nightly.yaml)")
+        }
+        let bytes: [UInt8]
         do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw PolicyError.unreadable(file: file, reason: "\(error.localizedDescription)")
+            bytes = try FileSystem.readFile(file)
+        } catch let error as FileError {
+            throw PolicyError.unreadable(file: file, reason: String(cString: strerror(error.errnoValue ?? EIO)))
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw PolicyError.unreadable(file: file, reason: "it is not UTF-8 text; save it as UTF-8")
         }
         return try parse(text, file: file)
     }
 
     public static func parse(_ text: String, file: String) throws -> Policy {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw PolicyError.invalid(file: file, issues: [issue(from: error)])
+        var root: Node?
+        var text = text
+        var duplicates: [PolicyIssue] = []
+        // A duplicate key stops Yams at once; so that the policy's other mistakes are reported
+        // with it, the duplicate is marked (and then ignored) and the text composed again.
+        while true {
+            do {
+                root = try Yams.compose(yaml: text)
+                break
+            } catch let error as YamlError {
+                if case let .duplicatedKeysInMapping(_, context) = error, duplicates.count < 50,
+                   let marked = markDuplicate(in: text, line: context.mark.line, column: context.mark.column) {
+                    duplicates.append(issue(from: error))
+                    text = marked
+                    continue
+                }
+                throw PolicyError.invalid(file: file, issues: duplicates + tabIssues(text) + [issue(from: error)])
+            }
         }
         var reader = Reader()
         let policy = reader.policy(root, file: file)
-        if !reader.issues.isEmpty || policy == nil {
-            throw PolicyError.invalid(file: file, issues: reader.issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        let issues = duplicates + reader.issues
+        if !issues.isEmpty || policy == nil {
+            throw PolicyError.invalid(file: file, issues: issues.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
         return policy!
+    }
+
+    /// Keys renamed by `markDuplicate` start with this; the reader skips them.
+    static let duplicateMarker = "backstop-duplicate-key-"
+
+    /// `text` with the key at `line`:`column` (1-based) renamed with `duplicateMarker`, or nil.
+    static func markDuplicate(in text: String, line: Int, column: Int) -> String? {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array(String($0).unicodeScalars) }
+        guard line >= 1, line <= lines.count, column >= 1, column <= lines[line - 1].count else { return nil }
+        var at = column - 1
+        if lines[line - 1][at] == "\"" || lines[line - 1][at] == "'" { at += 1 }
+        let marker = Array("\(duplicateMarker)\(line)-".unicodeScalars)
+        if lines[line - 1][at...].starts(with: Array(duplicateMarker.unicodeScalars)) { return nil }
+        lines[line - 1].insert(contentsOf: marker, at: at)
+        return lines.map { String(String.UnicodeScalarView($0)) }.joined(separator: "\n")
+    }
+
+    /// YAML indents with spaces only; a tab in the indentation makes the scanner fail with a
+    /// message that does not say so. One issue per line indented with a tab.
+    static func tabIssues(_ text: String) -> [PolicyIssue] {
+        var issues: [PolicyIssue] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let indentation = line.prefix { $0 == " " || $0 == "\t" }
+            if let tab = indentation.firstIndex(of: "\t") {
+                issues.append(PolicyIssue(line: n + 1, column: line.distance(from: line.startIndex, to: tab) + 1,
+                                          message: "a tab in the indentation; YAML indents with spaces only: replace the tab with spaces"))
+            }
+        }
+        return issues
     }
 
     static func issue(from error: YamlError) -> PolicyIssue {
@@ -67,6 +116,7 @@ private struct Reader {
                 fail(k, "keys of \(what) must be plain words")
                 continue
             }
+            if s.string.hasPrefix(PolicyParser.duplicateMarker) { continue }   // reported as a duplicate
             if !allowed.contains(s.string) {
                 let hint = allowed.first { $0.replacingOccurrences(of: "-", with: "") == s.string.lowercased().replacingOccurrences(of: "_", with: "").replacingOccurrences(of: "-", with: "") }
                 fail(k, "unknown key '\(s.string)' in \(what)\(hint.map { "; did you mean '\($0)'?" } ?? ""); allowed: \(allowed.joined(separator: ", "))")

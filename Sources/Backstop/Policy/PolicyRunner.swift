@@ -67,7 +67,7 @@ public struct PolicyRunner {
             var verified: [VerificationResult] = []
             if let mode = policy.verification.afterBackup {
                 let written = outcomes.compactMap(\.snapshot)
-                verified = try repo.verify(written, mode: mode)
+                verified = try repo.verify(written, mode: mode, warn: { logger.warning("\($0)") })
                 for r in verified where !r.passed { logger.error("\(r.summary)") }
             }
             var plan: RetentionPlan?
@@ -84,7 +84,7 @@ public struct PolicyRunner {
             if policy.verification.sample > 0 && !dryRun {
                 let fresh = Set(verified.map(\.snapshot))
                 let older = try repo.catalog.leastRecentlyVerified(policy.verification.sample + fresh.count).filter { !fresh.contains($0) }
-                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full)
+                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full, warn: { logger.warning("\($0)") })
                 for r in sampled where !r.passed { logger.error("\(r.summary)") }
             }
             let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }

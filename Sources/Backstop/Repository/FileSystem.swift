@@ -22,6 +22,25 @@ enum FileSystem {
         }
     }
 
+    enum ExchangeOutcome { case exchanged, unsupported, failed(Int32) }
+
+    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    /// glibc's `renameat2`, which Swift's Glibc module does not export; nil on older C libraries.
+    private static let renameat2: RenameAt2? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return nil }
+        return unsafeBitCast(symbol, to: RenameAt2.self)
+    }()
+
+    /// Swaps two names atomically (`renameat2(RENAME_EXCHANGE)`). `.unsupported` when the C
+    /// library or the filesystem cannot.
+    static func exchange(_ a: String, _ b: String) -> ExchangeOutcome {
+        guard let renameat2 else { return .unsupported }
+        let renameExchange: UInt32 = 1 << 1
+        if renameat2(AT_FDCWD, a, AT_FDCWD, b, renameExchange) == 0 { return .exchanged }
+        let e = errno
+        return e == EINVAL || e == ENOSYS || e == ENOTSUP ? .unsupported : .failed(e)
+    }
+
     static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0

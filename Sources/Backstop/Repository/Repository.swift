@@ -29,14 +29,21 @@ public final class Repository {
         self.reconciled = reconciled
     }
 
-    /// Creates a repository at `path` (an empty or missing directory).
+    /// Creates a repository at `path` (an empty or missing directory). A directory that holds
+    /// anything else is refused unless `force` (its files are then left as they are, beside the
+    /// repository's).
     ///
     /// Crash behaviour: `backstop.json` is written last and atomically; a crash before it leaves a
     /// directory that is not yet a repository, and `init` can be run again.
     @discardableResult
-    public static func create(at path: String, compressionLevel: Int32 = 3) throws -> Repository {
+    public static func create(at path: String, compressionLevel: Int32 = 3, force: Bool = false) throws -> Repository {
         let path = normalize(path)
         if FileSystem.exists(path + "/backstop.json") { throw RepositoryError.alreadyExists(path: path) }
+        if FileSystem.exists(path) {
+            guard FileSystem.isDirectory(path) else { throw RepositoryError.notEmpty(path: path, entries: []) }
+            let entries = try FileSystem.list(path)
+            if !entries.isEmpty && !force { throw RepositoryError.notEmpty(path: path, entries: entries) }
+        }
         try FileSystem.makeDirectory(path)
         for sub in ["snapshots", "events", "tmp", "locks"] {
             try FileSystem.makeDirectory(path + "/" + sub)
@@ -61,24 +68,41 @@ public final class Repository {
         } catch let error as FileError {
             throw RepositoryError.io(path: configPath, operation: "read", errno: error.errnoValue ?? EIO)
         } catch {
-            throw RepositoryError.unreadableConfig(path: path, reason: String(describing: error))
+            throw RepositoryError.unreadableConfig(path: path, reason: RepositoryError.describe(decoding: error))
         }
         guard config.format == Manifest.currentFormat else {
             throw RepositoryError.unsupportedFormat(path: path, format: config.format)
         }
+        do {
+            return try openCatalog(path: path, config: config)
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError.unreadableCatalog(path: path, reason: Catalog.explain(error))
+        }
+    }
+
+    private static func openCatalog(path: String, config: RepositoryConfig) throws -> Repository {
         let catalog = try Catalog(path: path + "/catalog.sqlite")
         // The listing is skipped while the folder is unchanged since the last reconcile: its
         // mtime, link count and inode change whenever a snapshot is renamed in or out.
         var report = ReconcileReport()
-        let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
-        if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
-            report = try reconcileSnapshots(catalog, repositoryPath: path)
-            if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
-        }
-        let eventsPrint = FileSystem.fingerprint(path + "/events")
-        if try catalog.meta("events.fingerprint") != eventsPrint {
-            try catalog.reconcileEvents(loadEvents(path + "/events"))
-            try catalog.setMeta("events.fingerprint", eventsPrint)
+        do {
+            let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
+            if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
+                report = try reconcileSnapshots(catalog, repositoryPath: path)
+                if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
+            }
+            let eventsPrint = FileSystem.fingerprint(path + "/events")
+            if try catalog.meta("events.fingerprint") != eventsPrint {
+                try catalog.reconcileEvents(loadEvents(path + "/events"))
+                try catalog.setMeta("events.fingerprint", eventsPrint)
+            }
+        } catch where Catalog.isUnwritable(error) {
+            // A read-only or full repository can still be read: the catalog may lag behind
+            // `snapshots/` until the next open that can write.
+            report = ReconcileReport()
+            report.notSaved = Catalog.explain(error)
         }
         return Repository(path: path, config: config, catalog: catalog, reconciled: report)
     }
@@ -87,17 +111,15 @@ public final class Repository {
     public func withWriterLock<T>(
         command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
     ) throws -> T {
-        try Self.withWriterLock(at: path, command: command, timeout: timeout, warn: warn) {
-            try cleanTemporaryFiles(warn: warn)
-            return try body()
-        }
+        try Self.withWriterLock(at: path, command: command, timeout: timeout, warn: warn, body)
     }
 
     /// Removes what crashed writers left in `tmp/`. Call only while holding the writer lock.
-    func cleanTemporaryFiles(warn: (String) -> Void) throws {
-        for name in try FileSystem.list(tmpDirectory) {
+    static func cleanTemporaryFiles(repositoryPath path: String, warn: (String) -> Void) throws {
+        let tmp = path + "/tmp"
+        for name in try FileSystem.list(tmp) {
             warn("removing tmp/\(name), left behind by an interrupted writer")
-            try FileSystem.removeTree(tmpDirectory + "/" + name)
+            try FileSystem.removeTree(tmp + "/" + name)
         }
     }
 
@@ -126,7 +148,7 @@ public final class Repository {
         do {
             return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(FileSystem.readFile(path)))
         } catch {
-            throw RepositoryError.unreadableManifest(id: id, reason: String(describing: error))
+            throw RepositoryError.unreadableManifest(id: id, reason: RepositoryError.describe(decoding: error))
         }
     }
 
@@ -214,6 +236,12 @@ extension Repository {
         let lock = try RepositoryLock.acquire(
             locksDirectory: path + "/locks", repositoryPath: path, command: command, timeout: timeout, warn: warn)
         defer { lock.release() }
+        let releaseOnSignal = Interruption.register { lock.release() }
+        defer { Interruption.unregister(releaseOnSignal) }
+        // Before anything else: on a full disk, what an interrupted writer left in tmp/ may be
+        // all the room there is (the lock was then taken without its holder record).
+        try cleanTemporaryFiles(repositoryPath: path, warn: warn)
+        try lock.recordHolder()
         return try body()
     }
 }

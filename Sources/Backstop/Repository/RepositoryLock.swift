@@ -1,11 +1,17 @@
 import Foundation
 
 /// Who holds a repository's writer lock: recorded in `locks/writer.lock`.
+///
+/// `bootID` (`/proc/sys/kernel/random/boot_id`) and `processStart` (field 22 of `/proc/PID/stat`,
+/// in clock ticks since boot) tell a live holder from another process that got the same pid after
+/// the holder died or the host rebooted. Lock files written before they existed lack them.
 public struct LockHolder: Codable, Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var pid: Int32
     public var startedAt: Date
     public var command: String
+    public var bootID: String?
+    public var processStart: UInt64?
 
     public var description: String {
         "pid \(pid) on \(host) (`\(command)`, since \(Timestamp.formatSeconds(startedAt)))"
@@ -15,55 +21,79 @@ public struct LockHolder: Codable, Sendable, Equatable, CustomStringConvertible 
 /// The exclusive writer lock of a repository.
 ///
 /// Taken by creating `locks/writer.lock` with `link(2)` from a fully written temporary file, so
-/// the lock file is never seen half-written. A lock whose holder is a dead process on this host is
-/// stale: it is broken with a warning. Any other holder is waited for, polling, up to the timeout.
+/// the lock file is never seen half-written. A lock whose holder is gone from this host is stale
+/// and broken with a warning: its pid is not running, the host rebooted since (another boot ID),
+/// or the pid now belongs to a process that started at another time (pid reuse). Any other holder
+/// is waited for, polling, up to the timeout.
 ///
-/// Crash behaviour: a crashed holder leaves `locks/writer.lock`; the next writer on the same host
-/// sees the dead pid and breaks it. A holder on another host must be removed by hand (the error
-/// says how), since its liveness cannot be checked from here.
-public final class RepositoryLock {
+/// Breaking is atomic: the breaker swaps its own lock file in for the stale one
+/// (`renameat2(RENAME_EXCHANGE)`) and keeps the lock only if what it swapped out is the very file
+/// it judged stale (same inode); otherwise it swaps back. So two writers breaking the same stale
+/// lock never both hold it. Where the filesystem cannot exchange, the stale file is renamed aside
+/// and checked the same way before the breaker links its own.
+///
+/// Crash behaviour: a crashed holder leaves `locks/writer.lock` (and perhaps a temporary
+/// `writer.lock.PID.N`); the next writer on the same host sees the dead pid, breaks the lock and
+/// removes the temporary files of dead processes. A holder on another host must be removed by
+/// hand (the error says how), since its liveness cannot be checked from here.
+public final class RepositoryLock: @unchecked Sendable {
     public let path: String
-    public let holder: LockHolder
+    public private(set) var holder: LockHolder
+    /// Device and inode of the lock file we created: release removes that file and no other.
+    private var identity: (dev: UInt64, ino: UInt64)
+    /// True when the lock file is empty (taken on a full disk); `recordHolder()` fills it in.
+    public private(set) var isAnonymous: Bool
     private var released = false
+    private let releaseLock = NSLock()
 
-    private init(path: String, holder: LockHolder) {
+    private init(path: String, holder: LockHolder, identity: (UInt64, UInt64), anonymous: Bool) {
         self.path = path
         self.holder = holder
+        self.identity = identity
+        self.isAnonymous = anonymous
     }
 
     /// Takes the lock, waiting up to `timeout` seconds; `warn` hears about broken stale locks.
+    ///
+    /// On a full disk (ENOSPC, EDQUOT) the holder record cannot be written: the lock is then taken
+    /// with an empty file, so the caller can reclaim `tmp/`, and must call `recordHolder()`.
     public static func acquire(
         locksDirectory: String, repositoryPath: String, command: String,
         timeout: TimeInterval, warn: (String) -> Void
     ) throws -> RepositoryLock {
         let path = locksDirectory + "/writer.lock"
-        let me = LockHolder(host: FileSystem.hostName, pid: getpid(), startedAt: Date(), command: command)
-        let temp = locksDirectory + "/writer.lock.\(me.pid).\(UInt32.random(in: 0...UInt32.max))"
-        let data = Array(try Timestamp.jsonEncoder(pretty: false).encode(me))
-        let sink = try FileSink(path: temp)
-        try sink.write(data)
-        try sink.finish()
+        removeDeadTemporaries(locksDirectory: locksDirectory)
+        let me = currentHolder(command: command)
+        let temp = locksDirectory + "/writer.lock.\(me.pid).\(UInt32.random(in: 0...UInt32.max)).\(me.host)"
+        let anonymous = try writeHolder(me, to: temp)
         defer { unlink(temp) }
+        guard let identity = fileIdentity(temp) else {
+            throw RepositoryError.io(path: temp, operation: "stat", errno: errno)
+        }
 
         let start = Date()
         var delay: useconds_t = 20_000
         while true {
+            try Interruption.check()
             if link(temp, path) == 0 {
                 try FileSystem.sync(locksDirectory)
-                return RepositoryLock(path: path, holder: me)
+                return RepositoryLock(path: path, holder: me, identity: identity, anonymous: anonymous)
             }
             guard errno == EEXIST else {
                 throw RepositoryError.io(path: path, operation: "create lock", errno: errno)
             }
-            let current = readHolder(path)
-            if let current, current.host == me.host, !processIsAlive(current.pid) {
-                warn("breaking stale lock \(path) held by \(current), which is no longer running")
-                unlink(path)
+            let current = readHolderWithIdentity(path)
+            if let (stale, staleIdentity) = current, let reason = staleness(of: stale, me: me) {
+                if try breakStale(path: path, staleIdentity: staleIdentity, temp: temp, locksDirectory: locksDirectory) {
+                    warn("broke stale lock \(path) held by \(stale): \(reason)")
+                    try FileSystem.sync(locksDirectory)
+                    return RepositoryLock(path: path, holder: me, identity: identity, anonymous: anonymous)
+                }
                 continue
             }
             let waited = Date().timeIntervalSince(start)
             if waited >= timeout {
-                let holder = current ?? LockHolder(host: "unknown host", pid: 0, startedAt: Date(timeIntervalSince1970: 0), command: "unreadable lock file")
+                let holder = current?.0 ?? LockHolder(host: "unknown host", pid: 0, startedAt: Date(timeIntervalSince1970: 0), command: "unreadable lock file")
                 throw RepositoryError.lockHeld(path: repositoryPath, holder: holder, waited: waited)
             }
             usleep(min(delay, useconds_t(max(0.001, timeout - waited) * 1_000_000)))
@@ -71,24 +101,188 @@ public final class RepositoryLock {
         }
     }
 
-    /// Releases the lock; only the holder's own lock file is removed.
+    /// Writes the holder record into a lock file taken anonymously on a full disk (replacing it
+    /// atomically). Throws when there is still no room: release the lock then.
+    public func recordHolder() throws {
+        guard isAnonymous, !released else { return }
+        let temp = path + ".\(holder.pid).\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(temp) }
+        if try Self.writeHolder(holder, to: temp) {
+            throw RepositoryError.io(path: path, operation: "write the lock holder into", errno: ENOSPC)
+        }
+        guard let newIdentity = Self.fileIdentity(temp) else {
+            throw RepositoryError.io(path: temp, operation: "stat", errno: errno)
+        }
+        guard Self.fileIdentity(path).map({ $0 == identity }) == true else {
+            throw RepositoryError.io(path: path, operation: "find own lock", errno: ENOENT)
+        }
+        try FileSystem.rename(temp, path)
+        identity = newIdentity
+        isAnonymous = false
+    }
+
+    /// Releases the lock; only the holder's own lock file (by inode) is removed.
+    /// Safe to call from the interruption watcher while the main thread unwinds.
     public func release() {
+        releaseLock.lock()
+        defer { releaseLock.unlock() }
         guard !released else { return }
         released = true
-        if let current = Self.readHolder(path), current.host == holder.host, current.pid == holder.pid {
+        if Self.fileIdentity(path).map({ $0 == identity }) == true {
             unlink(path)
         }
     }
 
     deinit { release() }
 
+    // MARK: - Holder records
+
+    static func currentHolder(command: String) -> LockHolder {
+        let pid = getpid()
+        return LockHolder(host: FileSystem.hostName, pid: pid, startedAt: Date(), command: command,
+                          bootID: bootID(), processStart: processStartTicks(pid))
+    }
+
+    /// Writes `holder` to a new file at `path`. Returns true when the disk was full and an empty
+    /// file was created instead.
+    private static func writeHolder(_ holder: LockHolder, to path: String) throws -> Bool {
+        let data = Array(try Timestamp.jsonEncoder(pretty: false).encode(holder))
+        do {
+            let sink = try FileSink(path: path)
+            try sink.write(data)
+            try sink.finish()
+            return false
+        } catch let error as FileError {
+            unlink(path)
+            guard let e = error.errnoValue, e == ENOSPC || e == EDQUOT else { throw error }
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd < 0 { throw error }
+            close(fd)
+            return true
+        }
+    }
+
     static func readHolder(_ path: String) -> LockHolder? {
-        guard let bytes = try? FileSystem.readFile(path) else { return nil }
-        return try? Timestamp.jsonDecoder().decode(LockHolder.self, from: Data(bytes))
+        readHolderWithIdentity(path)?.0
+    }
+
+    /// The holder recorded at `path` and the identity of the file it was read from.
+    static func readHolderWithIdentity(_ path: String) -> (LockHolder, (dev: UInt64, ino: UInt64))? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 0, st.st_size < 1 << 16 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count,
+              let holder = try? Timestamp.jsonDecoder().decode(LockHolder.self, from: Data(bytes)) else { return nil }
+        return (holder, (UInt64(st.st_dev), UInt64(st.st_ino)))
+    }
+
+    static func fileIdentity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    // MARK: - Staleness
+
+    /// Why `holder` is stale, or nil when it may still be running (or its host is another).
+    static func staleness(of holder: LockHolder, me: LockHolder) -> String? {
+        guard holder.host == me.host else { return nil }
+        if !processIsAlive(holder.pid) { return "that process is no longer running" }
+        if let theirs = holder.bootID, let mine = me.bootID, theirs != mine {
+            return "the host rebooted since (boot ID \(theirs), now \(mine))"
+        }
+        if let theirs = holder.processStart, let now = processStartTicks(holder.pid), theirs != now {
+            return "pid \(holder.pid) now belongs to another process (started at tick \(now), the holder at \(theirs))"
+        }
+        return nil
     }
 
     static func processIsAlive(_ pid: Int32) -> Bool {
         if pid <= 0 { return false }
         return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks since boot.
+    static func processStartTicks(_ pid: Int32) -> UInt64? {
+        guard let bytes = readProcFile("/proc/\(pid)/stat") else { return nil }
+        // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = String(decoding: bytes[(close + 1)...], as: UTF8.self).split(separator: " ")
+        // fields[0] is field 3 (state), so field 22 is fields[19].
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    static func bootID() -> String? {
+        guard let bytes = readProcFile("/proc/sys/kernel/random/boot_id") else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+
+    /// Reads a `/proc` file to its end (their `stat` size is 0, so `FileSystem.readFile` cannot).
+    static func readProcFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { return result }
+            result.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    // MARK: - Breaking
+
+    /// Replaces the stale lock file (identified by `staleIdentity`) with our `temp`, atomically.
+    /// Returns true when we now hold the lock; false when the lock changed meanwhile (retry).
+    private static func breakStale(
+        path: String, staleIdentity: (dev: UInt64, ino: UInt64), temp: String, locksDirectory: String
+    ) throws -> Bool {
+        switch FileSystem.exchange(temp, path) {
+        case .exchanged:
+            // `temp` now names what was the lock.
+            if fileIdentity(temp).map({ $0 == staleIdentity }) == true {
+                return true   // the deferred unlink of `temp` removes the stale file
+            }
+            // Someone else broke it first: give their lock back.
+            if case .failed(let e) = FileSystem.exchange(temp, path) {
+                throw RepositoryError.io(path: path, operation: "restore the lock of another writer to", errno: e)
+            }
+            return false
+        case .unsupported:
+            let aside = locksDirectory + "/writer.lock.stale.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+            guard Foundation.rename(path, aside) == 0 else { return false }   // gone meanwhile: retry
+            if fileIdentity(aside).map({ $0 == staleIdentity }) == true {
+                unlink(aside)
+            } else if link(aside, path) == 0 {
+                unlink(aside)   // moved a fresh lock aside: put it back
+            }
+            return false   // retry `link`
+        case .failed(let e):
+            if e == ENOENT { return false }
+            throw RepositoryError.io(path: path, operation: "break stale lock", errno: e)
+        }
+    }
+
+    /// Removes `writer.lock.PID.N.HOST` files of this host's processes that are not running (left
+    /// when a writer was killed while waiting, or failed to write them on a full disk), and
+    /// `writer.lock.PID.N` files (older versions, no host).
+    static func removeDeadTemporaries(locksDirectory: String) {
+        guard let names = try? FileSystem.list(locksDirectory) else { return }
+        let host = FileSystem.hostName
+        for name in names where name.hasPrefix("writer.lock.") && !name.hasPrefix("writer.lock.stale.") {
+            let parts = name.dropFirst("writer.lock.".count).split(separator: ".", maxSplits: 2)
+            guard parts.count >= 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil else { continue }
+            if parts.count == 3 && String(parts[2]) != host { continue }
+            if pid != getpid() && !processIsAlive(pid) { unlink(locksDirectory + "/" + name) }
+        }
     }
 }

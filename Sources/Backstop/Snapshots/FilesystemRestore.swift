@@ -55,6 +55,7 @@ public struct FilesystemRestore {
             }
             if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
         }
+        try repository.checkBeforeRestore(manifest)
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
         do { allEntries = try reader.entries() } catch {
@@ -69,8 +70,11 @@ public struct FilesystemRestore {
         let parent = (target as NSString).deletingLastPathComponent
         try FileSystem.makeDirectory(parent)
         let staging = parent + "/.backstop-restore-\(manifest.id.suffix)-\(getpid())"
+        RestoreStaging.removeAbandoned(beside: target)
         try? FileSystem.removeTree(staging)
         try FileSystem.makeDirectory(staging, mode: 0o755)
+        let removeOnSignal = Interruption.register { try? FileSystem.removeTree(staging) }
+        defer { Interruption.unregister(removeOnSignal) }
         var report: RestoreReport
         do {
             report = try extract(selected: selected, whole: includes.isEmpty, payload: payload, into: staging)

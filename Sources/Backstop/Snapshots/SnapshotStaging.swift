@@ -43,6 +43,8 @@ extension Repository {
         let clockStart = Date()
         let id = SnapshotID(startedAt: startedAt)
         let staging = try makeStagingDirectory(id)
+        let removeOnSignal = Interruption.register { try? FileSystem.removeTree(staging) }
+        defer { Interruption.unregister(removeOnSignal) }
         do {
             let level = options.compressionLevel ?? config.compression.level
             let payloadFile = try StagedFile(directory: staging, name: kind == .filesystem ? "data.tar.zst" : "data.zst")
@@ -73,5 +75,24 @@ extension Repository {
             try? FileSystem.removeTree(staging)
             throw error
         }
+    }
+}
+
+/// The staging folders (filesystem restores: `.backstop-restore-SUFFIX-PID`) and files (logical
+/// restores: `TARGET.backstop-restore-PID`) that restores create beside their target.
+enum RestoreStaging {
+    /// Removes, beside `target`, the restore staging folders and files of processes that are no
+    /// longer running on this host (a restore killed with SIGKILL, or a crash). Returns their names.
+    @discardableResult
+    static func removeAbandoned(beside target: String) -> [String] {
+        let parent = (target as NSString).deletingLastPathComponent
+        guard let names = try? FileSystem.list(parent.isEmpty ? "." : parent) else { return [] }
+        var removed: [String] = []
+        for name in names where name.contains(".backstop-restore-") {
+            guard let dash = name.lastIndex(of: "-"), let pid = Int32(name[name.index(after: dash)...]),
+                  pid > 0, pid != getpid(), !RepositoryLock.processIsAlive(pid) else { continue }
+            if (try? FileSystem.removeTree(parent + "/" + name)) != nil { removed.append(name) }
+        }
+        return removed
     }
 }

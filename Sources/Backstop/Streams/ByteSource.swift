@@ -21,7 +21,9 @@ public enum FileError: Error, CustomStringConvertible {
         switch self {
         case let .open(path, e): return "cannot open \(path): \(String(cString: strerror(e)))"
         case let .read(path, e): return "cannot read \(path): \(String(cString: strerror(e)))"
-        case let .write(path, e): return "cannot write \(path): \(String(cString: strerror(e)))"
+        case let .write(path, e):
+            let full = e == ENOSPC || e == EDQUOT ? "; free some space and run the command again (nothing stored before was changed)" : ""
+            return "cannot write \(path): \(String(cString: strerror(e)))\(full)"
         case let .sync(path, e): return "cannot flush \(path) to disk: \(String(cString: strerror(e)))"
         case let .truncated(path, offset, wanted):
             return "\(path) is truncated: wanted \(wanted) bytes at offset \(offset)"
@@ -59,6 +61,7 @@ public final class FileByteSource: ByteSource {
     deinit { close(fd) }
 
     public func read(at offset: Int64, count: Int) throws -> [UInt8] {
+        try Interruption.check()
         var failure: Error?
         let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, filled in
             filled = 0
@@ -133,6 +136,7 @@ public final class FileSink: ByteSink {
 
     /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
     static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, name: String) throws {
+        try Interruption.check()
         var done = 0
         while done < bytes.count {
             let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)

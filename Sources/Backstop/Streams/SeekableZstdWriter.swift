@@ -14,6 +14,11 @@ import Foundation
 /// runs in the compression tasks (each frame hashed in stream order, before it is compressed), off
 /// the producer's thread: the producer (reading files, building tar) is the pipeline's bottleneck.
 ///
+/// Errors: the first error (a failed compression task, a failed downstream write such as a full
+/// disk) ends the pipeline. It is thrown at once, and every later `write`, `markBoundary` or
+/// `finish` throws it again without waiting for anything, so a caller that writes once more while
+/// unwinding (libarchive closing its archive) cannot block on a frame that will never be written.
+///
 /// Crash behaviour: none of its own; it writes only downstream.
 public final class SeekableZstdWriter: ByteSink {
     public static let defaultFrameSize = 2 << 20
@@ -40,6 +45,8 @@ public final class SeekableZstdWriter: ByteSink {
     private var submitted = 0
     private var written = 0
     private var finished = false
+    /// The error that ended the pipeline, if any.
+    private var failure: Error?
 
     public init(
         downstream: ByteSink,
@@ -61,29 +68,44 @@ public final class SeekableZstdWriter: ByteSink {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if let failure { throw failure }
         inputCount += Int64(bytes.count)
         var rest = bytes
         while rest.count > 0 {
             let take = min(rest.count, frameSize - buffer.count)
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<take]).assumingMemoryBound(to: UInt8.self))
             rest = UnsafeRawBufferPointer(rebasing: rest[take...])
-            if buffer.count == frameSize { try endFrame() }
+            if buffer.count == frameSize { try failing { try endFrame() } }
         }
     }
 
     public func markBoundary() throws {
-        if buffer.count >= minimumFrameAtBoundary { try endFrame() }
+        if let failure { throw failure }
+        if buffer.count >= minimumFrameAtBoundary { try failing { try endFrame() } }
     }
 
     public func finish() throws {
         precondition(!finished, "finish() called twice")
         finished = true
-        if !buffer.isEmpty { try endFrame() }
-        while written < submitted { try drain(blocking: true) }
-        inputDigest = streamHash?.finalize()
-        let table = SeekTable.encode(frames)
-        try downstream.write(table)
-        try downstream.finish()
+        if let failure { throw failure }
+        try failing {
+            if !buffer.isEmpty { try endFrame() }
+            while written < submitted { try drain(blocking: true) }
+            inputDigest = streamHash?.finalize()
+            let table = SeekTable.encode(frames)
+            try downstream.write(table)
+            try downstream.finish()
+        }
+    }
+
+    /// Runs `body`; an error it throws ends the pipeline for good.
+    private func failing<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            failure = error
+            throw error
+        }
     }
 
     /// Hands the buffered bytes to a worker as one frame.

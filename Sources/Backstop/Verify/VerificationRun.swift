@@ -3,15 +3,63 @@ import Foundation
 extension Repository {
     /// Verifies snapshots one after another and records each result in the catalog's history.
     /// Only committed snapshots are seen (never `tmp/`), so a backup running meanwhile is ignored.
-    public func verify(_ ids: [SnapshotID], mode: VerificationMode,
+    ///
+    /// The results are what matters: when the history cannot be saved (a full disk, a read-only
+    /// repository), `warn` hears it once and verification goes on. A snapshot that is not in the
+    /// catalog (its manifest could not be read when the catalog was built) is verified and
+    /// reported like any other; there is no catalog row to attach its history to.
+    public func verify(_ ids: [SnapshotID], mode: VerificationMode, warn: ((String) -> Void)? = nil,
                        progress: ((VerificationResult) -> Void)? = nil) throws -> [VerificationResult] {
         var results: [VerificationResult] = []
+        var historyFailed = false
         for id in ids {
+            try Interruption.check()
             let result = Verifier(repository: self, id: id).verify(mode: mode)
-            if FileSystem.isDirectory(snapshotDirectory(id)) { try catalog.record(result) }
+            try Interruption.check()   // a check cut short proves nothing: report nothing about it
+            if !historyFailed && FileSystem.isDirectory(snapshotDirectory(id)) {
+                do {
+                    try catalog.recordIfCataloged(result)
+                } catch let error as Interrupted {
+                    throw error
+                } catch {
+                    historyFailed = true
+                    warn?("the verification history could not be saved to \(catalogPath): \(Catalog.explain(error)); "
+                        + "the results are reported but not recorded, so selection and `verify --sample` do not know them yet")
+                }
+            }
             progress?(result)
             results.append(result)
         }
         return results
+    }
+
+    /// The `count` snapshots to verify next for `verify --sample`: snapshot folders the catalog
+    /// lacks (their manifest could not be read; never verified as far as the catalog knows)
+    /// first, then the catalog's least recently verified.
+    public func leastRecentlyVerified(_ count: Int) throws -> [SnapshotID] {
+        let cataloged = try catalog.snapshotIDs()
+        let missing = try snapshotFolders().filter { !cataloged.contains($0) }
+        return Array((missing + (try catalog.leastRecentlyVerified(count))).prefix(count))
+    }
+
+    /// Checks a snapshot's own files before a restore writes anything (see
+    /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
+    /// `RestoreError.corrupt` naming the first problem (and how many more there are).
+    public func checkBeforeRestore(_ manifest: Manifest) throws {
+        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
+        if let first = problems.first {
+            let more = problems.count > 1 ? " (and \(problems.count - 1) more problems; see `backstop verify \(manifest.id) --quick`)" : ""
+            throw RestoreError.corrupt(snapshot: manifest.id, file: first.file, location: first.location ?? "", reason: first.message + more)
+        }
+        // What the restore relies on (times are left out: a date read back may differ from the
+        // one written below a millisecond).
+        func restoreFields(_ m: Manifest) -> some Equatable {
+            [m.id.rawValue, m.kind.rawValue, m.sha256.hex, "\(m.bytesIn)", "\(m.entryCount)", "\(m.files)", "\(m.frames)",
+             "\(m.sections)", "\(String(describing: m.dumpFormat))"]
+        }
+        if onDisk.map(restoreFields) != restoreFields(manifest) {
+            throw RestoreError.corrupt(snapshot: manifest.id, file: "manifest.json", location: "",
+                                       reason: "changed since it was read; run the restore again")
+        }
     }
 }

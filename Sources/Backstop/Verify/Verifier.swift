@@ -15,6 +15,18 @@ public struct Verifier {
         self.id = id
     }
 
+    /// The checks a restore makes before it writes anything: the quick verification of the
+    /// snapshot's own files (`SHA256SUMS` in its canonical form, the manifest against it, no file
+    /// missing or extra, every stored file's size, and the entry list's digest), except that the
+    /// payload is not read: a restore checks the frames it decodes as it goes. Returns the
+    /// manifest read from disk and the problems found.
+    public func checkOwnFiles() -> (manifest: Manifest?, problems: [VerificationProblem]) {
+        var run = Run(directory: directory, id: id)
+        run.hashPayload = false
+        run.check(mode: .quick)
+        return (run.manifest, run.problems)
+    }
+
     public func verify(mode: VerificationMode) -> VerificationResult {
         let started = Date()
         var run = Run(directory: directory, id: id)
@@ -32,6 +44,8 @@ private struct Run {
     var manifest: Manifest?
     var bytesRead: Int64 = 0
     var sums: [String: SHA256Digest] = [:]
+    /// False for the check before a restore: the payload's size is checked, not its digest.
+    var hashPayload = true
 
     init(directory: String, id: SnapshotID) {
         self.directory = directory
@@ -65,6 +79,10 @@ private struct Run {
         for f in manifest.files {
             let fullDecode = mode == .full && f.name == manifest.payloadName
             if fullDecode { continue }
+            if !hashPayload && f.name == manifest.payloadName {
+                checkStoredSize(f)
+                continue
+            }
             checkStoredDigest(f)
         }
         if mode == .full {
@@ -78,14 +96,31 @@ private struct Run {
             return
         }
         bytesRead += Int64(bytes.count)
-        for (n, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
-            let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, let digest = SHA256Digest(hex: String(parts[0])), parts[1].hasPrefix(" ") else {
+        // One canonical form, the one Backstop writes: `<64 lowercase hex>  <name>\n` per file,
+        // sorted by name, every line ending in a newline. Anything else was not written by us.
+        if bytes.last != 0x0A {
+            problem("SHA256SUMS", nil, bytes.isEmpty ? "is empty" : "does not end with a newline: it was altered or truncated")
+        }
+        var lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        var names: [String] = []
+        for (n, line) in lines.enumerated() {
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let digest = SHA256Digest(hex: String(parts[0])), parts[1].hasPrefix(" "),
+                  parts[1].count > 1 else {
                 problem("SHA256SUMS", "line \(n + 1)", "not a `sha256sum` line")
                 continue
             }
-            sums[String(parts[1].dropFirst())] = digest
+            guard String(parts[0]) == digest.hex else {
+                problem("SHA256SUMS", "line \(n + 1)", "digest is not in lowercase hex, as Backstop writes it: the file was altered")
+                continue
+            }
+            let name = String(parts[1].dropFirst())
+            if sums[name] != nil { problem("SHA256SUMS", "line \(n + 1)", "lists \(name) twice") }
+            sums[name] = digest
+            names.append(name)
         }
+        if names != names.sorted() { problem("SHA256SUMS", nil, "lines are not sorted by name, as Backstop writes them: the file was altered") }
     }
 
     mutating func readManifest() {
@@ -105,8 +140,17 @@ private struct Run {
             if m.id != id { problem("manifest.json", nil, "names snapshot \(m.id), not \(id)") }
             manifest = m
         } catch {
-            problem("manifest.json", nil, "cannot be parsed: \(error)")
+            problem("manifest.json", nil, "cannot be parsed: \(RepositoryError.describe(decoding: error))")
         }
+    }
+
+    mutating func checkStoredSize(_ f: StoredFile) {
+        var st = stat()
+        guard lstat(directory + "/" + f.name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            problem(f.name, nil, "missing or not a regular file")
+            return
+        }
+        if Int64(st.st_size) != f.size { problem(f.name, nil, "is \(st.st_size) bytes; the manifest says \(f.size) (truncated or extended)") }
     }
 
     mutating func checkStoredDigest(_ f: StoredFile) {

@@ -8,7 +8,10 @@ struct InitCommand: ParsableCommand {
         discussion: """
         Example: backstop init --repo /var/backups/backstop
 
-        Exit codes: 0 created; 1 a repository already exists there; 74 the directory cannot be written.
+        A directory that is not empty (and not a repository) is refused unless --force.
+
+        Exit codes: 0 created; 1 a repository already exists there, or the directory is not
+        empty (without --force); 74 the directory cannot be written.
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -16,6 +19,9 @@ struct InitCommand: ParsableCommand {
 
     @Option(help: "zstd compression level for new snapshots (1-19).")
     var compressionLevel: Int32 = 3
+
+    @Flag(help: "Create the repository in a directory that is not empty (its files are left as they are).")
+    var force = false
 
     func validate() throws {
         guard (1...19).contains(compressionLevel) else {
@@ -25,7 +31,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         output.apply()
-        let repo = try Repository.create(at: repository.path(), compressionLevel: compressionLevel)
+        let repo = try Repository.create(at: repository.path(), compressionLevel: compressionLevel, force: force)
         if output.json {
             Output.printJSON(repo.config)
         } else {

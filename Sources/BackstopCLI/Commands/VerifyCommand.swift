@@ -57,14 +57,15 @@ struct VerifyCommand: ParsableCommand {
         if all {
             ids = try repo.snapshotFolders()
         } else if let sample {
-            ids = try repo.catalog.leastRecentlyVerified(sample)
+            ids = try repo.leastRecentlyVerified(sample)
         } else if selection.isGiven {
             ids = [try selection.resolve(nil, in: repo)]
         } else {
             ids = try snapshots.map { try repo.resolve($0) }
         }
         let mode: VerificationMode = quick ? .quick : .full
-        let results = try repo.verify(ids, mode: mode) { result in
+        var warnings: [String] = []
+        let results = try repo.verify(ids, mode: mode, warn: { warnings.append($0); Output.warning($0) }) { result in
             guard !output.json else { return }
             if result.passed {
                 Output.line("ok      \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue), \(String(format: "%.2f", result.duration)) s, \(Output.bytes(result.bytesRead)) read)")
@@ -82,7 +83,7 @@ struct VerifyCommand: ParsableCommand {
         }
         let failed = results.filter { !$0.passed }
         if output.json {
-            Output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results))
+            Output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings))
         } else {
             Output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
         }
@@ -95,4 +96,5 @@ struct VerifyReport: Encodable {
     var passed: Int
     var failed: Int
     var results: [VerificationResult]
+    var warnings: [String]
 }
