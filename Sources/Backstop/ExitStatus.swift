@@ -16,11 +16,11 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .success: return "success"
         case .failure: return "unexpected failure (including: not a repository)"
         case .warnings: return "completed with warnings (some files skipped or changed while read)"
-        case .usage: return "usage error or invalid policy"
+        case .usage: return "usage error or invalid policy; a flag that does not apply to the snapshot's kind"
         case .integrity: return "integrity failure: corrupt, truncated or hostile data, or a refused dump"
         case .noMatch: return "nothing matched the selection, or a source is missing"
         case .targetNotEmpty: return "restore target exists and is not empty"
-        case .ioError: return "I/O error (disk full, unreadable repository or catalog)"
+        case .ioError: return "I/O error (disk full, unreadable repository or catalog; a restore target that cannot be written)"
         case .lockHeld: return "the repository's writer lock is held by another process"
         case .interrupted: return "interrupted by SIGINT or SIGTERM; what the command had started was cleaned up"
         }

@@ -101,7 +101,7 @@ public struct LogicalRestore {
         }
         guard manifest.kind == .logical else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a logical snapshot") }
         let sections = try chosenSections()
-        try repository.checkBeforeRestore(manifest)
+        try repository.checkBeforeRestore(manifest, wholePayload: sections == nil)
         let path = URL(fileURLWithPath: target).standardizedFileURL.path
         _ = try RestoreTarget.check(path, force: force)
         let payload = try openPayload()
@@ -133,7 +133,7 @@ public struct LogicalRestore {
     public func stream(into sink: ByteSink) throws -> RestoreReport {
         guard manifest.kind == .logical else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a logical snapshot") }
         let sections = try chosenSections()
-        try repository.checkBeforeRestore(manifest)
+        try repository.checkBeforeRestore(manifest, wholePayload: sections == nil)
         let payload = try openPayload()
         let verified = try pass(payload, sections: sections, into: nil, expected: nil)
         try afterVerifying?()

@@ -55,7 +55,7 @@ public struct FilesystemRestore {
             }
             if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
         }
-        try repository.checkBeforeRestore(manifest)
+        try repository.checkBeforeRestore(manifest, wholePayload: includes.isEmpty)
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
         do { allEntries = try reader.entries() } catch {

@@ -45,8 +45,14 @@ extension Repository {
     /// Checks a snapshot's own files before a restore writes anything (see
     /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
     /// `RestoreError.corrupt` naming the first problem (and how many more there are).
-    public func checkBeforeRestore(_ manifest: Manifest) throws {
-        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
+    ///
+    /// `wholePayload`: the restore will read every frame anyway, so the payload file is hashed
+    /// too. Decoding alone cannot catch every damaged byte: some bits of a zstd frame do not
+    /// change what it decodes to, so a stored file that no longer matches `SHA256SUMS` could
+    /// otherwise restore "successfully" while `verify` reports it corrupt. Partial restores read
+    /// only their frames and rely on the entry and section digests.
+    public func checkBeforeRestore(_ manifest: Manifest, wholePayload: Bool) throws {
+        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles(hashPayload: wholePayload)
         if let first = problems.first {
             let more = problems.count > 1 ? " (and \(problems.count - 1) more problems; see `backstop verify \(manifest.id) --quick`)" : ""
             throw RestoreError.corrupt(snapshot: manifest.id, file: first.file, location: first.location ?? "", reason: first.message + more)
