@@ -16,14 +16,19 @@ struct RestoreCommand: ParsableCommand {
         Filesystem snapshots go to a directory: it must be new or empty (--force moves an existing
         one aside to DIR.before-restore-TIME; nothing is deleted). Extraction happens in a staging
         folder beside it, renamed into place only when every entry's digest matched. Entries with
-        '..', absolute paths, writes through symlinks and escaping hard links are refused.
+        '..', absolute paths, writes through symlinks, escaping hard links, hard links to anything
+        but a file, and a path declared twice are refused (65); names are restored as their exact
+        bytes. The repository is untrusted input: as root, owners, modes (setuid included) and
+        device nodes are restored as recorded; --no-same-owner and --no-same-permissions restrict
+        that as in GNU tar.
         Logical snapshots go to a file or '-' (stdout).
 
         When the chosen snapshot proves corrupt, restore stops (65) and the target is unchanged;
         with --fallback it says so and tries the next older candidate.
 
         Exit codes: 0 restored; 65 corrupt or hostile data; 66 nothing matched the selection (or
-        no such database/table/entry); 73 target not empty; 64 usage.
+        no such database/table/entry); 73 target not empty; 74 the target's filesystem failed
+        (disk full): staging removed, target unchanged; 64 usage.
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -48,6 +53,12 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Restore over a non-empty target (an existing directory is moved aside, not deleted).")
     var force = false
 
+    @Flag(help: "Filesystem snapshots: do not restore owners (as GNU tar; owners are restored only when running as root).")
+    var noSameOwner = false
+
+    @Flag(help: "Filesystem snapshots: drop setuid, setgid and sticky bits and apply the umask (as GNU tar; by default modes are exact).")
+    var noSamePermissions = false
+
     @Flag(help: "If the chosen snapshot is corrupt, try the next older candidate.")
     var fallback = false
 
@@ -66,6 +77,9 @@ struct RestoreCommand: ParsableCommand {
         if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
         if to.isEmpty { throw ValidationError("--to needs a path") }
+        if (noSameOwner || noSamePermissions) && (database != nil || table != nil) {
+            throw ValidationError("--no-same-owner and --no-same-permissions are for filesystem snapshots; --database and --table for logical ones")
+        }
     }
 
     func run() throws {
@@ -85,7 +99,8 @@ struct RestoreCommand: ParsableCommand {
             candidates = [chosen.id] + result.fallbacks.map(\.id)
             notice("selected \(chosen.id) (\(chosen.source), completed \(Timestamp.format(chosen.completedAt)))")
         }
-        let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force)
+        let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force,
+                                     noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
         let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice($0) }
         if output.json && to != "-" {
             Output.printJSON(report)
@@ -108,7 +123,8 @@ struct RestoreCommand: ParsableCommand {
         var reports: [RestoreReport] = []
         for s in snapshots {
             let target = to + "/" + s.source + (s.kind == .logical ? ".sql" : "")
-            let report = try repo.restore(candidates: [s.id], request: RestoreRequest(target: target, force: force), fallback: false) { notice($0) }
+            let report = try repo.restore(candidates: [s.id], request: RestoreRequest(target: target, force: force, noSameOwner: noSameOwner && s.kind == .filesystem,
+                                                                                  noSamePermissions: noSamePermissions && s.kind == .filesystem), fallback: false) { notice($0) }
             notice("restored \(s.id) (\(s.source)) to \(target)")
             reports.append(report)
         }
