@@ -90,6 +90,31 @@ func lstatOf(_ path: String) -> stat {
         #expect(try FileSystem.list(dir.sub("restores")).isEmpty, "staging removed")
     }
 
+    /// Proves: `verify` fails every snapshot a restore refuses (duplicate paths, hard links to
+    /// non-files, paths through symlinks, escaping names) and an entry list that declares bytes
+    /// beyond the stream, naming the entry; an honest snapshot with a re-declared directory
+    /// passes. Before the fix all of these passed verification.
+    @Test func verifyFlagsWhatARestoreWouldRefuse() throws {
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        let victim = dir.sub("victim.txt")
+        var hostile = Self.variants.map { ($0.name, TarBuilder.build($0.members(victim))) }
+        hostile += FilesystemRestoreTests.hostile.map { ($0.name, TarBuilder.build($0.members(dir.path))) }
+        for (name, tar) in hostile {
+            let m = try TarBuilder.commitSnapshot(tar, to: repo)
+            let result = Verifier(repository: repo, id: m.id).verify(mode: .full)
+            #expect(!result.passed, "\(name): verify passed")
+            #expect(result.problems.contains { $0.message.contains("hostile entry") }, "\(name): \(result.problems)")
+        }
+        let beyond = try TarBuilder.commitSnapshot(TarBuilder.build([.file("a", "x"), .file("b", "y")]), to: repo) { records in
+            records[1].length += 1 << 30
+        }
+        let problems = Verifier(repository: repo, id: beyond.id).verify(mode: .full).problems
+        #expect(problems.contains { $0.location == "entry b" && $0.message.contains("beyond the end of the stream") }, "\(problems)")
+        let honest = try TarBuilder.commitSnapshot(TarBuilder.build([.directory("d"), .file("d/f", "x"), .directory("d")]), to: repo)
+        #expect(Verifier(repository: repo, id: honest.id).verify(mode: .full).problems.isEmpty)
+    }
+
     /// Proves: a directory re-declared as a directory is fine (its later metadata wins).
     @Test func aDirectoryDeclaredTwiceIsRestored() throws {
         let dir = TemporaryDirectory()

@@ -111,7 +111,8 @@ enum TarBuilder {
 
     /// Commits `tar` as a filesystem snapshot whose entry list, digests and sums are all
     /// correct, so only the restorer's safety checks stand between it and the disk.
-    static func commitSnapshot(_ tar: [UInt8], to repo: Repository) throws -> Manifest {
+    /// `edit` may then forge the entry list.
+    static func commitSnapshot(_ tar: [UInt8], to repo: Repository, edit: (inout [EntryRecord]) -> Void = { _ in }) throws -> Manifest {
         var chunks: [[UInt8]] = [tar]
         let reader = try TarReader(next: { chunks.isEmpty ? nil : chunks.removeFirst() })
         var records: [EntryRecord] = []
@@ -127,6 +128,7 @@ enum TarBuilder {
                                        offset: offset, length: 0))
         }
         if let last = records.indices.last { records[last].length = Int64(tar.count) - 1024 - records[last].offset }
+        edit(&records)
         let encoder = Timestamp.jsonEncoder(pretty: false)
         return try repo.writeSnapshot(kind: .filesystem, options: BackupOptions(source: "forged")) { payload, entries in
             try payload.write(tar)
