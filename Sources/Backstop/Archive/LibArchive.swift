@@ -174,12 +174,11 @@ final class TarWriter {
     }
 }
 
-/// An entry header read from a tar stream. Valid until the reader moves to the next entry.
+/// An entry header read from a tar stream, as plain values.
 ///
 /// Names are the exact bytes of the archive (`rawPath`, `rawLinkTarget`); `path` and
 /// `linkTarget` are display forms only, never to be compared or used to create files.
 struct TarEntry {
-    fileprivate let pointer: OpaquePointer
     let path: String
     let rawPath: [UInt8]
     let type: EntryType
@@ -306,7 +305,7 @@ final class TarReader {
         }
         let size = archive_entry_size(e)
         entrySize = type == .file ? size : 0  // only a regular file's content ends in a hole
-        return TarEntry(pointer: e, path: EntryRecord.display(path), rawPath: path, type: type, size: size,
+        return TarEntry(path: EntryRecord.display(path), rawPath: path, type: type, size: size,
                         mode: UInt32(archive_entry_mode(e)) & 0o7777, linkTarget: link.map(EntryRecord.display), rawLinkTarget: link,
                         uid: archive_entry_uid(e), gid: archive_entry_gid(e),
                         userName: archive_entry_uname(e).map { String(cString: $0) }, groupName: archive_entry_gname(e).map { String(cString: $0) },
