@@ -31,4 +31,25 @@ import Testing
         let wrong = try CLI.run(["restore", "--latest", "--source", "t", "--database", "x", "--no-same-owner", "--to", s.sub("x"), "--repo", s.repo])
         #expect(wrong.status == 64, "\(wrong.stderr)")
     }
+
+    /// Proves: a restore onto a full filesystem exits 74 with a message that says so and what to
+    /// do, removes its staging folder, and records no failed verification (before the fix it
+    /// wrote ENOSPC forever; the `timeout` turns such a hang into a failure).
+    @Test func aFullTargetFilesystemExits74() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        try FileManager.default.createDirectory(atPath: s.sub("t"), withIntermediateDirectories: true)
+        try sh("head -c 12582912 /dev/urandom > '\(s.sub("t/data.bin"))'")
+        let id = try CLI.run(["backup", s.sub("t"), "--source", "t", "--repo", s.repo]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let mount = s.sub("small")
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        try sh("mount -t tmpfs -o size=4m tmpfs '\(mount)'")
+        defer { _ = try? sh("umount -l '\(mount)'") }
+        let r = try CLI.run(["restore", id, "--to", mount + "/out", "--repo", s.repo], prefix: ["/usr/bin/timeout", "300"])
+        #expect(r.status == 74, "\(r.stderr)")
+        #expect(r.stderr.contains("No space left on device") && r.stderr.contains("target is unchanged"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: mount).isEmpty, "staging removed")
+        let list = try CLI.run(["list", "--repo", s.repo])
+        #expect(list.status == 0 && list.stdout.contains("never") && !list.stdout.contains("FAILED"), "no failed verification recorded: \(list.stdout)")
+    }
 }
