@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <sys/stat.h>
+#include <sys/xattr.h> /* fsetxattr, for the restore writer (not in Swift's Glibc module) */
 
 /* The AE_IF* file-type macros are casts Swift cannot import. */
 static inline unsigned int backstop_ae_ifreg(void) { return AE_IFREG; }

@@ -265,16 +265,51 @@ final class TarWriter {
     }
 }
 
-/// An entry header read from a tar stream. Valid until the reader moves to the next entry.
+/// An entry header read from a tar stream, as plain values.
+///
+/// Names are the exact bytes of the archive (`rawPath`, `rawLinkTarget`); `path` and
+/// `linkTarget` are display forms only, never to be compared or used to create files.
 struct TarEntry {
-    fileprivate let pointer: OpaquePointer
     let path: String
+    let rawPath: [UInt8]
     let type: EntryType
+    /// The logical size (for a sparse file, with its holes).
     let size: Int64
     let mode: UInt32
     /// The symlink target (symlinks) or the linked path (hard links).
     let linkTarget: String?
+    let rawLinkTarget: [UInt8]?
+    let uid: Int64
+    let gid: Int64
+    let userName: String?
+    let groupName: String?
+    let mtime: timespec
+    let device: dev_t
+    /// Extended attributes, and POSIX ACLs as their `system.posix_acl_*` attributes.
+    let xattrs: [(name: String, value: [UInt8])]
 }
+
+/// A C character-type locale for reading names. Under it, libarchive cannot convert a pax
+/// header's UTF-8 name to the locale's character set and falls back to the header's exact
+/// bytes; under a UTF-8 locale it would normalise every name to Unicode NFC, merging `café` in
+/// NFC and NFD into one name (restore then looped on the second). Names are bytes.
+nonisolated(unsafe) private let byteLocale: locale_t? = newlocale(Int32(1 << LC_CTYPE), "C", nil)
+
+private func withByteNames<T>(_ body: () throws -> T) rethrows -> T {
+    guard let locale = byteLocale else { return try body() }
+    let previous = uselocale(locale)
+    defer { uselocale(previous) }
+    return try body()
+}
+
+/// The exact bytes of a C string.
+private func bytes(_ p: UnsafePointer<CChar>?) -> [UInt8]? {
+    guard let p else { return nil }
+    return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
+}
+
+/// A shared block of zeros: the holes of sparse files, as content.
+private let zeroBlock = [UInt8](repeating: 0, count: 64 << 10)
 
 /// Reads a tar stream pulled chunk by chunk from `next` (nil at the end), with libarchive.
 final class TarReader {
@@ -282,6 +317,7 @@ final class TarReader {
     private let next: () throws -> [UInt8]?
     private var current: [UInt8] = []
     private var sourceError: Error?
+    private var entrySize: Int64 = 0
 
     init(next: @escaping () throws -> [UInt8]?) throws {
         guard let a = archive_read_new() else { fatalError("libarchive: out of memory") }
@@ -311,18 +347,22 @@ final class TarReader {
 
     /// The next entry, or nil at the end of the archive.
     func nextEntry() throws -> TarEntry? {
-        try withUTF8Names { try nextEntryInUTF8() }
+        try withByteNames { try nextEntryAsBytes() }
     }
 
-    private func nextEntryInUTF8() throws -> TarEntry? {
+    private func nextEntryAsBytes() throws -> TarEntry? {
         var entry: OpaquePointer?
         let status = archive_read_next_header(archive, &entry)
         if status == ARCHIVE_EOF { return nil }
-        try check(status, "read header")
+        if status == ARCHIVE_WARN, let reason = archive_error_string(archive).map({ String(cString: $0) }),
+           reason.contains("can't be converted") {
+            // The expected fallback to a name's exact bytes (see `byteLocale`).
+        } else {
+            try check(status, "read header")
+        }
         guard let e = entry else { return nil }
-        currentIsSparse = archive_entry_sparse_count(e) > 0
-        let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
-        let symlink = archive_entry_symlink(e).map { String(cString: $0) }
+        let hardlink = bytes(archive_entry_hardlink(e))
+        let symlink = bytes(archive_entry_symlink(e))
         let type: EntryType
         if hardlink != nil { type = .hardlink } else {
             switch UInt32(archive_entry_filetype(e)) {
@@ -338,131 +378,110 @@ final class TarReader {
                 }
             }
         }
-        var path = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
-        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }  // tar writes directories as "name/"
-        return TarEntry(pointer: e, path: path, type: type, size: archive_entry_size(e),
-                        mode: UInt32(archive_entry_mode(e)) & 0o7777, linkTarget: hardlink ?? symlink)
+        var path = bytes(archive_entry_pathname(e)) ?? []
+        while path.count > 1 && path.last == UInt8(ascii: "/") { path.removeLast() }  // tar writes directories as "name/"
+        let link = hardlink ?? symlink
+        var xattrs: [(name: String, value: [UInt8])] = []
+        archive_entry_xattr_reset(e)
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var length = 0
+        while archive_entry_xattr_next(e, &name, &value, &length) == ARCHIVE_OK {
+            guard let name else { continue }
+            xattrs.append((String(cString: name), value.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []))
+        }
+        for (kind, xattrName) in [(ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access"),
+                                  (ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default")] {
+            if let acl = Self.posixACL(e, kind: kind) { xattrs.append((xattrName, acl)) }
+        }
+        let size = archive_entry_size(e)
+        entrySize = type == .file ? size : 0  // only a regular file's content ends in a hole
+        return TarEntry(path: EntryRecord.display(path), rawPath: path, type: type, size: size,
+                        mode: UInt32(archive_entry_mode(e)) & 0o7777, linkTarget: link.map(EntryRecord.display), rawLinkTarget: link,
+                        uid: archive_entry_uid(e), gid: archive_entry_gid(e),
+                        userName: archive_entry_uname(e).map { String(cString: $0) }, groupName: archive_entry_gname(e).map { String(cString: $0) },
+                        mtime: timespec(tv_sec: time_t(archive_entry_mtime(e)), tv_nsec: Int(archive_entry_mtime_nsec(e))),
+                        device: archive_entry_rdev(e), xattrs: xattrs)
+    }
+
+    /// An entry's POSIX.1e ACL of one kind in the Linux `system.posix_acl_*` attribute format
+    /// (version 2; entries of tag, permissions and id, sorted by tag then id), or nil when the
+    /// entry has none beyond its mode.
+    private static func posixACL(_ e: OpaquePointer, kind: Int32) -> [UInt8]? {
+        guard archive_entry_acl_reset(e, kind) > (kind == ARCHIVE_ENTRY_ACL_TYPE_ACCESS ? 3 : 0) else { return nil }
+        var items: [(tag: UInt16, perm: UInt16, id: UInt32)] = []
+        var type: Int32 = 0, permset: Int32 = 0, tag: Int32 = 0, qual: Int32 = 0
+        var name: UnsafePointer<CChar>?
+        while archive_entry_acl_next(e, kind, &type, &permset, &tag, &qual, &name) == ARCHIVE_OK {
+            let linuxTag: UInt16
+            switch tag {
+            case ARCHIVE_ENTRY_ACL_USER_OBJ: linuxTag = 0x01
+            case ARCHIVE_ENTRY_ACL_USER: linuxTag = 0x02
+            case ARCHIVE_ENTRY_ACL_GROUP_OBJ: linuxTag = 0x04
+            case ARCHIVE_ENTRY_ACL_GROUP: linuxTag = 0x08
+            case ARCHIVE_ENTRY_ACL_MASK: linuxTag = 0x10
+            case ARCHIVE_ENTRY_ACL_OTHER: linuxTag = 0x20
+            default: continue
+            }
+            var id = UInt32.max
+            if linuxTag == 0x02 || linuxTag == 0x08 {
+                id = UInt32(bitPattern: qual)
+                if let name {
+                    if linuxTag == 0x02, let pw = getpwnam(name) { id = pw.pointee.pw_uid }
+                    if linuxTag == 0x08, let gr = getgrnam(name) { id = gr.pointee.gr_gid }
+                }
+            }
+            items.append((linuxTag, UInt16(permset & 7), id))
+        }
+        guard !items.isEmpty else { return nil }
+        items.sort { ($0.tag, $0.id) < ($1.tag, $1.id) }
+        var out: [UInt8] = []
+        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        le(UInt32(2))
+        for i in items { le(i.tag); le(i.perm); le(i.id) }
+        return out
     }
 
     /// Where the current entry's first header block starts in the stream.
     var headerPosition: Int64 { archive_read_header_position(archive) }
 
-    /// Passes the current entry's data to `body`, block by block: its logical content, so the
-    /// holes of a sparse entry (GNU sparse map) come as zeros and digests match the entry list.
-    func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Passes the current entry's logical content to `body` in order, piece by piece, up to its
+    /// size: data as stored, and the holes of a sparse file as zeros with `hole` true (a writer
+    /// skips those; a digest covers them).
+    func readPieces(_ body: (_ bytes: UnsafeRawBufferPointer, _ hole: Bool) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
         var position: Int64 = 0
-        while true {
-            let status = archive_read_data_block(archive, &buffer, &size, &offset)
-            if status != ARCHIVE_EOF { try check(status, "read data") }
-            // At the end, `offset` is the entry's logical size: a trailing hole is filled too.
-            while currentIsSparse && position < offset {
-                let n = Int(min(offset - position, Int64(zeroBlock.count)))
-                try zeroBlock.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        func holes(to end: Int64) throws {
+            while position < end {
+                let n = Int(min(Int64(zeroBlock.count), end - position))
+                try zeroBlock.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n]), true) }
                 position += Int64(n)
             }
-            if status == ARCHIVE_EOF { return }
-            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+        }
+        while true {
+            let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { break }
+            try check(status, "read data")
+            guard offset >= position else {
+                throw ArchiveError.failed(operation: "read data", path: nil, reason: "data block at offset \(offset) overlaps the previous one (ends at \(position))")
+            }
+            try holes(to: offset)
+            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size), false) }
             position += Int64(size)
         }
+        try holes(to: entrySize)
     }
 
-    private let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
-    /// Whether the current entry has a sparse map (only then are holes filled with zeros).
-    private var currentIsSparse = false
+    /// Passes the current entry's logical content (holes as zeros) to `body`, block by block.
+    func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try readPieces { bytes, _ in try body(bytes) }
+    }
 
     @discardableResult
     private func check(_ status: Int32, _ operation: String) throws -> String? {
         if let sourceError, status != ARCHIVE_OK { throw sourceError }
         return try archiveCheck(status, archive, operation)
-    }
-}
-
-/// Writes entries to disk under `root`, a fresh private folder, never outside it.
-///
-/// Entry paths must be relative and free of `..` (the caller checks, and libarchive's
-/// `SECURE_NODOTDOT` checks again). Writing through a symlink is refused by tracking every
-/// symlink this writer creates: the folder starts empty and only this writer adds to it, so a
-/// path can only pass through a symlink that is in that set. That replaces libarchive's
-/// `SECURE_SYMLINKS`, which re-opens every component of every absolute path (six system calls a
-/// file for a typical tree) and made restores of small-file trees three times slower than
-/// `tar -x`. Paths are prefixed with `root` (resolved with `realpath`), so the working directory
-/// of the process is never changed.
-final class DiskWriter {
-    private let archive: OpaquePointer
-    private let root: String
-    /// Relative paths of the symlinks written so far.
-    private var symlinks = Set<String>()
-
-    init(root: String, restoreOwners: Bool) throws {
-        guard let resolved = realpath(root, nil) else { throw FileError.open(path: root, errno: errno) }
-        self.root = String(cString: resolved)
-        free(resolved)
-        guard let a = archive_write_disk_new() else { fatalError("libarchive: out of memory") }
-        archive = a
-        var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_NO_OVERWRITE
-        if restoreOwners { flags |= ARCHIVE_EXTRACT_OWNER }
-        try archiveCheck(archive_write_disk_set_options(a, flags), a, "set extract options")
-        try archiveCheck(archive_write_disk_set_standard_lookup(a), a, "set owner lookup")
-    }
-
-    deinit { archive_write_free(archive) }
-
-    /// Creates the entry on disk under the root (a file stays open for `writeData`). The entry's
-    /// path and hard link target must be relative. Returns a libarchive warning.
-    func writeHeader(_ entry: TarEntry) throws -> String? {
-        try withUTF8Names { try writeHeaderInUTF8(entry) }
-    }
-
-    /// The symlink (written earlier) that `path` would pass through, if any.
-    func symlinkOnPath(_ path: String) -> String? {
-        var prefix = ""
-        for component in path.split(separator: "/").dropLast() {
-            prefix += prefix.isEmpty ? String(component) : "/" + component
-            if symlinks.contains(prefix) { return prefix }
-        }
-        return nil
-    }
-
-    private func writeHeaderInUTF8(_ entry: TarEntry) throws -> String? {
-        precondition(!entry.path.hasPrefix("/"), "entry paths are checked to be relative before extraction")
-        if let link = symlinkOnPath(entry.path) {
-            throw ArchiveError.failed(operation: "create", path: entry.path, reason: "it would be written through the symlink \(link)")
-        }
-        if entry.type == .hardlink, let target = entry.linkTarget {
-            if let link = symlinkOnPath(target) {
-                throw ArchiveError.failed(operation: "link", path: entry.path, reason: "its target \(target) passes through the symlink \(link)")
-            }
-            if symlinks.contains(target) { symlinks.insert(entry.path) }
-        }
-        if entry.type == .symlink { symlinks.insert(entry.path) }
-        archive_entry_copy_pathname(entry.pointer, root + "/" + entry.path)
-        if entry.type == .hardlink, let target = entry.linkTarget {
-            precondition(!target.hasPrefix("/"))
-            archive_entry_copy_hardlink(entry.pointer, root + "/" + target)
-        }
-        return try archiveCheck(archive_write_header(archive, entry.pointer), archive, "create", path: entry.path)
-    }
-
-    func writeData(_ bytes: UnsafeRawBufferPointer, path: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = archive_write_data(archive, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { try archiveCheck(Int32(n), archive, "write", path: path) }
-            done += n
-        }
-    }
-
-    /// Finishes the entry: sets its times and permissions.
-    func finishEntry(path: String) throws -> String? {
-        try archiveCheck(archive_write_finish_entry(archive), archive, "finish", path: path)
-    }
-
-    /// Applies deferred directory times and permissions.
-    func close() throws {
-        try archiveCheck(archive_write_close(archive), archive, "close")
     }
 }

@@ -20,8 +20,10 @@ public struct RestoreReport: Codable, Sendable {
 /// Extraction goes to a staging folder beside the target, which is renamed into place only
 /// when every entry's digest (and, for whole restores, the stream digest) matched. Entries are
 /// refused when absolute, when they contain `..`, when a hard link escapes or carries data, and
-/// when they would be written through a symlink (libarchive's secure extraction flags and our
-/// own checks). With `includes`, only the frames that hold the chosen entries are decoded.
+/// when they would be written through a symlink, when their path already exists in the restore (a path declared twice), and when
+/// a hard link points to anything but a regular file; see `DiskWriter`, which never follows a
+/// symlink. Names are restored as their exact bytes. With `includes`, only the frames that hold
+/// the chosen entries are decoded.
 ///
 /// Crash behaviour: a leftover `.backstop-restore-*` folder beside the target; the target
 /// itself is never partly written. With `force`, an existing target is moved aside to
@@ -31,12 +33,21 @@ public struct FilesystemRestore {
     public var manifest: Manifest
     public var includes: [String]
     public var force: Bool
+    /// Like GNU tar's `--no-same-owner`: never restore owners (they are restored only when
+    /// running as root, and not with this).
+    public var noSameOwner: Bool
+    /// Like GNU tar's `--no-same-permissions`: drop setuid, setgid and sticky bits and apply the
+    /// umask (by default modes are restored exactly).
+    public var noSamePermissions: Bool
 
-    public init(repository: Repository, manifest: Manifest, includes: [String] = [], force: Bool = false) {
+    public init(repository: Repository, manifest: Manifest, includes: [String] = [], force: Bool = false,
+                noSameOwner: Bool = false, noSamePermissions: Bool = false) {
         self.repository = repository
         self.manifest = manifest
         self.includes = includes
         self.force = force
+        self.noSameOwner = noSameOwner
+        self.noSamePermissions = noSamePermissions
     }
 
     public func run(to targetPath: String) throws -> RestoreReport {
@@ -94,23 +105,39 @@ public struct FilesystemRestore {
         return report
     }
 
-    /// The entries to restore: all, or those matching `includes` (a directory brings its
-    /// contents; a hard link brings its target).
+    /// The entries to restore: all, or those matching `includes`. A pattern matches a whole path
+    /// (`fnmatch`), or, without `/`, a base name anywhere; a matched directory brings its contents
+    /// and a hard link brings its target. Names are compared as bytes.
     func choose(_ all: [EntryRecord]) throws -> [EntryRecord] {
         guard !includes.isEmpty else { return all }
-        func matches(_ path: String) -> Bool {
-            let base = (path as NSString).lastPathComponent
-            return includes.contains { g in
-                fnmatch(g, path, 0) == 0 || path.hasPrefix(g.hasSuffix("/") ? g : g + "/")
-                    || (!g.contains("/") && fnmatch(g, base, 0) == 0)
+        let patterns = includes.map { g in (Array(g.utf8CString), g.contains("/"), Array((g.hasSuffix("/") ? String(g.dropLast()) : g).utf8)) }
+        func matches(_ path: [UInt8]) -> Bool {
+            let cPath = path.map { CChar(bitPattern: $0) } + [0]
+            let base = Array(path.split(separator: 0x2F).last ?? [])
+            let cBase = base.map { CChar(bitPattern: $0) } + [0]
+            return patterns.contains { glob, hasSlash, literal in
+                fnmatch(glob, cPath, 0) == 0 || path == literal || (!hasSlash && fnmatch(glob, cBase, 0) == 0)
             }
         }
-        var wanted = Set(all.filter { matches($0.path) }.map(\.path))
-        guard !wanted.isEmpty else { throw RestoreError.nothingIncluded(patterns: includes) }
-        for e in all where wanted.contains(e.path) && e.type == .hardlink {
-            if let t = e.linkTarget { wanted.insert(t) }
+        var wanted = Set<[UInt8]>()
+        var directories = Set<[UInt8]>()
+        for e in all {
+            // Inside a chosen directory (any ancestor chosen), or matching itself.
+            var inside = false
+            var i = e.rawPath.count
+            while i > 0, !inside {
+                i -= 1
+                if e.rawPath[i] == 0x2F, directories.contains(Array(e.rawPath[..<i])) { inside = true }
+            }
+            guard inside || matches(e.rawPath) else { continue }
+            wanted.insert(e.rawPath)
+            if e.type == .directory { directories.insert(e.rawPath) }
         }
-        return all.filter { wanted.contains($0.path) }
+        guard !wanted.isEmpty else { throw RestoreError.nothingIncluded(patterns: includes) }
+        for e in all where wanted.contains(e.rawPath) && e.type == .hardlink {
+            if let t = e.rawLinkTarget { wanted.insert(t) }
+        }
+        return all.filter { wanted.contains($0.rawPath) }
     }
 
     private func extract(selected: [EntryRecord], whole: Bool, payload: SeekableZstdReader, into staging: String) throws -> RestoreReport {
@@ -141,7 +168,7 @@ public struct FilesystemRestore {
         }
 
         let tar = try TarReader(next: pull)
-        let disk = try DiskWriter(root: staging, restoreOwners: getuid() == 0)
+        let disk = try DiskWriter(root: staging, restoreOwners: getuid() == 0 && !noSameOwner, samePermissions: !noSamePermissions)
         var index = 0
         var bytes: Int64 = 0
         var warnings: [String] = []
@@ -152,33 +179,30 @@ public struct FilesystemRestore {
             let expected = selected[index]
             index += 1
             try Self.refuseHostile(entry, id: id)
-            guard expected.path == entry.path, expected.type == entry.type else {
+            guard expected.rawPath == entry.rawPath, expected.type == entry.type else {
                 throw RestoreError.corrupt(snapshot: id, file: "entries.jsonl.zst", location: "entry \(expected.path)",
                                            reason: "the tar has \(entry.type.rawValue) \(entry.path) there")
             }
-            do {
-                if let w = try disk.writeHeader(entry) { warnings.append("\(entry.path): \(w)") }
-            } catch {
-                throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(error)")
-            }
+            try onDisk(entry) { try disk.create(entry) }
             let hasher = SHA256Hasher()
             var size: Int64 = 0
-            try readData(tar, entry: entry) { chunk in
+            try readData(tar, entry: entry) { chunk, hole in
                 hasher.update(chunk)
                 size += Int64(chunk.count)
-                try disk.writeData(chunk, path: entry.path)
+                try onDisk(entry) { try disk.write(chunk, hole: hole) }
             }
             bytes += size
             if entry.type == .file, let want = expected.sha256, hasher.finalize() != want || size != expected.size {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "entry \(entry.path)",
                                            reason: "content digest does not match the entry list")
             }
-            if let w = try disk.finishEntry(path: entry.path) { warnings.append("\(entry.path): \(w)") }
+            try onDisk(entry) { try disk.finishEntry() }
         }
         guard index == selected.count else {
             throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "entry \(selected[index].path)", reason: "missing from the tar stream")
         }
-        try disk.close()
+        try onDisk(nil) { try disk.close() }
+        warnings += disk.warnings
         if whole {
             while try pull() != nil {}
             if frameStream?.streamDigest != manifest.sha256 {
@@ -195,24 +219,33 @@ public struct FilesystemRestore {
         }
     }
 
-    private func readData(_ tar: TarReader, entry: TarEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        do { try tar.readData(body) } catch let e as RestoreError { throw e } catch let e as ArchiveError {
+    private func readData(_ tar: TarReader, entry: TarEntry, _ body: (UnsafeRawBufferPointer, Bool) throws -> Void) throws {
+        do { try tar.readPieces(body) } catch let e as ArchiveError {
             throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "entry \(entry.path)", reason: "\(e)")
         }
     }
 
-    /// Our own checks, before libarchive's: relative paths without `..`, contained hard links.
+    /// Runs a disk writer call: a refused entry is a hostile snapshot (65); a failure of the
+    /// target's filesystem stays an `ExtractionError.io` (74), not the snapshot's fault.
+    private func onDisk(_ entry: TarEntry?, _ body: () throws -> Void) throws {
+        do { try body() } catch let ExtractionError.refused(path, reason) {
+            throw RestoreError.hostileEntry(snapshot: manifest.id, path: path, reason: reason)
+        }
+    }
+
+    /// Our own checks, before the disk writer's: relative paths without `..`, contained hard
+    /// links without data. Names are checked as bytes.
     static func refuseHostile(_ entry: TarEntry, id: SnapshotID) throws {
-        func check(_ path: String, what: String) throws {
-            if path.isEmpty { throw RestoreError.hostileEntry(snapshot: id, path: path, reason: "\(what) is empty") }
-            if path.hasPrefix("/") { throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(what) is absolute") }
-            if path.split(separator: "/").contains("..") {
+        func check(_ path: [UInt8], what: String) throws {
+            if path.isEmpty { throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(what) is empty") }
+            if path.first == 0x2F { throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(what) is absolute") }
+            if path.split(separator: 0x2F).contains(where: { $0.elementsEqual([0x2E, 0x2E]) }) {
                 throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "\(what) contains '..'")
             }
         }
-        try check(entry.path, what: "path")
+        try check(entry.rawPath, what: "path")
         if entry.type == .hardlink {
-            try check(entry.linkTarget ?? "", what: "hard link target")
+            try check(entry.rawLinkTarget ?? [], what: "hard link target")
             if entry.size > 0 { throw RestoreError.hostileEntry(snapshot: id, path: entry.path, reason: "hard link carries data") }
         }
     }

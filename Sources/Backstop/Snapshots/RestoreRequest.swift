@@ -8,13 +8,20 @@ public struct RestoreRequest: Sendable {
     public var database: String?
     public var table: String?
     public var force = false
+    /// Filesystem restores: never restore owners / drop special mode bits and apply the umask
+    /// (GNU tar's `--no-same-owner` and `--no-same-permissions`).
+    public var noSameOwner = false
+    public var noSamePermissions = false
 
-    public init(target: String, includes: [String] = [], database: String? = nil, table: String? = nil, force: Bool = false) {
+    public init(target: String, includes: [String] = [], database: String? = nil, table: String? = nil, force: Bool = false,
+                noSameOwner: Bool = false, noSamePermissions: Bool = false) {
         self.target = target
         self.includes = includes
         self.database = database
         self.table = table
         self.force = force
+        self.noSameOwner = noSameOwner
+        self.noSamePermissions = noSamePermissions
     }
 
     /// Refuses flags that do not apply to a snapshot of `kind` (never ignores them).
@@ -58,8 +65,12 @@ extension Repository {
                 try request.check(against: m)
                 switch m.kind {
                 case .filesystem:
-                    return try FilesystemRestore(repository: self, manifest: m, includes: request.includes, force: request.force).run(to: request.target)
+                    return try FilesystemRestore(repository: self, manifest: m, includes: request.includes, force: request.force,
+                                                 noSameOwner: request.noSameOwner, noSamePermissions: request.noSamePermissions).run(to: request.target)
                 case .logical:
+                    if request.noSameOwner || request.noSamePermissions {
+                        throw RestoreError.wrongKind(snapshot: id, wanted: "a filesystem snapshot (--no-same-owner and --no-same-permissions apply to trees)")
+                    }
                     return try LogicalRestore(repository: self, manifest: m, database: request.database, table: request.table,
                                               force: request.force).run(to: request.target)
                 }

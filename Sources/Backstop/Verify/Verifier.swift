@@ -275,7 +275,10 @@ private struct Run {
         }
         let tar = try TarReader(next: pull)
         var index = 0
+        var guardrail = HostileEntryCheck()
+        var previous: EntryRecord?
         while let entry = try tar.nextEntry() {
+            let position = tar.headerPosition
             let hasher = SHA256Hasher()
             var size: Int64 = 0
             try tar.readData { bytes in
@@ -284,6 +287,14 @@ private struct Run {
             }
             let digest = hasher.finalize()
             defer { index += 1 }
+            if let reason = guardrail.check(entry) {
+                found.append(VerificationProblem(file: m.payloadName, location: "entry \(entry.path)", message: "hostile entry: \(reason); a restore refuses it"))
+            }
+            if let p = previous, p.offset + p.length != position {
+                found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(p.path)",
+                    message: "declares \(p.length) bytes from offset \(p.offset), but the next entry starts at \(position)"))
+            }
+            previous = nil
             guard !entries.isEmpty else { continue }
             guard index < entries.count else {
                 if index == entries.count {
@@ -292,14 +303,15 @@ private struct Run {
                 continue
             }
             let e = entries[index]
-            if e.path != entry.path || e.type != entry.type {
+            previous = e
+            if e.rawPath != entry.rawPath || e.type != entry.type {
                 found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(index)",
                     message: "lists \(e.type.rawValue) \(e.path) where the tar has \(entry.type.rawValue) \(entry.path)"))
                 continue
             }
-            if e.offset != tar.headerPosition {
+            if e.offset != position {
                 found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(e.path)",
-                    message: "offset \(e.offset) does not match its tar header at \(tar.headerPosition)"))
+                    message: "offset \(e.offset) does not match its tar header at \(position)"))
             }
             if e.type == .file {
                 if size != e.size {
@@ -307,13 +319,64 @@ private struct Run {
                 } else if let want = e.sha256, want != digest {
                     found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(e.path)", message: "content digest does not match the entry list"))
                 }
+            } else if e.size != entry.size {
+                found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(e.path)", message: "declares \(e.size) bytes; the tar header says \(entry.size)"))
             }
+        }
+        if let p = previous, p.offset + p.length > m.bytesIn - 1024 {
+            found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(p.path)",
+                message: "declares \(p.length) bytes from offset \(p.offset), beyond the end of the stream (\(m.bytesIn) bytes)"))
         }
         if !entries.isEmpty && index < entries.count {
             found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(entries[index].path)",
                                              message: "and \(entries.count - index - 1) more are missing from the tar stream"))
         }
         return found
+    }
+}
+
+/// The checks a restore makes before writing an entry, made on the whole stream: a snapshot a
+/// restore would refuse fails verification too. Paths are compared as bytes; to keep memory
+/// flat whatever the entry count, each path is remembered by a 64-bit hash (symlinks, which
+/// are few, by their bytes).
+private struct HostileEntryCheck {
+    var seen: [Int: EntryType] = [:]
+    var symlinks = Set<[UInt8]>()
+
+    mutating func check(_ entry: TarEntry) -> String? {
+        func pathProblem(_ path: [UInt8], _ what: String) -> String? {
+            if path.isEmpty { return "\(what) is empty" }
+            if path.first == 0x2F { return "\(what) is absolute" }
+            let parts = path.split(separator: 0x2F)
+            if parts.contains(where: { $0.elementsEqual([0x2E, 0x2E]) }) { return "\(what) contains '..'" }
+            var prefix: [UInt8] = []
+            for part in parts.dropLast() {
+                prefix += prefix.isEmpty ? Array(part) : [0x2F] + Array(part)
+                if symlinks.contains(prefix) { return "\(what) passes through the symlink \(EntryRecord.display(prefix))" }
+            }
+            return nil
+        }
+        let path = entry.rawPath.split(separator: 0x2F).filter { !$0.elementsEqual([0x2E]) }.map(Array.init).joined(separator: [0x2F]).map { $0 }
+        if let p = pathProblem(entry.rawPath, "its path") { return p }
+        var type = entry.type
+        if entry.type == .hardlink {
+            let target = (entry.rawLinkTarget ?? []).split(separator: 0x2F).filter { !$0.elementsEqual([0x2E]) }.map(Array.init).joined(separator: [0x2F]).map { $0 }
+            if let p = pathProblem(entry.rawLinkTarget ?? [], "its hard link target") { return p }
+            if entry.size > 0 { return "a hard link that carries \(entry.size) bytes of data" }
+            guard seen[target.hashValue] == .file else {
+                return "a hard link to \(entry.linkTarget ?? ""), which is not a regular file stored before it"
+            }
+            type = .file
+        } else if entry.type != .file && entry.size > 0 {
+            return "a \(entry.type.rawValue) entry that declares \(entry.size) bytes of data"
+        }
+        let key = path.hashValue
+        if let earlier = seen[key], !(earlier == .directory && type == .directory) {
+            return "its path is declared twice (first as a \(earlier == .file ? "file or hard link" : earlier.rawValue))"
+        }
+        seen[key] = type
+        if type == .symlink { symlinks.insert(path) }
+        return nil
     }
 }
 

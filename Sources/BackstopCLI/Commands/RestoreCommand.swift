@@ -16,7 +16,11 @@ struct RestoreCommand: ParsableCommand {
         Filesystem snapshots go to a directory: it must be new or empty (--force moves an existing
         one aside to DIR.before-restore-TIME; nothing is deleted). Extraction happens in a staging
         folder beside it, renamed into place only when every entry's digest matched. Entries with
-        '..', absolute paths, writes through symlinks and escaping hard links are refused.
+        '..', absolute paths, writes through symlinks, escaping hard links, hard links to anything
+        but a file, and a path declared twice are refused (65); names are restored as their exact
+        bytes. The repository is untrusted input: as root, owners, modes (setuid included) and
+        device nodes are restored as recorded; --no-same-owner and --no-same-permissions restrict
+        that as in GNU tar.
         Logical snapshots go to a file or '-' (stdout); to '-', every byte is verified before the
         first one is written. A FIFO, device or socket target is refused; --force moves an
         existing file or symlink aside too. Flags that do not fit the snapshot's kind (--database
@@ -27,7 +31,8 @@ struct RestoreCommand: ParsableCommand {
 
         Exit codes: 0 restored; 65 corrupt or hostile data; 66 nothing matched the selection (or
         no such database/table/entry); 73 target not empty; 74 the target cannot be written
-        (broken pipe, disk full, permission; nothing is recorded against the snapshot); 64 usage.
+        (broken pipe, disk full, permission): staging removed, target unchanged, nothing recorded
+        against the snapshot; 64 usage.
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -52,6 +57,12 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Restore over a non-empty target (an existing directory is moved aside, not deleted).")
     var force = false
 
+    @Flag(help: "Filesystem snapshots: do not restore owners (as GNU tar; owners are restored only when running as root).")
+    var noSameOwner = false
+
+    @Flag(help: "Filesystem snapshots: drop setuid, setgid and sticky bits and apply the umask (as GNU tar; by default modes are exact).")
+    var noSamePermissions = false
+
     @Flag(help: "If the chosen snapshot is corrupt, try the next older candidate.")
     var fallback = false
 
@@ -71,6 +82,9 @@ struct RestoreCommand: ParsableCommand {
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
         if to.isEmpty { throw ValidationError("--to needs a path") }
         if runID != nil && to == "-" { throw ValidationError("--run restores a set of snapshots into a directory: --to DIR, not --to -") }
+        if (noSameOwner || noSamePermissions) && (database != nil || table != nil) {
+            throw ValidationError("--no-same-owner and --no-same-permissions are for filesystem snapshots; --database and --table for logical ones")
+        }
     }
 
     func run() throws {
@@ -90,7 +104,8 @@ struct RestoreCommand: ParsableCommand {
             candidates = [chosen.id] + result.fallbacks.map(\.id)
             notice("selected \(chosen.id) (\(chosen.source), completed \(Timestamp.format(chosen.completedAt)))")
         }
-        let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force)
+        let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force,
+                                     noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
         let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice($0) }
         if output.json && to != "-" {
             Output.printJSON(report)
@@ -113,7 +128,8 @@ struct RestoreCommand: ParsableCommand {
         var reports: [RestoreReport] = []
         for s in snapshots {
             let target = to + "/" + s.source + (s.kind == .logical ? ".sql" : "")
-            let report = try repo.restore(candidates: [s.id], request: RestoreRequest(target: target, force: force), fallback: false) { notice($0) }
+            let report = try repo.restore(candidates: [s.id], request: RestoreRequest(target: target, force: force, noSameOwner: noSameOwner && s.kind == .filesystem,
+                                                                                  noSamePermissions: noSamePermissions && s.kind == .filesystem), fallback: false) { notice($0) }
             notice("restored \(s.id) (\(s.source)) to \(target)")
             reports.append(report)
         }
