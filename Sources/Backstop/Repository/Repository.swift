@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A Backstop repository on the local filesystem, laid out as DESIGN.md describes:
 ///
@@ -76,8 +75,10 @@ public final class Repository {
         }
         do {
             return try openCatalog(path: path, config: config)
-        } catch let error as DatabaseError {
-            throw RepositoryError.unreadableCatalog(path: path, reason: Catalog.explain(error))
+        } catch let error as RepositoryError {
+            throw error
+        } catch let error as Interrupted {
+            throw error
         } catch let error as FileError {
             // Not the catalog's fault (permissions of snapshots/ or events/, a failing disk).
             let file: String
@@ -85,6 +86,9 @@ public final class Repository {
             case let .open(p, _), let .read(p, _), let .write(p, _), let .sync(p, _), let .truncated(p, _, _): file = p
             }
             throw RepositoryError.io(path: file, operation: "read", errno: error.errnoValue ?? EIO)
+        } catch {
+            // SQLite's errors, and GRDB's when a row cannot be decoded: the catalog's.
+            throw RepositoryError.unreadableCatalog(path: path, reason: Catalog.explain(error))
         }
     }
 
