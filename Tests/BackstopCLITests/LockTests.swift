@@ -100,4 +100,49 @@ import Testing
             if FileManager.default.fileExists(atPath: overlaps) { break }
         }
     }
+
+    /// Proves (review 8): an empty lock file (taken on a full disk) whose holder died before it
+    /// could record itself does not block writers forever. With the holder's second name
+    /// (`writer.lock.PID.N.HOST`, a dead pid) it is stale at once; with no name, once it is older
+    /// than a minute. A fresh empty lock with no name is still honoured (75): its holder may be
+    /// cleaning `tmp/` on a full disk right now.
+    @Test(arguments: ["named dead holder", "unnamed, two minutes old", "unnamed, fresh"])
+    func emptyLockOfADeadHolder(_ variant: String) throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let lock = s.repo + "/locks/writer.lock"
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        if variant == "named dead holder" {
+            #expect(link(lock, s.repo + "/locks/writer.lock.99999999.7.\(hostName)") == 0)
+        } else if variant == "unnamed, two minutes old" {
+            var times = [timeval(tv_sec: time(nil) - 120, tv_usec: 0), timeval(tv_sec: time(nil) - 120, tv_usec: 0)]
+            #expect(utimes(lock, &times) == 0)
+        }
+        try s.write("src/a.txt", "a\n")
+        let r = try CLI.run(["backup", s.sub("src"), "--source", "src", "--repo", s.repo, "--lock-timeout", "1s"])
+        if variant == "unnamed, fresh" {
+            #expect(r.status == 75, "\(r.stderr)")
+        } else {
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("broke stale lock"), "\(r.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/locks").isEmpty)
+        }
+    }
+
+    /// Proves (review 9): `writer.lock.stale.PID.N.HOST` files that a breaker killed mid-way left
+    /// (where the filesystem cannot exchange) are removed by the next writer when their pid is
+    /// dead on this host; another host's are kept.
+    @Test func staleAsideFilesOfDeadBreakersAreRemoved() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let dead = s.repo + "/locks/writer.lock.stale.99999999.5.\(hostName)"
+        let other = s.repo + "/locks/writer.lock.stale.99999999.5.other-host.example"
+        try lockJSON(pid: 99_999_999, bootID: nil, processStart: nil).write(toFile: dead, atomically: false, encoding: .utf8)
+        try lockJSON(pid: 99_999_999, bootID: nil, processStart: nil).write(toFile: other, atomically: false, encoding: .utf8)
+        try s.write("src/a.txt", "a\n")
+        let r = try CLI.run(["backup", s.sub("src"), "--source", "src", "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: other))
+    }
 }

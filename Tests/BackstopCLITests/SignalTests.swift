@@ -8,7 +8,7 @@ private final class Child {
 
     /// `stdinPath` is opened read-only as standard input (default /dev/null); stdout and stderr
     /// go to files in `logDirectory`.
-    init(_ arguments: [String], stdinPath: String = "/dev/null", log: String) throws {
+    init(_ arguments: [String], stdinPath: String = "/dev/null", log: String, environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -25,8 +25,12 @@ private final class Child {
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var child: pid_t = 0
-        let result = posix_spawn(&child, CLI.binary, &actions, &attributes, argv, environ)
+        let result = posix_spawn(&child, CLI.binary, &actions, &attributes, argv, envp)
         guard result == 0 else { throw ShellError(command: CLI.binary, status: result, stderr: "posix_spawn failed") }
         pid = child
     }
@@ -122,8 +126,7 @@ private func names(_ dir: String) -> [String] {
         try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
         let child = try Child(["restore", id, "--to", s.sub("restores/out"), "--repo", s.repo], log: s.sub("stderr"))
         #expect(eventually(60) { names(s.sub("restores")).contains { $0.hasPrefix(".backstop-restore-") } }, "the restore started")
-        usleep(100_000)
-        child.signal(SIGINT)
+        child.signal(SIGINT)   // at once: the restore is extracting now, and not for long
         let code = child.exitCode()
         let stderr = (try? String(contentsOfFile: s.sub("stderr"), encoding: .utf8)) ?? ""
         #expect(code == 130, "exit \(String(describing: code)) (nil: killed by the signal): \(stderr)")
@@ -132,8 +135,117 @@ private func names(_ dir: String) -> [String] {
         #expect(select.status == 0 && select.stdout == id + "\n", "no failed verification recorded: \(select.stderr)")
     }
 
-    /// Proves (issue 9.5): a restore removes, beside its target, the staging folders and files of
-    /// restores that were killed (their pid is not running), and keeps those of live processes.
+    /// The boot tag restores put in their staging names: the first 8 hex digits of the boot ID.
+    var bootTag: String {
+        let id = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ""
+        let hex = id.filter(\.isHexDigit).lowercased()
+        return hex.isEmpty ? "00000000" : String(hex.prefix(8))
+    }
+
+    var hostName: String {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count)
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Proves (review 3): the grace-period cleanup never races a commit. With the fault point,
+    /// the command sends itself SIGTERM just before its commit rename and reaches the rename
+    /// while the watcher's cleanup is under way; the cleanup (removing the staging folder) and the
+    /// rename are ordered, so the command exits 130 with nothing committed and nothing left
+    /// behind (it used to rename its staging into place and exit 0, or commit a folder that the
+    /// cleanup was emptying).
+    @Test(arguments: ["backup", "filesystem restore", "logical restore"])
+    func interruptionCleanupNeverRacesTheCommit(_ command: String) throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        try s.write("src/a.txt", "a\n")
+        try s.write("dump.sql", sampleDump())
+        let fault = ["BACKSTOP_FAULT": "signal-before-commit"]
+        let arguments: [String]
+        switch command {
+        case "backup":
+            arguments = ["backup", s.sub("src"), "--source", "src", "--repo", s.repo]
+        case "filesystem restore":
+            let id = try CLI.run(["backup", s.sub("src"), "--source", "src", "--repo", s.repo]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            arguments = ["restore", id, "--to", s.sub("restores/out"), "--repo", s.repo]
+        default:
+            let id = try CLI.run(["backup", "--stdin", "--source", "dump", "--repo", s.repo], stdinFile: s.sub("dump.sql")).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            arguments = ["restore", id, "--to", s.sub("restores/out.sql"), "--repo", s.repo]
+        }
+        try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
+        let before = names(s.repo + "/snapshots").sorted()
+        let child = try Child(arguments, log: s.sub("stderr"), environment: fault)
+        let code = child.exitCode()
+        let stderr = (try? String(contentsOfFile: s.sub("stderr"), encoding: .utf8)) ?? ""
+        #expect(code == 130, "exit \(String(describing: code)): \(stderr)")
+        #expect(names(s.repo + "/snapshots").sorted() == before, "nothing committed")
+        #expect(names(s.repo + "/tmp").isEmpty, "tmp/ cleaned")
+        #expect(names(s.repo + "/locks").isEmpty, "lock released")
+        #expect(names(s.sub("restores")).isEmpty, "no target, no staging: \(names(s.sub("restores")))")
+    }
+
+    /// Proves (review 5): Ctrl-C during a restore with `--fallback` is an interruption, not
+    /// corruption: exit 130, no "corrupt … falling back" for each candidate, and no failed
+    /// verification recorded (the newest snapshot is still the one selected).
+    @Test func interruptedFallbackRestoreIsNotCorruption() throws {
+        let s = Scratch()
+        try bigSource(s)
+        for _ in 0..<2 {
+            let backup = try CLI.run(["backup", s.sub("src"), "--source", "big", "--repo", s.repo])
+            #expect(backup.status == 0, "\(backup.stderr)")
+        }
+        let newest = try CLI.run(["select", "--latest", "--source", "big", "--repo", s.repo]).stdout
+        try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
+        let child = try Child(["restore", "--latest", "--source", "big", "--fallback", "--to", s.sub("restores/out"), "--repo", s.repo], log: s.sub("stderr"))
+        #expect(eventually(60) { names(s.sub("restores")).contains { $0.hasPrefix(".backstop-restore-") } }, "the restore started")
+        child.signal(SIGINT)   // at once: the restore reads frames now
+        let code = child.exitCode()
+        let stderr = (try? String(contentsOfFile: s.sub("stderr"), encoding: .utf8)) ?? ""
+        #expect(code == 130, "exit \(String(describing: code)): \(stderr)")
+        #expect(!stderr.contains("falling back") && !stderr.contains("corrupt"), "\(stderr)")
+        #expect(names(s.sub("restores")).isEmpty, "no staging folder, no target: \(names(s.sub("restores")))")
+        let select = try CLI.run(["select", "--latest", "--source", "big", "--repo", s.repo])
+        #expect(select.status == 0 && select.stdout == newest, "no failed verification recorded: \(select.stdout) \(select.stderr)")
+    }
+
+    /// Proves (review 4): SIGTERM during a run stops it: exit 130, the after hook of the job in
+    /// progress ran (an LVM snapshot is not left mounted) even though its dump command outlives
+    /// the grace period, and the next job's before hook never ran.
+    @Test func interruptedRunRunsTheAfterHookAndStops() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let policy = """
+        repository: \(s.repo)
+        jobs:
+          - source: first
+            kind: logical
+            command: sleep 4; echo data
+            format: raw
+            before: touch '\(s.sub("before1"))'
+            after: touch '\(s.sub("after1"))'
+          - source: second
+            kind: logical
+            command: echo data
+            format: raw
+            before: touch '\(s.sub("before2"))'
+            after: touch '\(s.sub("after2"))'
+        """
+        try s.write("policy.yaml", policy)
+        let child = try Child(["run", s.sub("policy.yaml")], log: s.sub("stderr"))
+        #expect(eventually(60) { FileManager.default.fileExists(atPath: s.sub("before1")) && !names(s.repo + "/tmp").isEmpty }, "the first job started")
+        child.signal(SIGTERM)
+        let code = child.exitCode()
+        let stderr = (try? String(contentsOfFile: s.sub("stderr"), encoding: .utf8)) ?? ""
+        #expect(code == 130, "exit \(String(describing: code)): \(stderr)")
+        #expect(eventually(5) { FileManager.default.fileExists(atPath: s.sub("after1")) }, "the first job's after hook ran")
+        sleep(3)   // the first job's dump command ends; nothing may start after it
+        #expect(!FileManager.default.fileExists(atPath: s.sub("before2")), "the second job did not start")
+        #expect(names(s.repo + "/snapshots").isEmpty && names(s.repo + "/locks").isEmpty)
+    }
+
+    /// Proves (issue 9.5, review 7): a restore removes, beside its target, the staging folders and
+    /// files of this host's restores that were killed (their pid is not running) or ran before
+    /// the last reboot, and keeps those of live processes and of other hosts (a shared target).
     @Test func restoreRemovesStagingOfDeadRestores() throws {
         let s = Scratch()
         #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
@@ -142,11 +254,19 @@ private func names(_ dir: String) -> [String] {
         let fs = try CLI.run(["backup", s.sub("data"), "--source", "data", "--repo", s.repo]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let dump = try CLI.run(["backup", "--stdin", "--source", "dump", "--repo", s.repo], stdinFile: s.sub("dump.sql")).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // pid 99999999 is beyond pid_max: a dead process. Our own pid is alive.
-        try s.write("restores/.backstop-restore-1a2b3c4d-99999999/data/junk", "left by kill -9\n")
-        try s.write("restores/out.sql.backstop-restore-99999999", "half a dump\n")
-        try s.write("restores/.backstop-restore-1a2b3c4d-\(getpid())/busy", "a live restore\n")
+        let me = "\(hostName)-\(bootTag)"
+        let otherBoot = bootTag == "00000000" ? "11111111" : "00000000"
+        try s.write("restores/.backstop-restore-1a2b3c4d-\(me)-99999999/data/junk", "left by kill -9\n")
+        try s.write("restores/out.sql.backstop-restore-\(me)-99999999", "half a dump\n")
+        try s.write("restores/.backstop-restore-1a2b3c4d-\(hostName)-\(otherBoot)-\(getpid())/old", "before a reboot\n")
+        try s.write("restores/.backstop-restore-1a2b3c4d-\(me)-\(getpid())/busy", "a live restore\n")
+        try s.write("restores/.backstop-restore-1a2b3c4d-other-host.example-\(bootTag)-99999999/busy", "another host's live restore\n")
+        try s.write("restores/out.sql.backstop-restore-other-host.example-\(bootTag)-99999999", "another host's live restore\n")
         #expect(try CLI.run(["restore", fs, "--to", s.sub("restores/out"), "--repo", s.repo]).status == 0)
         #expect(try CLI.run(["restore", dump, "--to", s.sub("restores/out.sql"), "--repo", s.repo]).status == 0)
-        #expect(names(s.sub("restores")).sorted() == [".backstop-restore-1a2b3c4d-\(getpid())", "out", "out.sql"])
+        #expect(names(s.sub("restores")).sorted() == [
+            ".backstop-restore-1a2b3c4d-\(me)-\(getpid())",
+            ".backstop-restore-1a2b3c4d-other-host.example-\(bootTag)-99999999",
+            "out", "out.sql", "out.sql.backstop-restore-other-host.example-\(bootTag)-99999999"].sorted())
     }
 }

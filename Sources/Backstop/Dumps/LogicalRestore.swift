@@ -105,7 +105,7 @@ public struct LogicalRestore {
         let path = URL(fileURLWithPath: target).standardizedFileURL.path
         _ = try RestoreTarget.check(path, force: force)
         let payload = try openPayload()
-        let temp = path + ".backstop-restore-\(getpid())"
+        let temp = RestoreStaging.filePath(path)
         RestoreStaging.removeAbandoned(beside: path)
         unlink(temp)
         let removeOnSignal = Interruption.register { unlink(temp) }
@@ -119,7 +119,7 @@ public struct LogicalRestore {
             if try RestoreTarget.check(path, force: force) == .moveAside {
                 report.movedAside = try RestoreTarget.moveAside(path)
             }
-            do { try FileSystem.rename(temp, path) } catch { throw RestoreError.targetWrite(target: path, reason: "\(error)") }
+            do { try Interruption.critical(unregistering: removeOnSignal) { try FileSystem.rename(temp, path) } } catch let e as Interrupted { throw e } catch { throw RestoreError.targetWrite(target: path, reason: "\(error)") }
             report.target = path
             return report
         } catch {

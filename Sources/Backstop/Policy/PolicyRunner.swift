@@ -36,6 +36,8 @@ public struct RunSummary: Codable, Sendable {
 /// Under the writer lock: each job with its hooks (a failing `before` skips the job; `after`
 /// always runs), verification of what was written, the prune the retention rules call for,
 /// verification of a sample of older snapshots. The snapshots of one run share a run ID.
+/// SIGINT/SIGTERM stops the run: the job in progress ends, its `after` hook runs (also when the
+/// grace period ends the process first), no later job starts, and `Interrupted` is thrown.
 /// The exit status is the worst of all steps: 1 (unexpected) > 74 > 65 > 66 > 3 > 0.
 public struct PolicyRunner {
     public var policy: Policy
@@ -62,7 +64,7 @@ public struct PolicyRunner {
             var outcomes: [JobOutcome] = []
             for job in policy.jobs {
                 outcomes.append(dryRun ? JobOutcome(source: job.source, kind: job.kind, status: .skipped, messages: ["dry run"], exitCode: 0)
-                                       : runJob(job, repo: repo, runID: runID, time: time))
+                                       : try runJob(job, repo: repo, runID: runID, time: time))
             }
             var verified: [VerificationResult] = []
             if let mode = policy.verification.afterBackup {
@@ -94,15 +96,22 @@ public struct PolicyRunner {
         }
     }
 
-    func runJob(_ job: Policy.Job, repo: Repository, runID: String, time: Date?) -> JobOutcome {
+    /// Runs one job; throws only `Interrupted` (every other failure is in the outcome).
+    func runJob(_ job: Policy.Job, repo: Repository, runID: String, time: Date?) throws -> JobOutcome {
+        try Interruption.check()
         let started = Date()
         var outcome = JobOutcome(source: job.source, kind: job.kind, status: .ok, exitCode: 0)
         var hookEnvironment = ProcessInfo.processInfo.environment
         hookEnvironment["BACKSTOP_RUN_ID"] = runID
         hookEnvironment["BACKSTOP_SOURCE"] = job.source
+        // The after hook runs once: on the way out, or by the interruption watcher when the grace
+        // period ends the process first (a backup blocked reading a dump command).
+        let environment = hookEnvironment
+        let afterHook = job.after.map { after in OnceHook { Hook.run(after, environment: environment) } }
+        let runAfterOnSignal = afterHook.map { hook in Interruption.register { _ = hook.run() } }
         defer {
-            if let after = job.after {
-                let (status, tail) = Hook.run(after, environment: hookEnvironment)
+            if let after = job.after, let result = afterHook?.run() {
+                let (status, tail) = result
                 if status != 0 {
                     let message = "after hook of \(job.source) exited \(status): `\(after)`\(tail.isEmpty ? "" : "\n" + tail)"
                     logger.error("\(message)")
@@ -110,6 +119,7 @@ public struct PolicyRunner {
                     if outcome.exitCode == 0 || outcome.exitCode == 3 { outcome.exitCode = ExitStatus.failure.rawValue }
                 }
             }
+            runAfterOnSignal.map(Interruption.unregister)
             outcome.duration = Date().timeIntervalSince(started)
         }
         if let before = job.before {
@@ -145,12 +155,33 @@ public struct PolicyRunner {
             }
             logger.info("\(job.source): snapshot \(manifest.id), \(manifest.bytesIn) bytes in, \(manifest.bytesStored) stored")
         } catch {
+            try Interruption.check()   // stop the run: not a failure of this job
             outcome.status = .failed
             outcome.messages.append(String(describing: error))
             outcome.exitCode = (error as? ExitStatusProviding)?.exitStatus.rawValue ?? (error is FileError ? ExitStatus.ioError.rawValue : ExitStatus.failure.rawValue)
             logger.error("\(job.source): \(error)")
         }
         return outcome
+    }
+}
+
+/// A hook that runs at most once, from whichever thread claims it first (the job, or the
+/// interruption watcher). Nobody waits for it under a lock: a hook already started completes
+/// on its own, as a child process, even when the process ends.
+final class OnceHook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+    private let body: () -> (Int32, String)
+
+    init(_ body: @escaping () -> (Int32, String)) { self.body = body }
+
+    /// Its exit status and output tail, or nil when it was already run.
+    func run() -> (Int32, String)? {
+        lock.lock()
+        let mine = !claimed
+        claimed = true
+        lock.unlock()
+        return mine ? body() : nil
     }
 }
 

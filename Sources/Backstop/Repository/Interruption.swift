@@ -25,15 +25,15 @@ public struct Interrupted: Error, CustomStringConvertible, ExitStatusProviding {
 /// dump commands and hooks still die by Ctrl-C as usual.
 ///
 /// Cleanup actions (`register`) are what must not be left behind if the process ends while
-/// they are registered; each runs at most once, newest first.
+/// they are registered; each runs at most once, newest first, under the registry's lock. The step
+/// that makes a cleanup unnecessary (the rename that commits a snapshot or a restore) runs in
+/// `critical(unregistering:)`, under the same lock: the watcher's cleanup either ran entirely
+/// before it (then the step does not run and `Interrupted` is thrown) or does not run at all.
 public enum Interruption {
     /// How long the watcher waits for the interrupted command to unwind by itself.
     public static let gracePeriod: TimeInterval = 2
 
     private static let state = State()
-
-    /// Whether SIGINT or SIGTERM arrived.
-    public static var isRequested: Bool { state.signal != nil }
 
     /// Throws `Interrupted` once a signal arrived.
     public static func check() throws {
@@ -48,7 +48,8 @@ public enum Interruption {
     }
 
     /// Registers `action` to run if the process is ended by a signal while it is registered.
-    /// Returns a token for `unregister`.
+    /// Returns a token for `unregister` or `critical(unregistering:)`. The action must not wait
+    /// for the thread that registered it (it runs under the registry's lock).
     @discardableResult
     public static func register(_ action: @escaping @Sendable () -> Void) -> Int {
         state.register(action)
@@ -58,11 +59,12 @@ public enum Interruption {
         state.unregister(token)
     }
 
-    /// Runs `body` with `cleanup` registered for the time it runs.
-    public static func withCleanup<T>(_ cleanup: @escaping @Sendable () -> Void, _ body: () throws -> T) rethrows -> T {
-        let token = register(cleanup)
-        defer { unregister(token) }
-        return try body()
+    /// Runs `step` (a rename that commits; nothing that blocks) and then unregisters `token`, as
+    /// one step for the signal watcher: if a signal arrived before, `step` does not run, the
+    /// cleanup of `token` runs at once and `Interrupted` is thrown; a cleanup that starts meanwhile
+    /// waits until it is done. When `step` throws, the token stays registered.
+    public static func critical<T>(unregistering token: Int? = nil, _ step: () throws -> T) throws -> T {
+        try state.critical(unregistering: token, step)
     }
 
     /// Installs the SIGINT and SIGTERM handlers and starts the watcher. Idempotent.
@@ -79,7 +81,8 @@ public enum Interruption {
     }
 
     fileprivate final class State: @unchecked Sendable {
-        private let lock = NSLock()
+        // Recursive: a cleanup or a critical step may ask `signal` on the thread that holds it.
+        private let lock = NSRecursiveLock()
         private var received: Int32?
         private var actions: [(Int, @Sendable () -> Void)] = []
         private var nextToken = 0
@@ -105,6 +108,23 @@ public enum Interruption {
             lock.unlock()
         }
 
+        func critical<T>(unregistering token: Int?, _ step: () throws -> T) throws -> T {
+            FaultInjection.signalBeforeCommit()
+            lock.lock()
+            defer { lock.unlock() }
+            if let received {
+                // The step will not happen: what it would have made unnecessary is cleaned now.
+                if let token, let i = actions.firstIndex(where: { $0.0 == token }) {
+                    let action = actions.remove(at: i).1
+                    action()
+                }
+                throw Interrupted(signal: received)
+            }
+            let result = try step()
+            if let token { actions.removeAll { $0.0 == token } }
+            return result
+        }
+
         func install() {
             lock.lock()
             defer { lock.unlock() }
@@ -121,6 +141,9 @@ public enum Interruption {
             guard pipe(&fds) == 0 else { return }
             _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
             _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            // A flood of signals fills the pipe: the handler must then drop the byte, not block
+            // (the watcher needs only one to act).
+            _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
             interruptionPipeWriteEnd = fds[1]
             let readEnd = fds[0]
             let watcher = Thread { [self] in watch(readEnd) }
@@ -129,8 +152,11 @@ public enum Interruption {
             for sig in [SIGINT, SIGTERM] {
                 var action = sigaction()
                 action.__sigaction_handler.sa_handler = { sig in
+                    // Async-signal-safe only: write(2), and errno saved for the interrupted code.
+                    let savedErrno = errno
                     var byte = UInt8(truncatingIfNeeded: sig)
                     _ = Glibc.write(interruptionPipeWriteEnd, &byte, 1)
+                    errno = savedErrno
                 }
                 sigemptyset(&action.sa_mask)
                 action.sa_flags = SA_RESTART
@@ -159,18 +185,36 @@ public enum Interruption {
             }
         }
 
-        /// Runs the registered cleanups, newest first, and ends the process with 130.
+        /// Runs the registered cleanups, newest first, and ends the process with 130. Holds the
+        /// lock to the end, so no critical step runs during or after the cleanups.
         private func terminate() {
             lock.lock()
+            FaultInjection.slowCleanup()
             let pending = actions.reversed().map(\.1)
             actions.removeAll()
             let sig = received ?? SIGTERM
-            lock.unlock()
             for action in pending { action() }
             let message = Array("backstop: error: \(Interrupted(signal: sig))\n".utf8)
             _ = message.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
             _exit(ExitStatus.interrupted.rawValue)
         }
+    }
+}
+
+extension FaultInjection {
+    /// `BACKSTOP_FAULT=signal-before-commit`: a committing step sends SIGTERM to its own process
+    /// and lets the grace period pass before it renames (the watcher's cleanup starts meanwhile).
+    static func signalBeforeCommit() {
+        guard active == "signal-before-commit" else { return }
+        kill(getpid(), SIGTERM)
+        usleep(useconds_t((Interruption.gracePeriod + 0.5) * 1_000_000))
+    }
+
+    /// With `signal-before-commit`, the watcher's cleanup starts one second late, so the
+    /// committing step reaches its rename while the cleanup is under way.
+    static func slowCleanup() {
+        guard active == "signal-before-commit" else { return }
+        sleep(1)
     }
 }
 

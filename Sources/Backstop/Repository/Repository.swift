@@ -77,7 +77,17 @@ public final class Repository {
             return try openCatalog(path: path, config: config)
         } catch let error as RepositoryError {
             throw error
+        } catch let error as Interrupted {
+            throw error
+        } catch let error as FileError {
+            // Not the catalog's fault (permissions of snapshots/ or events/, a failing disk).
+            let file: String
+            switch error {
+            case let .open(p, _), let .read(p, _), let .write(p, _), let .sync(p, _), let .truncated(p, _, _): file = p
+            }
+            throw RepositoryError.io(path: file, operation: "read", errno: error.errnoValue ?? EIO)
         } catch {
+            // SQLite's errors, and GRDB's when a row cannot be decoded: the catalog's.
             throw RepositoryError.unreadableCatalog(path: path, reason: Catalog.explain(error))
         }
     }
@@ -173,9 +183,13 @@ public final class Repository {
     /// fsyncs them and the folder, renames it into `snapshots/`, fsyncs `snapshots/`, then
     /// catalogs it. The payload files must already be durable (`FileSink.finish()`).
     ///
+    /// `cleanup` is the interruption cleanup that removes `staging`: the rename and its
+    /// unregistering are one critical step, so an interruption's cleanup never removes files from
+    /// a folder being renamed into `snapshots/`; after a signal, nothing is committed.
+    ///
     /// Crash behaviour: before the rename, a leftover in `tmp/` (removed by the next writer);
     /// after it, a whole snapshot that the next open's reconcile catalogs.
-    func commit(staging: String, manifest: Manifest) throws {
+    func commit(staging: String, manifest: Manifest, cleanup: Int? = nil) throws {
         let manifestBytes = Array(try Timestamp.jsonEncoder().encode(manifest)) + [0x0A]
         let manifestSink = try FileSink(path: staging + "/manifest.json")
         try manifestSink.write(manifestBytes)
@@ -191,7 +205,7 @@ public final class Repository {
         try FileSystem.sync(staging)
         try catalog.setMeta("snapshots.fingerprint", "")   // the next open reconciles, whatever the clock's granularity
         let final = snapshotDirectory(manifest.id)
-        try FileSystem.rename(staging, final)
+        try Interruption.critical(unregistering: cleanup) { try FileSystem.rename(staging, final) }
         try FileSystem.sync(snapshotsDirectory)
         try catalog.insert(manifest)
     }

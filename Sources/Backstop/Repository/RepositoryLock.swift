@@ -30,12 +30,19 @@ public struct LockHolder: Codable, Sendable, Equatable, CustomStringConvertible 
 /// (`renameat2(RENAME_EXCHANGE)`) and keeps the lock only if what it swapped out is the very file
 /// it judged stale (same inode); otherwise it swaps back. So two writers breaking the same stale
 /// lock never both hold it. Where the filesystem cannot exchange, the stale file is renamed aside
-/// and checked the same way before the breaker links its own.
+/// (`writer.lock.stale.PID.N.HOST`) and checked the same way before the breaker links its own;
+/// that is not atomic (see the README's lock paragraph for the window it leaves).
+///
+/// A lock taken on a full disk is an empty file; its holder keeps a second name for it,
+/// `writer.lock.PID.N.HOST`, until `recordHolder()`, so waiters still know whose it is. An empty
+/// lock with no such name (its holder died and the name was lost) is stale once it is older than
+/// `anonymousStaleAfter`.
 ///
 /// Crash behaviour: a crashed holder leaves `locks/writer.lock` (and perhaps a temporary
-/// `writer.lock.PID.N`); the next writer on the same host sees the dead pid, breaks the lock and
-/// removes the temporary files of dead processes. A holder on another host must be removed by
-/// hand (the error says how), since its liveness cannot be checked from here.
+/// `writer.lock.PID.N.HOST` or `writer.lock.stale.PID.N.HOST`); the next writer on the same host
+/// sees the dead pid, breaks the lock and removes the temporary files of dead processes. A holder
+/// on another host must be removed by hand (the error says how), since its liveness cannot be
+/// checked from here.
 public final class RepositoryLock: @unchecked Sendable {
     public let path: String
     public private(set) var holder: LockHolder
@@ -43,14 +50,29 @@ public final class RepositoryLock: @unchecked Sendable {
     private var identity: (dev: UInt64, ino: UInt64)
     /// True when the lock file is empty (taken on a full disk); `recordHolder()` fills it in.
     public private(set) var isAnonymous: Bool
+    /// While anonymous: the second name of the lock file that tells waiters who holds it.
+    private var holderName: String?
     private var released = false
+    /// Guards `identity`, `isAnonymous`, `holderName` and `released`: `release()` may run on the
+    /// interruption watcher's thread. Never held while writing a file (writes check for
+    /// interruption, and the watcher runs `release()` under the interruption lock).
     private let releaseLock = NSLock()
+
+    /// How old an empty lock file whose holder is unknown must be to count as stale.
+    static let anonymousStaleAfter: TimeInterval = 60
 
     private init(path: String, holder: LockHolder, identity: (UInt64, UInt64), anonymous: Bool) {
         self.path = path
         self.holder = holder
         self.identity = identity
         self.isAnonymous = anonymous
+        if anonymous {
+            // Best effort (a full disk may refuse even a directory entry): without it, waiters
+            // treat the empty lock as stale after `anonymousStaleAfter`.
+            let name = (path as NSString).deletingLastPathComponent
+                + "/writer.lock.\(holder.pid).\(UInt32.random(in: 0...UInt32.max)).\(holder.host)"
+            if link(path, name) == 0 { holderName = name }
+        }
     }
 
     /// Takes the lock, waiting up to `timeout` seconds; `warn` hears about broken stale locks.
@@ -82,10 +104,11 @@ public final class RepositoryLock: @unchecked Sendable {
             guard errno == EEXIST else {
                 throw RepositoryError.io(path: path, operation: "create lock", errno: errno)
             }
-            let current = readHolderWithIdentity(path)
+            let current = readHolderWithIdentity(path) ?? anonymousHolder(path, locksDirectory: locksDirectory)
             if let (stale, staleIdentity) = current, let reason = staleness(of: stale, me: me) {
                 if try breakStale(path: path, staleIdentity: staleIdentity, temp: temp, locksDirectory: locksDirectory) {
                     warn("broke stale lock \(path) held by \(stale): \(reason)")
+                    removeDeadTemporaries(locksDirectory: locksDirectory)   // the dead holder's second name
                     try FileSystem.sync(locksDirectory)
                     return RepositoryLock(path: path, holder: me, identity: identity, anonymous: anonymous)
                 }
@@ -104,8 +127,12 @@ public final class RepositoryLock: @unchecked Sendable {
     /// Writes the holder record into a lock file taken anonymously on a full disk (replacing it
     /// atomically). Throws when there is still no room: release the lock then.
     public func recordHolder() throws {
-        guard isAnonymous, !released else { return }
-        let temp = path + ".\(holder.pid).\(UInt32.random(in: 0...UInt32.max))"
+        releaseLock.lock()
+        let pending = isAnonymous && !released
+        releaseLock.unlock()
+        guard pending else { return }
+        // Host in the name: another host's writer must not take it for one of its own dead ones.
+        let temp = path + ".\(holder.pid).\(UInt32.random(in: 0...UInt32.max)).\(holder.host)"
         defer { unlink(temp) }
         if try Self.writeHolder(holder, to: temp) {
             throw RepositoryError.io(path: path, operation: "write the lock holder into", errno: ENOSPC)
@@ -113,12 +140,17 @@ public final class RepositoryLock: @unchecked Sendable {
         guard let newIdentity = Self.fileIdentity(temp) else {
             throw RepositoryError.io(path: temp, operation: "stat", errno: errno)
         }
+        releaseLock.lock()
+        defer { releaseLock.unlock() }
+        guard !released else { return }
         guard Self.fileIdentity(path).map({ $0 == identity }) == true else {
             throw RepositoryError.io(path: path, operation: "find own lock", errno: ENOENT)
         }
         try FileSystem.rename(temp, path)
         identity = newIdentity
         isAnonymous = false
+        if let holderName { unlink(holderName) }
+        holderName = nil
     }
 
     /// Releases the lock; only the holder's own lock file (by inode) is removed.
@@ -131,6 +163,7 @@ public final class RepositoryLock: @unchecked Sendable {
         if Self.fileIdentity(path).map({ $0 == identity }) == true {
             unlink(path)
         }
+        if let holderName { unlink(holderName) }
     }
 
     deinit { release() }
@@ -178,6 +211,25 @@ public final class RepositoryLock: @unchecked Sendable {
         guard n == bytes.count,
               let holder = try? Timestamp.jsonDecoder().decode(LockHolder.self, from: Data(bytes)) else { return nil }
         return (holder, (UInt64(st.st_dev), UInt64(st.st_ino)))
+    }
+
+    /// For an empty lock file (taken on a full disk): its holder, from the holder's second name
+    /// `writer.lock.PID.N.HOST`; without one, a holder that counts as dead once the file is older
+    /// than `anonymousStaleAfter` (else nil: wait).
+    static func anonymousHolder(_ path: String, locksDirectory: String) -> (LockHolder, (dev: UInt64, ino: UInt64))? {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == 0 else { return nil }
+        let identity = (dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+        let since = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
+        for name in (try? FileSystem.list(locksDirectory)) ?? [] {
+            guard let parsed = temporaryName(name, prefix: "writer.lock."), let host = parsed.host,
+                  fileIdentity(locksDirectory + "/" + name).map({ $0 == identity }) == true else { continue }
+            return (LockHolder(host: host, pid: parsed.pid, startedAt: since, command: "a writer that took the lock on a full disk"), identity)
+        }
+        guard Date().timeIntervalSince(since) > anonymousStaleAfter else { return nil }
+        // pid 0 is never running: `staleness` calls it stale, on this host.
+        return (LockHolder(host: FileSystem.hostName, pid: 0, startedAt: since,
+                           command: "nobody: an empty lock file (taken on a full disk) whose holder is unknown, older than a minute"), identity)
     }
 
     static func fileIdentity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
@@ -258,7 +310,7 @@ public final class RepositoryLock: @unchecked Sendable {
             }
             return false
         case .unsupported:
-            let aside = locksDirectory + "/writer.lock.stale.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+            let aside = locksDirectory + "/writer.lock.stale.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).\(FileSystem.hostName)"
             guard Foundation.rename(path, aside) == 0 else { return false }   // gone meanwhile: retry
             if fileIdentity(aside).map({ $0 == staleIdentity }) == true {
                 unlink(aside)
@@ -272,17 +324,29 @@ public final class RepositoryLock: @unchecked Sendable {
         }
     }
 
-    /// Removes `writer.lock.PID.N.HOST` files of this host's processes that are not running (left
-    /// when a writer was killed while waiting, or failed to write them on a full disk), and
-    /// `writer.lock.PID.N` files (older versions, no host).
+    /// Removes `writer.lock.PID.N.HOST` and `writer.lock.stale.PID.N.HOST` files of this host's
+    /// processes that are not running (left when a writer was killed while waiting or breaking a
+    /// lock, or failed to write them on a full disk), and the same without `.HOST` (older
+    /// versions). A second name of the current lock file is kept: it says who holds it.
     static func removeDeadTemporaries(locksDirectory: String) {
         guard let names = try? FileSystem.list(locksDirectory) else { return }
         let host = FileSystem.hostName
-        for name in names where name.hasPrefix("writer.lock.") && !name.hasPrefix("writer.lock.stale.") {
-            let parts = name.dropFirst("writer.lock.".count).split(separator: ".", maxSplits: 2)
-            guard parts.count >= 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil else { continue }
-            if parts.count == 3 && String(parts[2]) != host { continue }
-            if pid != getpid() && !processIsAlive(pid) { unlink(locksDirectory + "/" + name) }
+        let lockIdentity = fileIdentity(locksDirectory + "/writer.lock")
+        for name in names {
+            let parsed = temporaryName(name, prefix: "writer.lock.stale.") ?? temporaryName(name, prefix: "writer.lock.")
+            guard let parsed, parsed.host == nil || parsed.host == host,
+                  parsed.pid != getpid(), !processIsAlive(parsed.pid) else { continue }
+            let file = locksDirectory + "/" + name
+            if let lockIdentity, fileIdentity(file).map({ $0 == lockIdentity }) == true { continue }
+            unlink(file)
         }
+    }
+
+    /// The pid and host (nil in older names) of `PREFIX PID.N[.HOST]`.
+    static func temporaryName(_ name: String, prefix: String) -> (pid: Int32, host: String?)? {
+        guard name.hasPrefix(prefix) else { return nil }
+        let parts = name.dropFirst(prefix.count).split(separator: ".", maxSplits: 2)
+        guard parts.count >= 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil else { return nil }
+        return (pid, parts.count == 3 ? String(parts[2]) : nil)
     }
 }

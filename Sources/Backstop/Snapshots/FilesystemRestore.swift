@@ -80,7 +80,7 @@ public struct FilesystemRestore {
 
         let parent = (target as NSString).deletingLastPathComponent
         try FileSystem.makeDirectory(parent)
-        let staging = parent + "/.backstop-restore-\(manifest.id.suffix)-\(getpid())"
+        let staging = parent + "/" + RestoreStaging.folderName(manifest.id)
         RestoreStaging.removeAbandoned(beside: target)
         try? FileSystem.removeTree(staging)
         try FileSystem.makeDirectory(staging, mode: 0o755)
@@ -100,7 +100,7 @@ public struct FilesystemRestore {
                 report.movedAside = try RestoreTarget.moveAside(target)
             }
         }
-        try FileSystem.rename(staging, target)
+        try Interruption.critical(unregistering: removeOnSignal) { try FileSystem.rename(staging, target) }
         report.target = target
         return report
     }

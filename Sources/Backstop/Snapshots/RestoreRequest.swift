@@ -75,6 +75,9 @@ extension Repository {
                                               force: request.force).run(to: request.target)
                 }
             } catch let error as RestoreError where error.isIntegrityFailure {
+                // Reading stopped by SIGINT/SIGTERM (however it was wrapped) says nothing about the
+                // snapshot: nothing is recorded, no older candidate is tried.
+                try Interruption.check()
                 try? catalog.record(VerificationResult(
                     snapshot: id, source: nil, kind: nil, mode: .full, startedAt: started, duration: Date().timeIntervalSince(started),
                     bytesRead: 0, problems: [VerificationProblem(file: "restore", message: error.description)]))

@@ -69,7 +69,7 @@ extension Repository {
                 entryCount: result.entryCount, sha256: stream.inputDigest!, frames: stream.frames,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
-            try commit(staging: staging, manifest: manifest)
+            try commit(staging: staging, manifest: manifest, cleanup: removeOnSignal)
             return manifest
         } catch {
             try? FileSystem.removeTree(staging)
@@ -78,19 +78,45 @@ extension Repository {
     }
 }
 
-/// The staging folders (filesystem restores: `.backstop-restore-SUFFIX-PID`) and files (logical
-/// restores: `TARGET.backstop-restore-PID`) that restores create beside their target.
+/// The staging folders (filesystem restores: `.backstop-restore-SUFFIX-HOST-BOOT-PID`) and files
+/// (logical restores: `TARGET.backstop-restore-HOST-BOOT-PID`) that restores create beside their
+/// target. HOST is this host's name, BOOT the first 8 hex digits of its boot ID: a restore
+/// running on another host (a shared NFS target) or before a reboot is told apart from a dead one.
 enum RestoreStaging {
-    /// Removes, beside `target`, the restore staging folders and files of processes that are no
-    /// longer running on this host (a restore killed with SIGKILL, or a crash). Returns their names.
+    /// `HOST-BOOT-PID` of this process.
+    static var owner: String { "\(FileSystem.hostName)-\(bootTag)-\(getpid())" }
+
+    static var bootTag: String {
+        let hex = (RepositoryLock.bootID() ?? "").filter(\.isHexDigit).lowercased()
+        return hex.isEmpty ? "00000000" : String(hex.prefix(8))
+    }
+
+    /// The staging folder of a filesystem restore of `snapshot`, beside the target.
+    static func folderName(_ snapshot: SnapshotID) -> String { ".backstop-restore-\(snapshot.suffix)-\(owner)" }
+
+    /// The staging file of a logical restore to `target` (a path).
+    static func filePath(_ target: String) -> String { target + ".backstop-restore-\(owner)" }
+
+    /// Removes, beside `target`, the restore staging folders and files of this host whose process
+    /// is no longer running (a restore killed with SIGKILL, or a crash) or ran before the last
+    /// reboot. Those of other hosts, and names without a host, are kept. Returns their names.
     @discardableResult
     static func removeAbandoned(beside target: String) -> [String] {
         let parent = (target as NSString).deletingLastPathComponent
         guard let names = try? FileSystem.list(parent.isEmpty ? "." : parent) else { return [] }
+        let host = FileSystem.hostName
+        let boot = bootTag
         var removed: [String] = []
-        for name in names where name.contains(".backstop-restore-") {
-            guard let dash = name.lastIndex(of: "-"), let pid = Int32(name[name.index(after: dash)...]),
-                  pid > 0, pid != getpid(), !RepositoryLock.processIsAlive(pid) else { continue }
+        for name in names {
+            guard let marker = name.range(of: ".backstop-restore-", options: .backwards) else { continue }
+            // HOST-BOOT-PID, preceded by SUFFIX- in folder names; the host may hold dashes.
+            let fields = name[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+            guard fields.count >= 3, let pid = Int32(fields[fields.count - 1]), pid > 0,
+                  fields[fields.count - 2].count == 8 else { continue }
+            let hostPart = fields.dropLast(2).joined(separator: "-")
+            guard hostPart == host || hostPart.hasSuffix("-" + host) else { continue }
+            let abandoned = String(fields[fields.count - 2]) != boot || (pid != getpid() && !RepositoryLock.processIsAlive(pid))
+            guard abandoned else { continue }
             if (try? FileSystem.removeTree(parent + "/" + name)) != nil { removed.append(name) }
         }
         return removed

@@ -58,6 +58,7 @@ public final class FrameStream: @unchecked Sendable {
             return (index, try result.get(), compressed)
         } catch {
             failed = true
+            if error is Interrupted { throw error }   // the user stopped us: not a damaged frame
             throw FrameError(frame: index, underlying: error)
         }
     }
