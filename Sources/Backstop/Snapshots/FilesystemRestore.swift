@@ -66,7 +66,7 @@ public struct FilesystemRestore {
             }
             if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
         }
-        try repository.checkBeforeRestore(manifest, wholePayload: includes.isEmpty)
+        try repository.checkBeforeRestore(manifest)
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
         do { allEntries = try reader.entries() } catch {
@@ -146,13 +146,16 @@ public struct FilesystemRestore {
         var framesRead = Set<Int>()
         let pull: () throws -> [UInt8]?
         var frameStream: FrameStream?
+        // A whole restore reads every stored byte anyway: the stored file's digest is checked too.
+        let storedFile = whole ? StoredFileCheck(payload: payload, manifest: manifest) : nil
         if whole {
             let frames = FrameStream(reader: payload, hashingOutput: true)
             frameStream = frames
             pull = {
                 do {
-                    guard let (index, bytes) = try frames.next() else { return nil }
+                    guard let (index, bytes, compressed) = try frames.nextWithCompressed() else { return nil }
                     framesRead.insert(index)
+                    storedFile?.add(frame: index, stored: compressed)
                     return bytes
                 } catch let e as FrameError {
                     throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
@@ -208,6 +211,7 @@ public struct FilesystemRestore {
             if frameStream?.streamDigest != manifest.sha256 {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
             }
+            try storedFile?.finish()
         }
         return RestoreReport(snapshot: id, target: "", entries: index, bytesWritten: bytes, bytesRead: source.bytesRead,
                              framesRead: framesRead.count, framesTotal: payload.frames.count, movedAside: nil, warnings: warnings)

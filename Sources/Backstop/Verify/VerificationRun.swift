@@ -46,13 +46,12 @@ extension Repository {
     /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
     /// `RestoreError.corrupt` naming the first problem (and how many more there are).
     ///
-    /// `wholePayload`: the restore will read every frame anyway, so the payload file is hashed
-    /// too. Decoding alone cannot catch every damaged byte: some bits of a zstd frame do not
-    /// change what it decodes to, so a stored file that no longer matches `SHA256SUMS` could
-    /// otherwise restore "successfully" while `verify` reports it corrupt. Partial restores read
-    /// only their frames and rely on the entry and section digests.
-    public func checkBeforeRestore(_ manifest: Manifest, wholePayload: Bool) throws {
-        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles(hashPayload: wholePayload)
+    /// The payload's size is checked here, not its digest: a whole restore hashes the stored
+    /// file in the pass that reads every frame (`StoredFileCheck`) and checks it before the
+    /// target is renamed into place (or, for `--to -`, before the first byte goes out); a partial
+    /// restore reads only its frames and relies on the entry and section digests.
+    public func checkBeforeRestore(_ manifest: Manifest) throws {
+        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
         if let first = problems.first {
             let more = problems.count > 1 ? " (and \(problems.count - 1) more problems; see `backstop verify \(manifest.id) --quick`)" : ""
             throw RestoreError.corrupt(snapshot: manifest.id, file: first.file, location: first.location ?? "", reason: first.message + more)

@@ -168,6 +168,37 @@ import Testing
         #expect(verify(repo, clean).passed)
     }
 
+    /// Review finding 6: a crafted entry list whose file time is year 999,999,999,999 (its
+    /// seconds overflow Int64) is a corrupt entry list for verify and restore (65), not a crash.
+    @Test(arguments: ["999999999999-01-01T00:00:00Z", "-999999999999-01-01T00:00:00Z", "292277026596-12-04T15:30:08Z"])
+    func anEntryListWithAnOutOfRangeTimeIsCorrupt(time: String) throws {
+        let dir = TemporaryDirectory()
+        var (repo, clean, victim) = try makeSnapshots(.filesystem, dir)
+        let folder = repo.snapshotDirectory(victim.id)
+        var lines = try shell("zstd -dc entries.jsonl.zst", directory: folder).stdoutText.split(separator: "\n").map(String.init)
+        let index = lines.firstIndex { $0.contains("f3.dat") }!
+        let edited = try #require(lines[index].range(of: #""mtime":"[^"]*""#, options: .regularExpression))
+        lines[index].replaceSubrange(edited, with: "\"mtime\":\"\(time)\"")
+        unlink(folder + "/entries.jsonl.zst")
+        let writer = SeekableZstdWriter(downstream: try FileSink(path: folder + "/entries.jsonl.zst"))
+        try writer.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+        try writer.finish()
+        try resign(repo, &victim, changing: "entries.jsonl.zst")
+        let r = verify(repo, victim)
+        #expect(!r.passed)
+        #expect(r.problems.contains { $0.file == "entries.jsonl.zst" }, "\(r.problems)")
+        #expect(FileTime(rfc3339: time) == nil)
+        let target = dir.sub("out")
+        #expect {
+            _ = try FilesystemRestore(repository: repo, manifest: victim).run(to: target)
+        } throws: { error in
+            guard case let RestoreError.corrupt(_, file, _, _) = error else { return false }
+            return file == "entries.jsonl.zst"
+        }
+        #expect(!FileSystem.exists(target))
+        #expect(verify(repo, clean).passed)
+    }
+
     @Test(arguments: Kind.allCases)
     func aManifestWhoseDigestWasEditedIsCaught(kind: Kind) throws {
         let dir = TemporaryDirectory()
