@@ -53,19 +53,7 @@ public struct FilesystemRestore {
     public func run(to targetPath: String) throws -> RestoreReport {
         guard manifest.kind == .filesystem else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a filesystem snapshot") }
         let target = URL(fileURLWithPath: targetPath).standardizedFileURL.path
-        let targetExists = FileSystem.exists(target)
-        var targetEmpty = true
-        if targetExists {
-            var st = stat()
-            if lstat(target, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR {
-                // A file or symlink is kept: moved aside with --force. FIFOs, devices, sockets: refused.
-                _ = try RestoreTarget.check(target, force: true)
-                targetEmpty = false
-            } else {
-                targetEmpty = try FileSystem.list(target).isEmpty
-            }
-            if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
-        }
+        _ = try RestoreTarget.checkDirectory(target, force: force)
         try repository.checkBeforeRestore(manifest)
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
@@ -93,14 +81,20 @@ public struct FilesystemRestore {
             try? FileSystem.removeTree(staging)
             throw error
         }
-        if targetExists {
-            if targetEmpty {
+        // Checked again: something may have appeared at the target while we restored.
+        do {
+            switch try RestoreTarget.checkDirectory(target, force: force) {
+            case .replace: break
+            case .replaceEmptyDirectory:
                 if rmdir(target) != 0 { throw RepositoryError.io(path: target, operation: "replace empty directory", errno: errno) }
-            } else {
+            case .moveAside:
                 report.movedAside = try RestoreTarget.moveAside(target)
             }
+            try FileSystem.rename(staging, target)
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
         }
-        try FileSystem.rename(staging, target)
         report.target = target
         return report
     }
