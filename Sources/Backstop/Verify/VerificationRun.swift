@@ -33,13 +33,29 @@ extension Repository {
         return results
     }
 
-    /// The `count` snapshots to verify next for `verify --sample`: snapshot folders the catalog
-    /// lacks (their manifest could not be read; never verified as far as the catalog knows)
-    /// first, then the catalog's least recently verified.
-    public func leastRecentlyVerified(_ count: Int) throws -> [SnapshotID] {
+    /// The `count` snapshots to verify next: `verify --sample N` and a policy's `sample` (which
+    /// passes what it just verified as `excluding`). The catalog's least recently verified
+    /// (never verified first), except that snapshot folders the catalog lacks (their manifest
+    /// could not be read, so no history can be recorded for them) take at most half of the
+    /// sample, rounded down, in turns by day (`now`), so they neither starve the others nor are
+    /// forgotten. They fill the rest when the catalog has fewer snapshots than asked.
+    public func sampleToVerify(_ count: Int, excluding: Set<SnapshotID> = [], now: Date = Date()) throws -> [SnapshotID] {
+        guard count > 0 else { return [] }
         let cataloged = try catalog.snapshotIDs()
-        let missing = try snapshotFolders().filter { !cataloged.contains($0) }
-        return Array((missing + (try catalog.leastRecentlyVerified(count))).prefix(count))
+        let missing = try snapshotFolders().filter { !cataloged.contains($0) && !excluding.contains($0) }.sorted()
+        let share = min(missing.count, count / 2)
+        var uncataloged: [SnapshotID] = []
+        if share > 0 {
+            let day = Int((now.timeIntervalSince1970 / 86_400).rounded(.down))
+            let start = ((day * share) % missing.count + missing.count) % missing.count
+            uncataloged = (0..<share).map { missing[(start + $0) % missing.count] }
+        }
+        let fromCatalog = try catalog.leastRecentlyVerified(count + excluding.count).filter { !excluding.contains($0) }
+        var chosen = uncataloged + fromCatalog.prefix(count - share)
+        if chosen.count < count {
+            chosen += missing.filter { !uncataloged.contains($0) }.prefix(count - chosen.count)
+        }
+        return chosen
     }
 
     /// Checks a snapshot's own files before a restore writes anything (see
