@@ -47,21 +47,20 @@ extension Repository {
     ///
     /// Every restore verifies as it goes. When a candidate proves corrupt, the failure is recorded
     /// in the catalog's verification history (so later selections pass it over) and, with
-    /// `fallback`, the next candidate is tried and `notice` says so; without it, the error is thrown.
-    /// Fallback stays within the first candidate's source and kind (others are skipped), and
-    /// never follows a failure after bytes went to standard output. A failure to write the
-    /// target is the target's, not the snapshot's: it is thrown and nothing is recorded.
+    /// `fallback`, the next candidate is tried and `notice` names it; without it, the error is
+    /// thrown. `candidates` are a selection's chosen snapshot and its fallbacks, which `Selector`
+    /// alone keeps within the chosen snapshot's source and kind (and `select --explain` shows);
+    /// every one of them is tried in order. Fallback never follows a failure after bytes went to
+    /// standard output. A failure to write the target is the target's, not the snapshot's: it is
+    /// thrown and nothing is recorded.
     public func restore(candidates: [SnapshotID], request: RestoreRequest, fallback: Bool,
                         notice: (String) -> Void) throws -> RestoreReport {
         precondition(!candidates.isEmpty)
         var lastError: Error?
-        var first: Manifest?
         for (n, id) in candidates.enumerated() {
             let started = Date()
             do {
                 let m = try manifest(id)
-                if let first, m.source != first.source || m.kind != first.kind { continue }
-                if first == nil { first = m }
                 try request.check(against: m)
                 switch m.kind {
                 case .filesystem:
