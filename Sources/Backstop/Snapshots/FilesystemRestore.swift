@@ -25,8 +25,10 @@ public struct RestoreReport: Codable, Sendable {
 /// symlink. Names are restored as their exact bytes. With `includes`, only the frames that hold
 /// the chosen entries are decoded.
 ///
-/// Crash behaviour: a leftover `.backstop-restore-*` folder beside the target; the target
-/// itself is never partly written. With `force`, an existing target is moved aside to
+/// Crash behaviour: the target itself is never partly written. A crash (or SIGKILL) leaves a
+/// `.backstop-restore-*-PID` folder beside the target until the next restore beside that target,
+/// which removes those of processes no longer running (`RestoreStaging.removeAbandoned`); SIGINT
+/// and SIGTERM remove it at once. With `force`, an existing target is moved aside to
 /// `TARGET.before-restore-<time>`, never deleted.
 public struct FilesystemRestore {
     public var repository: Repository
