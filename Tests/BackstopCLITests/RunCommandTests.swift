@@ -76,6 +76,29 @@ import Testing
         #expect(try String(contentsOfFile: s.sub("set/dump.sql"), encoding: .utf8) == sampleDump())
     }
 
+    /// Review finding 14: `restore --run` checks its directory like every restore target (no
+    /// FileManager, which follows symlinks): a file at `--to` was a raw NSCocoaError, exit 1.
+    @Test func restoreRunRefusesAFileOrFIFOTargetLikeAnyRestore() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["run", try policy(s)]).status == 0)
+        let runID = try #require(try snapshots(s).first?["runID"] as? String)
+        try s.write("occupied", "keep me\n")
+        let file = try CLI.run(["restore", "--run", runID, "--to", s.sub("occupied"), "--repo", s.repo])
+        #expect(file.status == 73, "\(file.stderr)")
+        #expect(file.stderr.contains(s.sub("occupied")) && !file.stderr.contains("NSCocoaErrorDomain"), "\(file.stderr)")
+        #expect(try String(contentsOfFile: s.sub("occupied"), encoding: .utf8) == "keep me\n")
+
+        #expect(mkfifo(s.sub("fifo"), 0o644) == 0)
+        let fifo = try CLI.run(["restore", "--run", runID, "--to", s.sub("fifo"), "--repo", s.repo, "--force"])
+        #expect(fifo.status == 64 && fifo.stderr.contains("FIFO"), "\(fifo.stderr)")
+
+        let forced = try CLI.run(["restore", "--run", runID, "--to", s.sub("occupied"), "--repo", s.repo, "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try String(contentsOfFile: s.sub("occupied/dump.sql"), encoding: .utf8) == sampleDump())
+        let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: s.path).first { $0.hasPrefix("occupied.before-restore-") })
+        #expect(try String(contentsOfFile: s.sub(aside), encoding: .utf8) == "keep me\n")
+    }
+
     @Test func aFailingBeforeHookSkipsItsJobAndTheAfterHookStillRuns() throws {
         let s = Scratch()
         let extra = """

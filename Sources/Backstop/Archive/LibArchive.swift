@@ -14,13 +14,15 @@ public enum ArchiveError: Error, CustomStringConvertible {
 }
 
 /// Checks a libarchive status; every libarchive call that returns one goes through here.
-/// Warnings (`ARCHIVE_WARN`) are returned so the caller can record them.
+/// Warnings (`ARCHIVE_WARN`) are returned so the caller can record them. `path` (for the
+/// message) is built only on failure: this runs for every entry of a backup.
 @discardableResult
-private func archiveCheck(_ status: Int32, _ archive: OpaquePointer, _ operation: String, path: String? = nil) throws -> String? {
+private func archiveCheck(_ status: Int32, _ archive: OpaquePointer, _ operation: String,
+                          path: @autoclosure () -> String? = nil) throws -> String? {
     if status == ARCHIVE_OK || status == ARCHIVE_EOF { return nil }
     let reason = archive_error_string(archive).map { String(cString: $0) } ?? "status \(status)"
     if status == ARCHIVE_WARN { return reason }
-    throw ArchiveError.failed(operation: operation, path: path, reason: reason)
+    throw ArchiveError.failed(operation: operation, path: path(), reason: reason)
 }
 
 /// A C.UTF-8 character-type locale for libarchive's name conversions. Names are UTF-8 in pax
@@ -59,8 +61,10 @@ public struct EntryMetadata: Sendable {
     public var dataSegments: [Range<Int64>]?
 }
 
-/// Calls `body` with `bytes` as a NUL-terminated C string, byte for byte (never re-encoded).
-private func withBytesAsCString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+/// Calls `body` with `bytes` as a NUL-terminated C string (a path or name), byte for byte (never
+/// re-encoded). The one such helper: the archive writer and the snapshot writer's own system calls
+/// use it.
+func withBytesAsCString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
     try (bytes + [0]).withUnsafeBufferPointer { buffer in
         try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
     }
@@ -148,11 +152,12 @@ final class TarWriter {
     private func writeHeaderInUTF8(diskPath: [UInt8], storedPath: [UInt8], stat st: stat, fd: Int32, hardlinkTo: [UInt8]?) throws -> (EntryMetadata, String?) {
         guard let entry = archive_entry_new() else { fatalError("libarchive: out of memory") }
         defer { archive_entry_free(entry) }
-        let shownPath = EntryRecord.escaped(storedPath)
+        // The display form of the name, for messages only: built when one is needed.
+        func shownPath() -> String { EntryRecord.escaped(storedPath) }
+        // libarchive reads the file through the source path; the stored name is set once.
         withBytesAsCString(diskPath) { archive_entry_copy_sourcepath(entry, $0) }
-        withBytesAsCString(storedPath) { archive_entry_copy_pathname(entry, $0) }
         var st = st
-        var warning = try archiveCheck(archive_read_disk_entry_from_file(disk, entry, fd, &st), disk, "read metadata", path: shownPath)
+        var warning = try archiveCheck(archive_read_disk_entry_from_file(disk, entry, fd, &st), disk, "read metadata", path: shownPath())
         withBytesAsCString(storedPath) { archive_entry_copy_pathname(entry, $0) }
         // Only what a restore needs enters the stream: not atime, ctime or birth time.
         archive_entry_unset_atime(entry)
@@ -170,7 +175,7 @@ final class TarWriter {
             if found.isEmpty { archive_entry_sparse_add_entry(entry, 0, 0) }
         }
         let linkTarget = hardlinkTo ?? archive_entry_symlink(entry).map(cStringBytes)
-        if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath) {
+        if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath()) {
             // A name that is not UTF-8 is stored as its bytes (`hdrcharset=BINARY`), by design,
             // so libarchive's "Can't translate pathname (or linkname) to UTF-8" is no warning.
             let binaryNames = !EntryRecord.isValidUTF8(storedPath) || !(linkTarget.map(EntryRecord.isValidUTF8) ?? true)
@@ -259,9 +264,9 @@ final class TarWriter {
     }
 
     @discardableResult
-    private func check(_ status: Int32, _ operation: String, path: String? = nil) throws -> String? {
+    private func check(_ status: Int32, _ operation: String, path: @autoclosure () -> String? = nil) throws -> String? {
         if let sinkError, status != ARCHIVE_OK { throw sinkError }
-        return try archiveCheck(status, archive, operation, path: path)
+        return try archiveCheck(status, archive, operation, path: path())
     }
 }
 

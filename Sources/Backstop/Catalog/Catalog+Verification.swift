@@ -6,12 +6,7 @@ extension Catalog {
     /// Refused once the process was interrupted: a check cut short proves nothing about the snapshot.
     public func record(_ result: VerificationResult) throws {
         try Interruption.check()
-        try database.write { db in
-            try db.execute(
-                sql: "INSERT INTO verification (snapshotID, atMs, mode, passed, firstProblem) VALUES (?, ?, ?, ?, ?)",
-                arguments: [result.snapshot.rawValue, Catalog.millis(result.startedAt), result.mode.rawValue,
-                            result.passed, result.problems.first.map(String.init(describing:))])
-        }
+        try database.write { db in try Self.insert(result, into: db) }
     }
 
     /// Appends a verification to the snapshot's history if the snapshot is in the catalog; returns
@@ -23,12 +18,17 @@ extension Catalog {
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE id = ?", arguments: [result.snapshot.rawValue]) != nil else {
                 return false
             }
-            try db.execute(
-                sql: "INSERT INTO verification (snapshotID, atMs, mode, passed, firstProblem) VALUES (?, ?, ?, ?, ?)",
-                arguments: [result.snapshot.rawValue, Catalog.millis(result.startedAt), result.mode.rawValue,
-                            result.passed, result.problems.first.map(String.init(describing:))])
+            try Self.insert(result, into: db)
             return true
         }
+    }
+
+    /// The one INSERT of a verification row.
+    private static func insert(_ result: VerificationResult, into db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO verification (snapshotID, atMs, mode, passed, firstProblem) VALUES (?, ?, ?, ?, ?)",
+            arguments: [result.snapshot.rawValue, Catalog.millis(result.startedAt), result.mode.rawValue,
+                        result.passed, result.problems.first.map(String.init(describing:))])
     }
 
     /// Each snapshot's most recent verification.

@@ -21,7 +21,8 @@ public enum DumpFormatChoice: String, Sendable, CaseIterable {
 /// Nothing is committed unless the stream ended cleanly: the command exited 0, the stream is not
 /// empty (in any format), and a dump carries its completion marker. With `--format auto`, a
 /// stream recognised as another format than the source's newest logical snapshot is refused
-/// (a failing dump often writes an error instead of a dump) unless the format is named; one that
+/// (a failing dump often writes an error instead of a dump) unless the format is named, except
+/// that a source stored as raw may become a checked dump format (with a notice); one that
 /// looks like SQL without a dump header (`mariadb-dump --compact`) is stored as raw with a
 /// warning, since a truncated copy of it could not be detected.
 public struct LogicalSnapshotWriter {
@@ -141,7 +142,13 @@ public struct LogicalSnapshotWriter {
         state.reachedEnd = true
         let sections = try scanner?.finish() ?? []
         if let (id, expected) = previous, expected != chosen {
-            throw BackupError.formatChanged(source: options.source, detected: chosen, previous: expected, snapshot: id)
+            // Raw is unchecked: a source whose stream is now recognised (pg_dump -Fc/-Ft archives
+            // were stored as raw before backstop could check them) gains a check, loses none.
+            guard expected == .raw else {
+                throw BackupError.formatChanged(source: options.source, detected: chosen, previous: expected, snapshot: id)
+            }
+            warn?("\(description) is now recognised as \(chosen.rawValue) (source \(options.source)'s newest snapshot \(id) is raw): "
+                + "it is stored as \(chosen.rawValue) and checked for completeness from now on, and a later stream in another format is refused")
         }
         if format == .auto && chosen == .raw && Self.looksLikeSQL(head) {
             warn?("\(description) looks like SQL without a dump header or completion comment (mariadb-dump --compact?): "

@@ -85,7 +85,7 @@ public struct PolicyRunner {
             var sampled: [VerificationResult] = []
             if policy.verification.sample > 0 && !dryRun {
                 let fresh = Set(verified.map(\.snapshot))
-                let older = try repo.catalog.leastRecentlyVerified(policy.verification.sample + fresh.count).filter { !fresh.contains($0) }
+                let older = try repo.sampleToVerify(policy.verification.sample, excluding: fresh)
                 sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full, warn: { logger.warning("\($0)") })
                 for r in sampled where !r.passed { logger.error("\(r.summary)") }
             }

@@ -50,7 +50,8 @@ public struct FileTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
     }
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`) exactly; more than nine
-    /// fractional digits are refused rather than rounded. Nil when `text` is not of that form.
+    /// fractional digits are refused rather than rounded. Nil when `text` is not of that form, or
+    /// its seconds do not fit in an `Int64` (years beyond about ±292 billion).
     public init?(rfc3339 text: String) {
         var bytes = Array(text.utf8)[...]
         func number(_ digits: Int) -> Int64? {
@@ -105,7 +106,11 @@ public struct FileTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
         let doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
-        self.init(seconds: days * 86_400 + h * 3600 + mi * 60 + s - offset, nanoseconds: Int32(nanos))
+        // Twelve-digit years overflow Int64 seconds: a crafted entry list is refused, not a trap.
+        let (daySeconds, o1) = days.multipliedReportingOverflow(by: 86_400)
+        let (seconds, o2) = daySeconds.addingReportingOverflow(h * 3600 + mi * 60 + s - offset)
+        guard !o1, !o2 else { return nil }
+        self.init(seconds: seconds, nanoseconds: Int32(nanos))
     }
 
     public init(from decoder: Decoder) throws {

@@ -25,8 +25,10 @@ public struct RestoreReport: Codable, Sendable {
 /// symlink. Names are restored as their exact bytes. With `includes`, only the frames that hold
 /// the chosen entries are decoded.
 ///
-/// Crash behaviour: a leftover `.backstop-restore-*` folder beside the target; the target
-/// itself is never partly written. With `force`, an existing target is moved aside to
+/// Crash behaviour: the target itself is never partly written. A crash (or SIGKILL) leaves a
+/// `.backstop-restore-*-PID` folder beside the target until the next restore beside that target,
+/// which removes those of processes no longer running (`RestoreStaging.removeAbandoned`); SIGINT
+/// and SIGTERM remove it at once. With `force`, an existing target is moved aside to
 /// `TARGET.before-restore-<time>`, never deleted.
 public struct FilesystemRestore {
     public var repository: Repository
@@ -53,20 +55,8 @@ public struct FilesystemRestore {
     public func run(to targetPath: String) throws -> RestoreReport {
         guard manifest.kind == .filesystem else { throw RestoreError.wrongKind(snapshot: manifest.id, wanted: "a filesystem snapshot") }
         let target = URL(fileURLWithPath: targetPath).standardizedFileURL.path
-        let targetExists = FileSystem.exists(target)
-        var targetEmpty = true
-        if targetExists {
-            var st = stat()
-            if lstat(target, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR {
-                // A file or symlink is kept: moved aside with --force. FIFOs, devices, sockets: refused.
-                _ = try RestoreTarget.check(target, force: true)
-                targetEmpty = false
-            } else {
-                targetEmpty = try FileSystem.list(target).isEmpty
-            }
-            if !targetEmpty && !force { throw RestoreError.targetNotEmpty(target) }
-        }
-        try repository.checkBeforeRestore(manifest, wholePayload: includes.isEmpty)
+        _ = try RestoreTarget.checkDirectory(target, force: force)
+        try repository.checkBeforeRestore(manifest)
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
         do { allEntries = try reader.entries() } catch {
@@ -93,14 +83,24 @@ public struct FilesystemRestore {
             try? FileSystem.removeTree(staging)
             throw error
         }
-        if targetExists {
-            if targetEmpty {
-                if rmdir(target) != 0 { throw RepositoryError.io(path: target, operation: "replace empty directory", errno: errno) }
-            } else {
-                report.movedAside = try RestoreTarget.moveAside(target)
+        // Checked again: something may have appeared at the target while we restored. Moving
+        // the old target aside and renaming staging into place are one critical step: a signal
+        // either stops both (the target stays where it was) or neither.
+        do {
+            try Interruption.critical(unregistering: removeOnSignal) {
+                switch try RestoreTarget.checkDirectory(target, force: force) {
+                case .replace: break
+                case .replaceEmptyDirectory:
+                    if rmdir(target) != 0 { throw RepositoryError.io(path: target, operation: "replace empty directory", errno: errno) }
+                case .moveAside:
+                    report.movedAside = try RestoreTarget.moveAside(target)
+                }
+                try FileSystem.rename(staging, target)
             }
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
         }
-        try Interruption.critical(unregistering: removeOnSignal) { try FileSystem.rename(staging, target) }
         report.target = target
         return report
     }
@@ -146,13 +146,16 @@ public struct FilesystemRestore {
         var framesRead = Set<Int>()
         let pull: () throws -> [UInt8]?
         var frameStream: FrameStream?
+        // A whole restore reads every stored byte anyway: the stored file's digest is checked too.
+        let storedFile = whole ? StoredFileCheck(payload: payload, manifest: manifest) : nil
         if whole {
             let frames = FrameStream(reader: payload, hashingOutput: true)
             frameStream = frames
             pull = {
                 do {
-                    guard let (index, bytes) = try frames.next() else { return nil }
+                    guard let (index, bytes, compressed) = try frames.nextWithCompressed() else { return nil }
                     framesRead.insert(index)
+                    storedFile?.add(frame: index, stored: compressed)
                     return bytes
                 } catch let e as FrameError {
                     throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
@@ -208,6 +211,7 @@ public struct FilesystemRestore {
             if frameStream?.streamDigest != manifest.sha256 {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
             }
+            try storedFile?.finish()
         }
         return RestoreReport(snapshot: id, target: "", entries: index, bytesWritten: bytes, bytesRead: source.bytesRead,
                              framesRead: framesRead.count, framesTotal: payload.frames.count, movedAside: nil, warnings: warnings)

@@ -81,8 +81,8 @@ private final class TreeWalker {
     func isExcluded(_ storedPath: [UInt8]) -> Bool {
         if excludes.isEmpty { return false }
         let base = Array(storedPath.split(separator: 0x2F, omittingEmptySubsequences: false).last ?? [])
-        return withCPath(storedPath) { path in
-            withCPath(base) { name in
+        return withBytesAsCString(storedPath) { path in
+            withBytesAsCString(base) { name in
                 excludes.contains { pattern in
                     fnmatch(pattern, path, 0) == 0 || (!pattern.contains("/") && fnmatch(pattern, name, 0) == 0)
                 }
@@ -93,7 +93,7 @@ private final class TreeWalker {
     func add(diskPath: [UInt8], storedPath: [UInt8], isRoot: Bool) throws {
         if !isRoot && isExcluded(storedPath) { return }
         var st = stat()
-        let statResult = withCPath(diskPath) { isRoot ? stat($0, &st) : lstat($0, &st) }
+        let statResult = withBytesAsCString(diskPath) { isRoot ? stat($0, &st) : lstat($0, &st) }
         if statResult != 0 {
             warnings.append("\(EntryRecord.escaped(storedPath)): skipped, cannot stat: \(String(cString: strerror(errno)))")
             return
@@ -138,7 +138,7 @@ private final class TreeWalker {
 
     /// The names in a directory as `readdir` gives them, sorted bytewise, without `.` and `..`.
     private func listDirectory(_ path: [UInt8]) throws -> [[UInt8]] {
-        guard let dir = withCPath(path, { opendir($0) }) else {
+        guard let dir = withBytesAsCString(path, { opendir($0) }) else {
             throw FileError.open(path: EntryRecord.escaped(path), errno: errno)
         }
         defer { closedir(dir) }
@@ -161,8 +161,9 @@ private final class TreeWalker {
             try addMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: first)
             return
         }
-        let shown = EntryRecord.escaped(storedPath)
-        let fd = withCPath(diskPath) { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        // The display form of the name, for warnings only: built when one is needed (hot path).
+        var shown: String { EntryRecord.escaped(storedPath) }
+        let fd = withBytesAsCString(diskPath) { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         if fd < 0 {
             warnings.append("\(shown): skipped, cannot read: \(String(cString: strerror(errno)))")
             return
@@ -254,12 +255,5 @@ private final class TreeWalker {
     func finish() throws {
         try tar.close()
         progress?(BackupProgress(bytesIn: bytesIn, entries: entryCount))
-    }
-}
-
-/// Calls `body` with `bytes` as a NUL-terminated C path, byte for byte.
-private func withCPath<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
-    try (bytes + [0]).withUnsafeBufferPointer { buffer in
-        try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
     }
 }

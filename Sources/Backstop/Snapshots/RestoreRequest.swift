@@ -47,21 +47,20 @@ extension Repository {
     ///
     /// Every restore verifies as it goes. When a candidate proves corrupt, the failure is recorded
     /// in the catalog's verification history (so later selections pass it over) and, with
-    /// `fallback`, the next candidate is tried and `notice` says so; without it, the error is thrown.
-    /// Fallback stays within the first candidate's source and kind (others are skipped), and
-    /// never follows a failure after bytes went to standard output. A failure to write the
-    /// target is the target's, not the snapshot's: it is thrown and nothing is recorded.
+    /// `fallback`, the next candidate is tried and `notice` names it; without it, the error is
+    /// thrown. `candidates` are a selection's chosen snapshot and its fallbacks, which `Selector`
+    /// alone keeps within the chosen snapshot's source and kind (and `select --explain` shows);
+    /// every one of them is tried in order. Fallback never follows a failure after bytes went to
+    /// standard output. A failure to write the target is the target's, not the snapshot's: it is
+    /// thrown and nothing is recorded.
     public func restore(candidates: [SnapshotID], request: RestoreRequest, fallback: Bool,
                         notice: (String) -> Void) throws -> RestoreReport {
         precondition(!candidates.isEmpty)
         var lastError: Error?
-        var first: Manifest?
         for (n, id) in candidates.enumerated() {
             let started = Date()
             do {
                 let m = try manifest(id)
-                if let first, m.source != first.source || m.kind != first.kind { continue }
-                if first == nil { first = m }
                 try request.check(against: m)
                 switch m.kind {
                 case .filesystem:
@@ -92,13 +91,60 @@ extension Repository {
 }
 
 /// What a restore finds at its target path, and moving it aside. The only place restores decide
-/// whether an existing target may be replaced.
-enum RestoreTarget {
+/// whether an existing target may be replaced (file targets, directory targets and the directory
+/// of `restore --run`); it never follows a symlink at the target.
+public enum RestoreTarget {
     enum Decision: Equatable {
         /// Nothing there, or an empty regular file: the restored file takes its place.
         case replace
+        /// An empty directory (directory targets): removed, the restored tree takes its place.
+        case replaceEmptyDirectory
         /// Something to keep (a non-empty file, a symlink, a directory) and `force` was given.
         case moveAside
+    }
+
+    /// For a directory target: nothing there, an empty directory, or (with `force`) anything
+    /// else but a FIFO, device or socket (refused), which is then moved aside. A file or symlink
+    /// is never replaced without `force`, even when empty.
+    static func checkDirectory(_ path: String, force: Bool) throws -> Decision {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return .replace }
+            throw RestoreError.targetWrite(target: path, reason: String(cString: strerror(errno)))
+        }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            let empty: Bool
+            do { empty = try FileSystem.list(path).isEmpty } catch {
+                throw RestoreError.targetWrite(target: path, reason: "\(error)")
+            }
+            if empty { return .replaceEmptyDirectory }
+        } else {
+            _ = try check(path, force: true)   // refuses FIFOs, devices and sockets
+        }
+        if !force { throw RestoreError.targetNotEmpty(path) }
+        return .moveAside
+    }
+
+    /// The directory `restore --run` restores a set into: created when missing; an existing
+    /// directory is used (with `force` when it is not empty: each restored source then moves its
+    /// own old copy aside); a file or symlink needs `force` and is moved aside; a FIFO, device or
+    /// socket is refused. Returns where an existing file or symlink was moved.
+    public static func prepareRunDirectory(_ path: String, force: Bool) throws -> String? {
+        var aside: String?
+        var st = stat()
+        switch try checkDirectory(path, force: force) {
+        case .replace, .replaceEmptyDirectory: break
+        case .moveAside:
+            if lstat(path, &st) == 0 && st.st_mode & S_IFMT != S_IFDIR { aside = try moveAside(path) }
+        }
+        // With its missing parents, as `mkdir -p`.
+        let full = URL(fileURLWithPath: path).standardizedFileURL.path
+        var prefix = ""
+        for part in full.split(separator: "/") {
+            prefix += "/" + part
+            do { try FileSystem.makeDirectory(prefix) } catch { throw RestoreError.targetWrite(target: path, reason: "\(error)") }
+        }
+        return aside
     }
 
     /// For a file target: refuses a FIFO, device or socket (never replaced, never written

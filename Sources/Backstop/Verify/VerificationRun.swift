@@ -33,26 +33,41 @@ extension Repository {
         return results
     }
 
-    /// The `count` snapshots to verify next for `verify --sample`: snapshot folders the catalog
-    /// lacks (their manifest could not be read; never verified as far as the catalog knows)
-    /// first, then the catalog's least recently verified.
-    public func leastRecentlyVerified(_ count: Int) throws -> [SnapshotID] {
+    /// The `count` snapshots to verify next: `verify --sample N` and a policy's `sample` (which
+    /// passes what it just verified as `excluding`). The catalog's least recently verified
+    /// (never verified first), except that snapshot folders the catalog lacks (their manifest
+    /// could not be read, so no history can be recorded for them) take at most half of the
+    /// sample, rounded down, in turns by day (`now`), so they neither starve the others nor are
+    /// forgotten. They fill the rest when the catalog has fewer snapshots than asked.
+    public func sampleToVerify(_ count: Int, excluding: Set<SnapshotID> = [], now: Date = Date()) throws -> [SnapshotID] {
+        guard count > 0 else { return [] }
         let cataloged = try catalog.snapshotIDs()
-        let missing = try snapshotFolders().filter { !cataloged.contains($0) }
-        return Array((missing + (try catalog.leastRecentlyVerified(count))).prefix(count))
+        let missing = try snapshotFolders().filter { !cataloged.contains($0) && !excluding.contains($0) }.sorted()
+        let share = min(missing.count, count / 2)
+        var uncataloged: [SnapshotID] = []
+        if share > 0 {
+            let day = Int((now.timeIntervalSince1970 / 86_400).rounded(.down))
+            let start = ((day * share) % missing.count + missing.count) % missing.count
+            uncataloged = (0..<share).map { missing[(start + $0) % missing.count] }
+        }
+        let fromCatalog = try catalog.leastRecentlyVerified(count + excluding.count).filter { !excluding.contains($0) }
+        var chosen = uncataloged + fromCatalog.prefix(count - share)
+        if chosen.count < count {
+            chosen += missing.filter { !uncataloged.contains($0) }.prefix(count - chosen.count)
+        }
+        return chosen
     }
 
     /// Checks a snapshot's own files before a restore writes anything (see
     /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
     /// `RestoreError.corrupt` naming the first problem (and how many more there are).
     ///
-    /// `wholePayload`: the restore will read every frame anyway, so the payload file is hashed
-    /// too. Decoding alone cannot catch every damaged byte: some bits of a zstd frame do not
-    /// change what it decodes to, so a stored file that no longer matches `SHA256SUMS` could
-    /// otherwise restore "successfully" while `verify` reports it corrupt. Partial restores read
-    /// only their frames and rely on the entry and section digests.
-    public func checkBeforeRestore(_ manifest: Manifest, wholePayload: Bool) throws {
-        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles(hashPayload: wholePayload)
+    /// The payload's size is checked here, not its digest: a whole restore hashes the stored
+    /// file in the pass that reads every frame (`StoredFileCheck`) and checks it before the
+    /// target is renamed into place (or, for `--to -`, before the first byte goes out); a partial
+    /// restore reads only its frames and relies on the entry and section digests.
+    public func checkBeforeRestore(_ manifest: Manifest) throws {
+        let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
         if let first = problems.first {
             let more = problems.count > 1 ? " (and \(problems.count - 1) more problems; see `backstop verify \(manifest.id) --quick`)" : ""
             throw RestoreError.corrupt(snapshot: manifest.id, file: first.file, location: first.location ?? "", reason: first.message + more)

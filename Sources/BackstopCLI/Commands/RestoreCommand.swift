@@ -121,10 +121,9 @@ struct RestoreCommand: ParsableCommand {
     func restoreRun(_ runID: String, _ repo: Repository) throws {
         let snapshots = try repo.snapshots(ofRun: runID)
         guard !snapshots.isEmpty else { throw RepositoryError.snapshotNotFound("run \(runID)") }
-        if FileManager.default.fileExists(atPath: to), !(try FileManager.default.contentsOfDirectory(atPath: to)).isEmpty, !force {
-            throw RestoreError.targetNotEmpty(to)
+        if let aside = try RestoreTarget.prepareRunDirectory(to, force: force) {
+            notice("moved \(to) aside to \(aside)")
         }
-        try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
         var reports: [RestoreReport] = []
         for s in snapshots {
             let target = to + "/" + s.source + (s.kind == .logical ? ".sql" : "")

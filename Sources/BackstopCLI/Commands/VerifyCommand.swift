@@ -57,7 +57,7 @@ struct VerifyCommand: ParsableCommand {
         if all {
             ids = try repo.snapshotFolders()
         } else if let sample {
-            ids = try repo.leastRecentlyVerified(sample)
+            ids = try repo.sampleToVerify(sample)
         } else if selection.isGiven {
             ids = [try selection.resolve(nil, in: repo)]
         } else {

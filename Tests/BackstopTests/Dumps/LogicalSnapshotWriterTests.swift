@@ -13,9 +13,10 @@ import Testing
     }
 
     // Item 2: `mariadb-dump --compact` has no header and no completion comment: stored as raw,
-    // with a warning that a truncated copy would not be detected; then a complete dump of the
-    // same source is refused under --format auto (its format differs) until it is named.
-    @Test func compactDumpWarnsAndAFormatChangeIsRefused() throws {
+    // with a warning that a truncated copy would not be detected. A complete dump of the same
+    // source is then accepted under --format auto (raw → a checked format loses no check) with a
+    // notice; but a raw stream after it is refused until the format is named.
+    @Test func compactDumpWarnsAndOnlyAChangeAwayFromACheckedFormatIsRefused() throws {
         let db = try LogicalRestoreTests.mariadb.get()
         try db.sql("DROP DATABASE IF EXISTS lsw_app; CREATE DATABASE lsw_app; CREATE TABLE lsw_app.t (id INT); INSERT INTO lsw_app.t VALUES (1);")
         let compact = try runProcess("mariadb-dump", ["--no-defaults", "-S", db.socket, "-u", "root", "--compact", "lsw_app"])
@@ -23,18 +24,51 @@ import Testing
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
         let warnings = Locked<[String]>([])
-        let m = try backup(repo, compact.stdout, dir) { w in warnings.set(warnings.get() + [w]) }
+        let collect: (String) -> Void = { w in warnings.set(warnings.get() + [w]) }
+        let m = try backup(repo, compact.stdout, dir, warn: collect)
         #expect(m.dumpFormat == .raw)
         #expect(warnings.get().count == 1 && warnings.get()[0].contains("--compact") && warnings.get()[0].contains("truncated"), "\(warnings.get())")
 
+        warnings.set([])
         let full = try db.dump("lsw_app")
+        let upgraded = try backup(repo, full, dir, warn: collect)
+        #expect(upgraded.dumpFormat == .mysqldump)
+        #expect(warnings.get().count == 1 && warnings.get()[0].contains("now recognised as mysqldump") && warnings.get()[0].contains("\(m.id)"),
+                "\(warnings.get())")
+
         do {
-            _ = try backup(repo, full, dir)
-            Issue.record("a mysqldump stream after raw snapshots must be refused under --format auto")
+            _ = try backup(repo, compact.stdout, dir)
+            Issue.record("a raw stream after a mysqldump snapshot must be refused under --format auto")
         } catch BackupError.formatChanged(let source, let detected, let previous, let id) {
-            #expect(source == "app" && detected == .mysqldump && previous == .raw && id == m.id)
+            #expect(source == "app" && detected == .raw && previous == .mysqldump && id == upgraded.id)
         }
-        #expect(try repo.catalog.snapshots().count == 1, "nothing stored")
-        #expect(try backup(repo, full, dir, format: .mysqldump).dumpFormat == .mysqldump)
+        #expect(try repo.catalog.snapshots().count == 2, "nothing stored")
+        #expect(try backup(repo, compact.stdout, dir, format: .raw).dumpFormat == .raw)
+    }
+
+    // Review finding 2: pg_dump -Fc/-Ft sources were stored as raw before backstop recognised
+    // them; the first night after the upgrade must not be refused. A change between two checked
+    // formats (-Fc → -Ft) still is.
+    @Test func aPgDumpArchiveSourceStoredAsRawIsAcceptedOnceRecognised() throws {
+        _ = try PgArchiveTests.makeShop("lsw_shop")
+        let custom = try PgArchiveTests.dump("lsw_shop", .customPipe)
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        let old = try backup(repo, custom, dir, format: .raw)   // what earlier versions stored under auto
+        #expect(old.dumpFormat == .raw)
+
+        let warnings = Locked<[String]>([])
+        let m = try backup(repo, custom, dir) { w in warnings.set(warnings.get() + [w]) }
+        #expect(m.dumpFormat == .pgdumpCustom)
+        #expect(warnings.get().count == 1 && warnings.get()[0].contains("now recognised as pgdump-custom"), "\(warnings.get())")
+
+        let tar = try PgArchiveTests.dump("lsw_shop", .tar)
+        do {
+            _ = try backup(repo, tar, dir)
+            Issue.record("pgdump-custom → pgdump-tar must be refused under --format auto")
+        } catch BackupError.formatChanged(_, let detected, let previous, let id) {
+            #expect(detected == .pgdumpTar && previous == .pgdumpCustom && id == m.id)
+        }
+        #expect(try repo.catalog.snapshots().count == 2, "nothing stored")
     }
 }

@@ -264,4 +264,44 @@ import Testing
         #expect(d.removed.isEmpty)
         #expect(d.unchanged == 2)
     }
+
+    /// Review finding 11: a table restore whose preamble's table of contents cannot be read
+    /// (here: a repository whose manifest and SHA256SUMS were rewritten so that the preamble
+    /// section ends inside it, with a matching digest) is refused before anything reaches
+    /// stdout (the verifying pass runs the table-of-contents filter too), and a file restore,
+    /// which writes only its staging file, never says bytes went out.
+    @Test(arguments: [Kind.customPipe, .tar])
+    func aTableOfContentsErrorIsFoundBeforeAnyByteGoesOut(kind: Kind) throws {
+        _ = try Self.makeShop("pga_toc")
+        let dump = try Self.dump("pga_toc", kind)
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        var m = try backup(repo, dump, dir, name: "in")
+        let p = try #require(m.sections.firstIndex { $0.kind == .preamble })
+        m.sections[p].length /= 2
+        let start = Int(m.sections[p].offset)
+        m.sections[p].sha256 = SHA256Hasher.digest(Array(dump[start..<(start + Int(m.sections[p].length))]))
+        let folder = repo.snapshotDirectory(m.id)
+        try writeFile(folder + "/manifest.json", Array(try Timestamp.jsonEncoder().encode(m)) + [0x0A])
+        let sums = try shell("sha256sum $(ls | grep -v SHA256SUMS)", directory: folder)
+        try writeFile(folder + "/SHA256SUMS", Array(sums.stdoutText.utf8))
+
+        let sink = MemorySink()
+        #expect {
+            _ = try LogicalRestore(repository: repo, manifest: m, table: "orders").stream(into: sink)
+        } throws: { error in
+            guard case let RestoreError.corrupt(_, _, location, reason) = error else { return false }
+            return location == "section \(m.sections[p].name)" && reason.contains("table of contents")
+        }
+        #expect(sink.bytes.count == 0, "bytes reached the stream")
+
+        let target = dir.sub("orders.dump")
+        #expect {
+            _ = try LogicalRestore(repository: repo, manifest: m, table: "orders").run(to: target)
+        } throws: { error in
+            if case RestoreError.corrupt = error { return true }
+            return false
+        }
+        #expect(!FileSystem.exists(target))
+    }
 }

@@ -55,6 +55,17 @@ import Testing
                 #expect(file == m.payloadName)
             }
             #expect(!FileSystem.exists(target))
+            if m.kind == .logical {
+                // `--to -`: the stored file's digest is checked before the first byte goes out.
+                let sink = MemorySink()
+                do {
+                    _ = try LogicalRestore(repository: repo, manifest: m).stream(into: sink)
+                    Issue.record("a whole --to - restore of a payload that no longer matches SHA256SUMS succeeded")
+                } catch let RestoreError.corrupt(_, file, _, _) {
+                    #expect(file == m.payloadName)
+                }
+                #expect(sink.bytes.count == 0, "bytes reached the stream")
+            }
         }
     }
 }
