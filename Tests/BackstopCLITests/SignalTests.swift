@@ -187,7 +187,9 @@ private func names(_ dir: String) -> [String] {
     /// Proves (review 5): Ctrl-C during a restore with `--fallback` is an interruption, not
     /// corruption: exit 130, no "corrupt … falling back" for each candidate, and no failed
     /// verification recorded (the newest snapshot is still the one selected).
-    @Test func interruptedFallbackRestoreIsNotCorruption() throws {
+    /// Also for a partial restore (`--include`), whose frames are read by another path.
+    @Test(arguments: [false, true])
+    func interruptedFallbackRestoreIsNotCorruption(partial: Bool) throws {
         let s = Scratch()
         try bigSource(s)
         for _ in 0..<2 {
@@ -196,7 +198,8 @@ private func names(_ dir: String) -> [String] {
         }
         let newest = try CLI.run(["select", "--latest", "--source", "big", "--repo", s.repo]).stdout
         try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
-        let child = try Child(["restore", "--latest", "--source", "big", "--fallback", "--to", s.sub("restores/out"), "--repo", s.repo], log: s.sub("stderr"))
+        let child = try Child(["restore", "--latest", "--source", "big", "--fallback", "--to", s.sub("restores/out"), "--repo", s.repo]
+                              + (partial ? ["--include", "*"] : []), log: s.sub("stderr"))
         #expect(eventually(60) { names(s.sub("restores")).contains { $0.hasPrefix(".backstop-restore-") } }, "the restore started")
         child.signal(SIGINT)   // at once: the restore reads frames now
         let code = child.exitCode()

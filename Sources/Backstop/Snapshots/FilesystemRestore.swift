@@ -218,7 +218,7 @@ public struct FilesystemRestore {
     }
 
     private func nextEntry(_ tar: TarReader) throws -> TarEntry? {
-        do { return try tar.nextEntry() } catch let e as RestoreError { throw e } catch {
+        do { return try tar.nextEntry() } catch let e as RestoreError { throw e } catch let e as Interrupted { throw e } catch {
             throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "tar", reason: "\(error)")
         }
     }
@@ -299,6 +299,8 @@ struct RangeChunks {
             if cached?.index != frameIndex {
                 do {
                     cached = (frameIndex, try payload.decodeFrame(frameIndex))
+                } catch let e as Interrupted {
+                    throw e  // never corruption
                 } catch {
                     throw RestoreError.corrupt(snapshot: id, file: file, location: "frame \(frameIndex)", reason: "\(error)")
                 }
