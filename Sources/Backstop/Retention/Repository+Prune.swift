@@ -35,13 +35,3 @@ extension Repository {
         return removed
     }
 }
-
-/// Crash points for tests: `BACKSTOP_FAULT=NAME` makes the process exit abruptly (as SIGKILL
-/// would) when it reaches the point of that name. Unset in normal use.
-enum FaultInjection {
-    static let active = ProcessInfo.processInfo.environment["BACKSTOP_FAULT"]
-
-    static func point(_ name: String) {
-        if active == name { _exit(137) }
-    }
-}
