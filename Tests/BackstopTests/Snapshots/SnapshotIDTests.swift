@@ -121,3 +121,29 @@ import Testing
         }
     }
 }
+
+extension SnapshotIDTests {
+    /// An ID names a UTC second that exists: a folder named after an impossible time is not a
+    /// snapshot (it would otherwise be cataloged with a time no snapshot could have started at).
+    @Test(arguments: [
+        "20241301T000000Z-1a2b3c4d",   // month 13
+        "20240001T000000Z-1a2b3c4d",   // month 0
+        "20240100T000000Z-1a2b3c4d",   // day 0
+        "20240132T000000Z-1a2b3c4d",   // January 32
+        "20230229T000000Z-1a2b3c4d",   // February 29 of a common year
+        "20240431T000000Z-1a2b3c4d",   // April 31
+        "20240324T240000Z-1a2b3c4d",   // hour 24
+        "20240324T226000Z-1a2b3c4d",   // minute 60
+        "20240324T220060Z-1a2b3c4d",   // second 60
+    ])
+    func rejectsTimesThatDoNotExist(_ text: String) {
+        #expect(SnapshotID(text) == nil)
+    }
+
+    @Test func acceptsTheLastSecondOfEachMonthOfALeapYear() {
+        for (month, day) in [(1, 31), (2, 29), (3, 31), (4, 30), (6, 30), (12, 31)] {
+            let text = String(format: "2024%02d%02dT235959Z-00000000", month, day)
+            #expect(SnapshotID(text)?.rawValue == text)
+        }
+    }
+}
