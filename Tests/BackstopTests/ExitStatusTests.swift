@@ -35,6 +35,7 @@ import Testing
             ("a manifest that does not decode", thrown { _ = try JSONDecoder().decode(Manifest.self, from: Data("{\"format\": 1}".utf8)) }, .integrity),
             ("a catalog that is not SQLite", thrown { _ = try Catalog(path: dir.sub("garbage")) }, .ioError),
             ("a restore target that cannot be written", ExtractionError.io(path: "t", operation: "write", errno: EIO), .ioError),
+            ("Foundation reading a missing file", thrown { _ = try Data(contentsOf: URL(fileURLWithPath: dir.sub("missing"))) }, .ioError),
             ("anything else", CocoaError(.featureUnsupported), .failure),
         ]
         for (what, error, expected) in cases {
