@@ -1,3 +1,6 @@
+import Foundation
+import GRDB
+
 /// Backstop's exit codes: one table, used by the CLI's root command and listed in `--help`.
 public enum ExitStatus: Int32, CaseIterable, Sendable {
     case success = 0
@@ -30,6 +33,40 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     public static var helpTable: String {
         allCases.map { "  \(String($0.rawValue).padding(toLength: 4, withPad: " ", startingAt: 0)) \($0.meaning)" }
             .joined(separator: "\n")
+    }
+}
+
+extension ExitStatus {
+    /// The exit status `error` stands for: the one mapping from error to exit code, used by the
+    /// root command and by `backstop run` for each job, so a failure has the same code whichever
+    /// command met it. Every error type the library throws conforms to `ExitStatusProviding`;
+    /// the errors of Foundation and GRDB that can pass through are mapped here. Anything else is
+    /// unexpected (1).
+    public init(for error: Error) {
+        switch error {
+        case let error as ExitStatusProviding:
+            self = error.exitStatus
+        case is DecodingError:
+            // Stored JSON (a manifest, an entry list) that does not decode: the data is at fault.
+            self = .integrity
+        case let error as DatabaseError:
+            // The catalog: a full disk, a read-only or damaged file is an I/O error of the
+            // repository (as `RepositoryError.unreadableCatalog`); a busy one is held by another
+            // process.
+            switch error.resultCode {
+            case .SQLITE_FULL, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN, .SQLITE_IOERR, .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                self = .ioError
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                self = .lockHeld
+            default:
+                self = .failure
+            }
+        case let error as CocoaError where error.code.rawValue >= CocoaError.fileNoSuchFile.rawValue && error.code.rawValue <= CocoaError.fileWriteVolumeReadOnly.rawValue:
+            // Foundation's file reading and writing errors (256…642).
+            self = .ioError
+        default:
+            self = .failure
+        }
     }
 }
 

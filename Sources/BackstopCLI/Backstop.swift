@@ -32,23 +32,31 @@ struct BackstopCommand: ParsableCommand {
 
     static func report(_ error: Error) {
         switch error {
-        case let error as ExitStatusProviding:
-            fail(error, status: error.exitStatus)
-        case let error as FileError:
-            fail(error, status: .ioError)
-        case let error as ZstdError:
-            fail(error, status: .integrity)
         case let error as CommandExit:
             Foundation.exit(error.status.rawValue)
+        case is ValidationError, is CleanExit, is ExitCode:
+            argumentParserExit(error)
         default:
-            // ArgumentParser's own errors: help, version, and usage errors (exit 64), also as
-            // JSON when --json was asked for (even if parsing failed before it was read).
-            let code = exitCode(for: error)
-            if code != .success && (Output.json || CommandLine.arguments.dropFirst().contains("--json")) {
-                Output.printJSON(FailureReport(error: message(for: error), exitCode: code.rawValue))
+            // Everything the library and Foundation throw: the library's one mapping, the same
+            // that `backstop run` uses for each job. ArgumentParser's parsing errors are not
+            // ours: `ExitStatus(for:)` calls them unexpected (1), and ArgumentParser knows them.
+            let status = ExitStatus(for: error)
+            if status == .failure && exitCode(for: error) != .failure {
+                argumentParserExit(error)
+            } else {
+                fail(error, status: status)
             }
-            exit(withError: error)
         }
+    }
+
+    /// ArgumentParser's own errors: help, version, and usage errors (exit 64), also as JSON when
+    /// --json was asked for (even if parsing failed before it was read).
+    static func argumentParserExit(_ error: Error) -> Never {
+        let code = exitCode(for: error)
+        if code != .success && (Output.json || CommandLine.arguments.dropFirst().contains("--json")) {
+            Output.printJSON(FailureReport(error: message(for: error), exitCode: code.rawValue))
+        }
+        exit(withError: error)
     }
 
     static func fail(_ error: Error, status: ExitStatus) {

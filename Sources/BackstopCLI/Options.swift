@@ -14,7 +14,13 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func open() throws -> Repository {
-        let repo = try Repository.open(at: path())
+        try Self.open(at: path())
+    }
+
+    /// Opens the repository at `path` as every command does: its catalog reconciled, and what
+    /// the reconcile could not do said on stderr.
+    static func open(at path: String) throws -> Repository {
+        let repo = try Repository.open(at: path)
         for u in repo.reconciled.unreadable {
             Output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }

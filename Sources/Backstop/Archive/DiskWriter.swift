@@ -30,8 +30,10 @@ public enum ExtractionError: Error, CustomStringConvertible, ExitStatusProviding
 }
 
 /// An errno from a failed system call.
-struct Errno: Error {
+struct Errno: Error, ExitStatusProviding {
     let code: Int32
+    /// The restore writer turns it into `ExtractionError.io` (74); should one escape, it is 74 too.
+    var exitStatus: ExitStatus { .ioError }
 }
 
 /// Runs a system call, retrying it while it fails with EINTR; -1 becomes `Errno`. Every system

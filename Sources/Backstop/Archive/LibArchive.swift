@@ -2,7 +2,7 @@ import CArchive
 import Foundation
 
 /// Errors from libarchive, with the path or entry they concern.
-public enum ArchiveError: Error, CustomStringConvertible {
+public enum ArchiveError: Error, CustomStringConvertible, ExitStatusProviding {
     case failed(operation: String, path: String?, reason: String)
 
     public var description: String {
@@ -11,6 +11,10 @@ public enum ArchiveError: Error, CustomStringConvertible {
             return "libarchive \(operation)\(path.map { " of \($0)" } ?? "") failed: \(reason)"
         }
     }
+
+    /// 65: libarchive refused the tar data it read or was given. A failure of the sink or source
+    /// under it is rethrown as that error itself (a full disk stays a `FileError`, 74).
+    public var exitStatus: ExitStatus { .integrity }
 }
 
 /// Checks a libarchive status; every libarchive call that returns one goes through here.
@@ -42,6 +46,28 @@ private func withUTF8Names<T>(_ body: () throws -> T) rethrows -> T {
 /// The type of a tar entry, as Backstop names it in entry lists.
 public enum EntryType: String, Codable, Sendable {
     case file, directory, symlink, hardlink, fifo, characterDevice, blockDevice
+}
+
+extension EntryType {
+    /// The type of a libarchive entry, for the writer and the reader alike: a hard link when it
+    /// links to a stored path, else its file type (libarchive's `AE_IF*` are the `S_IF*` values).
+    /// A type tar cannot tell is a file.
+    fileprivate init(_ entry: OpaquePointer, isHardlink: Bool) {
+        if isHardlink { self = .hardlink; return }
+        let filetype = archive_entry_filetype(entry)
+        switch UInt32(filetype) {
+        case backstop_ae_ifreg(): self = .file
+        case backstop_ae_ifdir(): self = .directory
+        case backstop_ae_iflnk(): self = .symlink
+        default:
+            switch mode_t(filetype) & S_IFMT {
+            case S_IFIFO: self = .fifo
+            case S_IFCHR: self = .characterDevice
+            case S_IFBLK: self = .blockDevice
+            default: self = .file
+            }
+        }
+    }
 }
 
 /// An entry's metadata as libarchive read it from disk and wrote it to the tar header.
@@ -183,24 +209,8 @@ final class TarWriter {
             if !expected { warning = w }
         }
 
-        let filetype = archive_entry_filetype(entry)
-        let type: EntryType
-        if hardlinkTo != nil { type = .hardlink } else {
-            switch UInt32(filetype) {
-            case backstop_ae_ifreg(): type = .file
-            case backstop_ae_ifdir(): type = .directory
-            case backstop_ae_iflnk(): type = .symlink
-            default:
-                switch st.st_mode & S_IFMT {
-                case S_IFIFO: type = .fifo
-                case S_IFCHR: type = .characterDevice
-                case S_IFBLK: type = .blockDevice
-                default: type = .file
-                }
-            }
-        }
         let meta = EntryMetadata(
-            type: type,
+            type: EntryType(entry, isHardlink: hardlinkTo != nil),
             mode: UInt32(archive_entry_mode(entry)) & 0o7777,
             uid: archive_entry_uid(entry), gid: archive_entry_gid(entry),
             mtime: FileTime(seconds: Int64(archive_entry_mtime(entry)), nanoseconds: Int32(archive_entry_mtime_nsec(entry))),
@@ -368,21 +378,7 @@ final class TarReader {
         guard let e = entry else { return nil }
         let hardlink = bytes(archive_entry_hardlink(e))
         let symlink = bytes(archive_entry_symlink(e))
-        let type: EntryType
-        if hardlink != nil { type = .hardlink } else {
-            switch UInt32(archive_entry_filetype(e)) {
-            case backstop_ae_ifreg(): type = .file
-            case backstop_ae_ifdir(): type = .directory
-            case backstop_ae_iflnk(): type = .symlink
-            default:
-                switch mode_t(archive_entry_filetype(e)) {
-                case S_IFIFO: type = .fifo
-                case S_IFCHR: type = .characterDevice
-                case S_IFBLK: type = .blockDevice
-                default: type = .file
-                }
-            }
-        }
+        let type = EntryType(e, isHardlink: hardlink != nil)
         var path = bytes(archive_entry_pathname(e)) ?? []
         while path.count > 1 && path.last == UInt8(ascii: "/") { path.removeLast() }  // tar writes directories as "name/"
         let link = hardlink ?? symlink

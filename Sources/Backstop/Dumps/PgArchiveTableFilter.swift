@@ -89,8 +89,10 @@ final class PgArchiveTableFilter: ByteSink {
     func finish() throws { try finishTableOfContents() }
 }
 
-enum PgArchiveTableFilterError: Error, CustomStringConvertible {
+enum PgArchiveTableFilterError: Error, CustomStringConvertible, ExitStatusProviding {
     case unreadable(String)
+    /// The stored archive does not parse: 65.
+    var exitStatus: ExitStatus { .integrity }
     var description: String {
         switch self {
         case let .unreadable(what): return "\(what) cannot be read for a table restore"

@@ -158,7 +158,7 @@ public struct PolicyRunner {
             try Interruption.check()   // stop the run: not a failure of this job
             outcome.status = .failed
             outcome.messages.append(String(describing: error))
-            outcome.exitCode = (error as? ExitStatusProviding)?.exitStatus.rawValue ?? (error is FileError ? ExitStatus.ioError.rawValue : ExitStatus.failure.rawValue)
+            outcome.exitCode = ExitStatus(for: error).rawValue
             logger.error("\(job.source): \(error)")
         }
         return outcome

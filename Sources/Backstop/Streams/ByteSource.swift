@@ -10,7 +10,7 @@ public protocol ByteSource: AnyObject {
 }
 
 /// What went wrong reading or writing a local file.
-public enum FileError: Error, CustomStringConvertible {
+public enum FileError: Error, CustomStringConvertible, ExitStatusProviding {
     case open(path: String, errno: Int32)
     case read(path: String, errno: Int32)
     case write(path: String, errno: Int32)
@@ -27,6 +27,14 @@ public enum FileError: Error, CustomStringConvertible {
         case let .sync(path, e): return "cannot flush \(path) to disk: \(String(cString: strerror(e)))"
         case let .truncated(path, offset, wanted):
             return "\(path) is truncated: wanted \(wanted) bytes at offset \(offset)"
+        }
+    }
+
+    /// 74, except a stored file that ends early: that is truncated data (65).
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .open, .read, .write, .sync: return .ioError
+        case .truncated: return .integrity
         }
     }
 

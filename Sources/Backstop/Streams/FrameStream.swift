@@ -2,10 +2,12 @@ import Dispatch
 import Foundation
 
 /// A frame that failed to decode, with its index in the seek table.
-public struct FrameError: Error, CustomStringConvertible {
+public struct FrameError: Error, CustomStringConvertible, ExitStatusProviding {
     public var frame: Int
     public var underlying: Error
     public var description: String { "frame \(frame): \(underlying)" }
+    /// The underlying error's: a corrupt frame is 65, an unreadable one 74.
+    public var exitStatus: ExitStatus { ExitStatus(for: underlying) }
 }
 
 /// Decodes chosen frames of a seekable zstd file ahead of the reader, in parallel, and hands

@@ -62,7 +62,7 @@ public struct SHA256Digest: Hashable, Sendable, Codable, CustomStringConvertible
 }
 
 /// Errors from libcrypto.
-public enum CryptoError: Error, CustomStringConvertible {
+public enum CryptoError: Error, CustomStringConvertible, ExitStatusProviding {
     case failed(operation: String, reason: String)
 
     public var description: String {
@@ -70,6 +70,9 @@ public enum CryptoError: Error, CustomStringConvertible {
         case let .failed(operation, reason): return "OpenSSL \(operation) failed: \(reason)"
         }
     }
+
+    /// libcrypto failing is nothing the data or the disk did: unexpected (1).
+    public var exitStatus: ExitStatus { .failure }
 }
 
 /// Incremental SHA-256 through OpenSSL's EVP interface (which uses the CPU's SHA instructions).

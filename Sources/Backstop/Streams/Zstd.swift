@@ -1,7 +1,7 @@
 import CZstd
 
 /// What can go wrong compressing or decompressing with zstd.
-public enum ZstdError: Error, CustomStringConvertible, Equatable {
+public enum ZstdError: Error, CustomStringConvertible, Equatable, ExitStatusProviding {
     case compressionFailed(String)
     case corruptFrame(String)
     case checksumMismatch
@@ -16,6 +16,14 @@ public enum ZstdError: Error, CustomStringConvertible, Equatable {
         case let .sizeMismatch(expected, actual):
             return "zstd frame decoded to \(actual) bytes where the seek table says \(expected)"
         case let .notSeekable(reason): return "not a seekable zstd file: \(reason)"
+        }
+    }
+
+    /// Stored data that does not decode is corrupt (65); a compressor that fails is unexpected (1).
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .compressionFailed: return .failure
+        case .corruptFrame, .checksumMismatch, .sizeMismatch, .notSeekable: return .integrity
         }
     }
 }
