@@ -72,6 +72,7 @@ import Testing
         let runID = runIDs.first!
         let restore = try CLI.run(["restore", "--run", runID, "--to", s.sub("set"), "--repo", s.repo])
         #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(restore.stderr.contains("(datadir) to \(s.sub("set/datadir"))") && restore.stderr.contains("(dump) to \(s.sub("set/dump.sql"))"), "\(restore.stderr)")
         #expect(try String(contentsOfFile: s.sub("set/datadir/data/ibdata1"), encoding: .utf8) == "pages\n")
         #expect(try String(contentsOfFile: s.sub("set/dump.sql"), encoding: .utf8) == sampleDump())
     }

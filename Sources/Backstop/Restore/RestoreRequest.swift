@@ -42,6 +42,35 @@ public struct RestoreRequest: Sendable {
     }
 }
 
+/// What a restore tells its operator as it goes (the CLI prints these on stderr).
+public enum RestoreNotice: Sendable, Equatable, CustomStringConvertible {
+    /// A candidate proved corrupt or hostile; the failure is recorded.
+    case failed(snapshot: SnapshotID, reason: String)
+    /// With fallback: the next older candidate is tried.
+    case fallingBack(to: SnapshotID)
+    /// `restore --run`: an existing file at the directory's path was moved aside.
+    case movedAside(path: String, to: String)
+    /// `restore --run`: one snapshot of the set is restored.
+    case restored(snapshot: SnapshotID, source: String, target: String)
+
+    /// Whether `--quiet` still shows it: a failure and a fallback always are.
+    public var isImportant: Bool {
+        switch self {
+        case .failed, .fallingBack: return true
+        case .movedAside, .restored: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .failed(_, reason): return reason
+        case let .fallingBack(id): return "falling back to the next older candidate, \(id)"
+        case let .movedAside(path, to): return "moved \(path) aside to \(to)"
+        case let .restored(id, source, target): return "restored \(id) (\(source)) to \(target)"
+        }
+    }
+}
+
 extension Repository {
     /// Restores the first of `candidates` that proves intact.
     ///
@@ -54,7 +83,7 @@ extension Repository {
     /// standard output. A failure to write the target is the target's, not the snapshot's: it is
     /// thrown and nothing is recorded.
     public func restore(candidates: [SnapshotID], request: RestoreRequest, fallback: Bool,
-                        notice: (String) -> Void) throws -> RestoreReport {
+                        notice: (RestoreNotice) -> Void) throws -> RestoreReport {
         precondition(!candidates.isEmpty)
         var lastError: Error?
         for (n, id) in candidates.enumerated() {
@@ -82,11 +111,36 @@ extension Repository {
                     bytesRead: 0, problems: [VerificationProblem(file: "restore", message: error.description)]))
                 lastError = error
                 guard fallback, error.allowsFallback, n + 1 < candidates.count else { throw error }
-                notice("\(error)")
-                notice("falling back to the next older candidate, \(candidates[n + 1])")
+                notice(.failed(snapshot: id, reason: "\(error)"))
+                notice(.fallingBack(to: candidates[n + 1]))
             }
         }
         throw lastError!
+    }
+
+    /// Restores the set of snapshots one run took (`backstop run`'s run ID), each verified, into
+    /// `directory`: a filesystem snapshot into `DIRECTORY/SOURCE/`, a logical one to
+    /// `DIRECTORY/SOURCE.sql`. The directory is created when missing (see
+    /// `RestoreTarget.prepareRunDirectory`); `force` moves existing targets aside, never deletes.
+    /// The owner and permission flags apply to the filesystem snapshots of the set.
+    public func restore(run runID: String, into directory: String, force: Bool = false,
+                        noSameOwner: Bool = false, noSamePermissions: Bool = false,
+                        notice: (RestoreNotice) -> Void) throws -> [RestoreReport] {
+        let set = try snapshots(ofRun: runID)
+        guard !set.isEmpty else { throw RepositoryError.snapshotNotFound("run \(runID)") }
+        if let aside = try RestoreTarget.prepareRunDirectory(directory, force: force) {
+            notice(.movedAside(path: directory, to: aside))
+        }
+        var reports: [RestoreReport] = []
+        for s in set {
+            let target = directory + "/" + s.source + (s.kind == .logical ? ".sql" : "")
+            let tree = s.kind == .filesystem
+            let request = RestoreRequest(target: target, force: force, noSameOwner: noSameOwner && tree,
+                                         noSamePermissions: noSamePermissions && tree)
+            reports.append(try restore(candidates: [s.id], request: request, fallback: false, notice: notice))
+            notice(.restored(snapshot: s.id, source: s.source, target: target))
+        }
+        return reports
     }
 }
 

@@ -119,26 +119,22 @@ struct RestoreCommand: ParsableCommand {
 
     /// Restores the set of snapshots one run took, each verified, into one directory.
     func restoreRun(_ runID: String, _ repo: Repository) throws {
-        let snapshots = try repo.snapshots(ofRun: runID)
-        guard !snapshots.isEmpty else { throw RepositoryError.snapshotNotFound("run \(runID)") }
-        if let aside = try RestoreTarget.prepareRunDirectory(to, force: force) {
-            notice("moved \(to) aside to \(aside)")
-        }
-        var reports: [RestoreReport] = []
-        for s in snapshots {
-            let target = to + "/" + s.source + (s.kind == .logical ? ".sql" : "")
-            let report = try repo.restore(candidates: [s.id], request: RestoreRequest(target: target, force: force, noSameOwner: noSameOwner && s.kind == .filesystem,
-                                                                                  noSamePermissions: noSamePermissions && s.kind == .filesystem), fallback: false) { notice($0) }
-            notice("restored \(s.id) (\(s.source)) to \(target)")
-            reports.append(report)
-        }
+        let reports = try repo.restore(run: runID, into: to, force: force, noSameOwner: noSameOwner,
+                                       noSamePermissions: noSamePermissions) { notice($0) }
         if output.json { Output.printJSON(reports) }
     }
 
     /// Messages go to stderr: stdout may carry the restored stream.
     func notice(_ text: String) {
-        if !output.quiet || text.contains("falling back") || text.contains("failed") {
-            FileHandle.standardError.write(Data(("backstop: " + text + "\n").utf8))
-        }
+        if !output.quiet { say(text) }
+    }
+
+    /// The library's notices: a failure and a fallback are shown even with --quiet.
+    func notice(_ n: RestoreNotice) {
+        if !output.quiet || n.isImportant { say(n.description) }
+    }
+
+    private func say(_ text: String) {
+        FileHandle.standardError.write(Data(("backstop: " + text + "\n").utf8))
     }
 }

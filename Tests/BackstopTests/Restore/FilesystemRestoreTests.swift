@@ -144,7 +144,7 @@ import Testing
         try writeFile(payload, bytes)
 
         let request = RestoreRequest(target: dir.sub("out"))
-        var notices: [String] = []
+        var notices: [RestoreNotice] = []
         do {
             _ = try repo.restore(candidates: [new.id, old.id], request: request, fallback: false) { notices.append($0) }
             Issue.record("restored a corrupt snapshot")
@@ -157,7 +157,8 @@ import Testing
 
         let report = try repo.restore(candidates: [new.id, old.id], request: request, fallback: true) { notices.append($0) }
         #expect(report.snapshot == old.id)
-        #expect(notices.contains { $0.contains("falling back") && $0.contains(old.id.rawValue) })
+        #expect(notices.contains(.fallingBack(to: old.id)))
+        #expect(notices.contains { if case .failed(new.id, _) = $0 { return true } else { return false } })
         #expect(try readFile(dir.sub("out/datadir/my.cnf")) == Array("[mysqld]\n".utf8))
     }
 
