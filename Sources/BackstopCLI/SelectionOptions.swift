@@ -62,7 +62,7 @@ extension SelectionOptions {
     /// The snapshot named by `id` (an ID or unique prefix) or, if none, chosen by these flags.
     func resolve(_ id: String?, in repo: Repository) throws -> SnapshotID {
         if let id { return try repo.resolve(id) }
-        let result = try repo.catalog.select(criteria(repo))
+        let result = try repo.selection(criteria(repo))
         guard let chosen = result.chosen else { throw SelectionError.noMatch(result) }
         return chosen.id
     }

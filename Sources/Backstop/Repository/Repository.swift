@@ -172,6 +172,23 @@ public final class Repository {
         return matches[0]
     }
 
+    /// The whole selection for `criteria`, also when nothing matched (`select` throws then): the
+    /// chosen snapshot if any, its fallbacks of the same source and kind, and every candidate's
+    /// explanation. Answered by the catalog.
+    public func selection(_ criteria: SelectionCriteria) throws -> SelectionResult {
+        try catalog.select(criteria)
+    }
+
+    /// Every cataloged snapshot, oldest completed first.
+    public func snapshots() throws -> [CatalogSnapshot] {
+        try catalog.snapshots()
+    }
+
+    /// Each cataloged snapshot's last verification.
+    public func lastVerifications() throws -> [SnapshotID: VerificationRecord] {
+        try catalog.lastVerifications()
+    }
+
     /// Creates `tmp/<id>/` for a snapshot being written.
     func makeStagingDirectory(_ id: SnapshotID) throws -> String {
         let dir = tmpDirectory + "/" + id.rawValue

@@ -24,13 +24,13 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         output.apply()
         let repo = try repository.open()
-        var snapshots = try repo.catalog.snapshots()
+        var snapshots = try repo.snapshots()
         if let source { snapshots = snapshots.filter { $0.source == source } }
         if let kind {
             guard let k = SnapshotKind(rawValue: kind) else { throw ValidationError("--kind must be filesystem or logical") }
             snapshots = snapshots.filter { $0.kind == k }
         }
-        let verifications = try repo.catalog.lastVerifications()
+        let verifications = try repo.lastVerifications()
         if output.json {
             Output.printJSON(snapshots.map { SnapshotSummary($0, verifications[$0.id]) })
             return

@@ -98,7 +98,7 @@ struct RestoreCommand: ParsableCommand {
         if let snapshot {
             candidates = [try repo.resolve(snapshot)]
         } else {
-            let result = try repo.catalog.select(selection.criteria(repo))
+            let result = try repo.selection(selection.criteria(repo))
             if explain { FileHandle.standardError.write(Data((result.explanation + "\n").utf8)) }
             guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
             candidates = [chosen.id] + result.fallbacks.map(\.id)

@@ -35,7 +35,7 @@ struct SelectCommand: ParsableCommand {
     func run() throws {
         output.apply()
         let repo = try repository.open()
-        let result = try repo.catalog.select(selection.criteria(repo))
+        let result = try repo.selection(selection.criteria(repo))
         if output.json {
             Output.printJSON(SelectReport(result))
         } else if let chosen = result.chosen {
