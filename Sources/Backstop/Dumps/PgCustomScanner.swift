@@ -19,8 +19,7 @@ final class PgCustomScanner: SectionScanner {
     private let sink: ByteSink
     private let toc = PgArchiveTOC(container: .custom, format: .pgdumpCustom)
     private var offset: Int64 = 0
-    private var sections: [Section] = []
-    private var current: (name: String, kind: Section.Kind, offset: Int64, hasher: SHA256Hasher, content: SHA256Hasher?)
+    private var current = PgArchiveSections()
     private var expected: [Int64: PgArchiveTOC.Entry] = [:]
     private var seen = Set<Int64>()
 
@@ -32,7 +31,6 @@ final class PgCustomScanner: SectionScanner {
 
     init(sink: ByteSink) {
         self.sink = sink
-        current = ("preamble", .preamble, 0, SHA256Hasher(), nil)
     }
 
     private func fail(_ reason: String) -> BackupError {
@@ -46,8 +44,7 @@ final class PgCustomScanner: SectionScanner {
         func flush(to end: Int) throws {
             guard end > flushed else { return }
             let part = UnsafeRawBufferPointer(rebasing: chunk[flushed..<end])
-            current.hasher.update(part)
-            current.content?.update(part)
+            current.update(part)
             try sink.write(part)
             flushed = end
         }
@@ -141,15 +138,8 @@ final class PgCustomScanner: SectionScanner {
     }
 
     private func startSection(at start: Int64) throws {
-        closeCurrent(at: start)
+        current.start("", .other, at: start)
         try sink.markBoundary()
-        current = ("", .other, start, SHA256Hasher(), nil)
-    }
-
-    private func closeCurrent(at end: Int64) {
-        guard end > current.offset else { return }
-        sections.append(Section(name: current.name, kind: current.kind, offset: current.offset, length: end - current.offset,
-                                sha256: current.hasher.finalize(), contentSHA256: current.content?.finalize()))
     }
 
     func finish() throws -> [Section] {
@@ -169,7 +159,7 @@ final class PgCustomScanner: SectionScanner {
             throw fail("it ends after \(offset) bytes, before the data of \(first.sectionName)"
                 + (missing.count > 1 ? " and \(missing.count - 1) more entries" : ""))
         }
-        closeCurrent(at: offset)
-        return sections
+        current.close(at: offset)
+        return current.closed
     }
 }

@@ -20,8 +20,7 @@ final class PgTarScanner: SectionScanner {
     private let sink: ByteSink
     private let toc = PgArchiveTOC(container: .tar, format: .pgdumpTar)
     private var offset: Int64 = 0
-    private var sections: [Section] = []
-    private var current: (name: String, kind: Section.Kind, offset: Int64, hasher: SHA256Hasher, content: SHA256Hasher?)
+    private var current = PgArchiveSections()
     private var expected: [String: PgArchiveTOC.Entry] = [:]
     private var seen = Set<String>()
     private var members = 0
@@ -32,11 +31,9 @@ final class PgTarScanner: SectionScanner {
     private var memberName = ""
     private var readingTOC = false
     private var zeroBlocks = 0
-    private var contentDigest: SHA256Digest?
 
     init(sink: ByteSink) {
         self.sink = sink
-        current = ("preamble", .preamble, 0, SHA256Hasher(), nil)
     }
 
     private func fail(_ reason: String) -> BackupError {
@@ -50,8 +47,7 @@ final class PgTarScanner: SectionScanner {
         func flush(to end: Int) throws {
             guard end > flushed else { return }
             let part = UnsafeRawBufferPointer(rebasing: chunk[flushed..<end])
-            current.hasher.update(part)
-            current.content?.update(part)
+            current.update(part)
             try sink.write(part)
             flushed = end
         }
@@ -84,11 +80,7 @@ final class PgTarScanner: SectionScanner {
                         for e in toc.dataEntries { expected[member(of: e)] = e }
                     }
                     try flush(to: i)
-                    if let content = current.content {
-                        // The padding after the data is not content.
-                        contentDigest = content.finalize()
-                        current.content = nil
-                    }
+                    current.endContent()   // the padding after the data is not content
                     state = padding > 0 ? .padding(padding) : .header
                 } else {
                     state = .data(left: left - Int64(take), padding: padding)
@@ -160,22 +152,14 @@ final class PgTarScanner: SectionScanner {
 
     private func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { p in
-            current.hasher.update(p)
+            current.update(p)
             try sink.write(p)
         }
     }
 
     private func startSection(_ name: String, _ kind: Section.Kind, at start: Int64) throws {
-        closeCurrent(at: start)
+        current.start(name, kind, at: start)
         try sink.markBoundary()
-        current = (name, kind, start, SHA256Hasher(), nil)
-        contentDigest = nil
-    }
-
-    private func closeCurrent(at end: Int64) {
-        guard end > current.offset else { return }
-        sections.append(Section(name: current.name, kind: current.kind, offset: current.offset, length: end - current.offset,
-                                sha256: current.hasher.finalize(), contentSHA256: contentDigest ?? current.content?.finalize()))
     }
 
     func finish() throws -> [Section] {
@@ -203,8 +187,8 @@ final class PgTarScanner: SectionScanner {
             throw fail("member \(member(of: first)) (the data of \(first.sectionName)) is missing"
                 + (missing.count > 1 ? ", and \(missing.count - 1) more" : ""))
         }
-        closeCurrent(at: offset)
-        return sections
+        current.close(at: offset)
+        return current.closed
     }
 
     /// The member that holds an entry's data. Large objects are listed in `blobs.toc` (archive

@@ -161,11 +161,7 @@ public enum RestoreTarget {
     /// else but a FIFO, device or socket (refused), which is then moved aside. A file or symlink
     /// is never replaced without `force`, even when empty.
     static func checkDirectory(_ path: String, force: Bool) throws -> Decision {
-        var st = stat()
-        guard lstat(path, &st) == 0 else {
-            if errno == ENOENT { return .replace }
-            throw RestoreError.targetWrite(target: path, reason: String(cString: strerror(errno)))
-        }
+        guard let st = try existing(path) else { return .replace }
         if st.st_mode & S_IFMT == S_IFDIR {
             let empty: Bool
             do { empty = try FileSystem.list(path).isEmpty } catch {
@@ -201,14 +197,20 @@ public enum RestoreTarget {
         return aside
     }
 
+    /// What is at `path` (never following a symlink), or nil when nothing is.
+    private static func existing(_ path: String) throws -> stat? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw RestoreError.targetWrite(target: path, reason: String(cString: strerror(errno)))
+        }
+        return st
+    }
+
     /// For a file target: refuses a FIFO, device or socket (never replaced, never written
     /// through), and an existing non-empty file, symlink or directory without `force`.
     static func check(_ path: String, force: Bool) throws -> Decision {
-        var st = stat()
-        guard lstat(path, &st) == 0 else {
-            if errno == ENOENT { return .replace }
-            throw RestoreError.targetWrite(target: path, reason: String(cString: strerror(errno)))
-        }
+        guard let st = try existing(path) else { return .replace }
         switch st.st_mode & S_IFMT {
         case S_IFIFO: throw RestoreError.unsupportedTarget(path: path, type: "a FIFO")
         case S_IFCHR, S_IFBLK: throw RestoreError.unsupportedTarget(path: path, type: "a device")
@@ -220,12 +222,11 @@ public enum RestoreTarget {
             if stat(path, &to) == 0, [S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK].contains(to.st_mode & S_IFMT) {
                 throw RestoreError.unsupportedTarget(path: path, type: "a symlink to a FIFO, device or socket")
             }
-            if !force { throw RestoreError.targetNotEmpty(path) }
-            return .moveAside
         default:
-            if !force { throw RestoreError.targetNotEmpty(path) }
-            return .moveAside
+            break
         }
+        if !force { throw RestoreError.targetNotEmpty(path) }
+        return .moveAside
     }
 
     /// Moves `path` (a file, symlink or directory; a symlink itself, never what it points to)
