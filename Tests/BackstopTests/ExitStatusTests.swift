@@ -31,7 +31,7 @@ import Testing
             ("a pg archive that does not parse", PgArchiveTableFilterError.unreadable("the toc.dat header"), .integrity),
             ("libcrypto", CryptoError.failed(operation: "EVP_DigestFinal_ex", reason: "?"), .failure),
             ("an interruption", Interrupted(signal: SIGTERM), .interrupted),
-            ("a held lock", RepositoryError.lockHeld(path: dir.path, holder: LockHolder(host: "h", pid: 1, startedAt: Date(), command: "c"), waited: 0), .lockHeld),
+            ("a held lock", RepositoryError.lockHeld(path: dir.path, holder: LockHolder(host: "h", pid: 1, startedAt: Date(), command: "c"), waited: 0, lockFile: "l"), .lockHeld),
             ("a manifest that does not decode", thrown { _ = try JSONDecoder().decode(Manifest.self, from: Data("{\"format\": 1}".utf8)) }, .integrity),
             ("a catalog that is not SQLite", thrown { _ = try Catalog(path: dir.sub("garbage")) }, .ioError),
             ("a restore target that cannot be written", ExtractionError.io(path: "t", operation: "write", errno: EIO), .ioError),

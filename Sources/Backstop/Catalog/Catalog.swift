@@ -23,6 +23,9 @@ public struct ReconcileReport: Sendable, Equatable {
     public var removed: [SnapshotID] = []
     /// Snapshot folders whose manifest could not be read; they stay out of the catalog.
     public var unreadable: [(id: String, reason: String)] = []
+    /// Snapshots with objects but no manifest: a backup at work, or an interrupted backup or
+    /// prune (the next writer removes them). Never cataloged.
+    public var incomplete: [SnapshotID] = []
     /// Why the catalog could not be brought up to date (a read-only or full repository), if so.
     public var notSaved: String?
 
@@ -102,6 +105,12 @@ public final class Catalog: @unchecked Sendable {
                 t.primaryKey("key", .text)
                 t.column("value", .text).notNull()
             }
+        }
+        m.registerMigration("v4: verification objects") { db in
+            // The key of the repository object a verification row mirrors
+            // (`verifications/<id>/<name>.json`); NULL for rows written before history was stored.
+            try db.alter(table: "verification") { t in t.add(column: "storedAs", .text) }
+            try db.create(index: "verification_on_storedAs", on: "verification", columns: ["storedAs"], unique: true)
         }
         return m
     }

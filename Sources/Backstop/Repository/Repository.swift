@@ -1,173 +1,251 @@
 import Foundation
 
-/// A Backstop repository on the local filesystem, laid out as DESIGN.md describes:
+/// A Backstop repository on a storage backend, laid out as `RepositoryLayout` describes.
 ///
-/// ```
-/// backstop.json  snapshots/<id>/  events/  catalog.sqlite  tmp/  locks/
-/// ```
-///
-/// Only `Repository` and `Catalog` change what is stored. Opening a repository reconciles the
-/// catalog with `snapshots/` (a directory listing), so a crash between a snapshot's rename and its
-/// catalog insert loses nothing.
+/// Only `Repository` and `Catalog` change what is stored, and only through `storage` (keys,
+/// never paths). Opening a repository reconciles the catalog with the committed snapshots (a
+/// listing of `snapshots/`), so a crash between a snapshot's commit and its catalog insert loses
+/// nothing.
 public final class Repository {
-    public let path: String
+    public let storage: StorageBackend
     public let config: RepositoryConfig
     public let catalog: Catalog
     /// What the reconcile on open changed.
     public let reconciled: ReconcileReport
 
-    public var snapshotsDirectory: String { path + "/snapshots" }
-    public var tmpDirectory: String { path + "/tmp" }
-    public var locksDirectory: String { path + "/locks" }
-    public var eventsDirectory: String { path + "/events" }
-    public var catalogPath: String { path + "/catalog.sqlite" }
+    /// Where the repository is, for messages: a local path or a URL.
+    public var location: String { storage.location }
 
-    private init(path: String, config: RepositoryConfig, catalog: Catalog, reconciled: ReconcileReport) {
-        self.path = path
+    private init(storage: StorageBackend, config: RepositoryConfig, catalog: Catalog, reconciled: ReconcileReport) {
+        self.storage = storage
         self.config = config
         self.catalog = catalog
         self.reconciled = reconciled
     }
 
-    /// Creates a repository at `path` (an empty or missing directory). A directory that holds
-    /// anything else is refused unless `force` (its files are then left as they are, beside the
-    /// repository's).
-    ///
-    /// Crash behaviour: `backstop.json` is written last and atomically; a crash before it leaves a
-    /// directory that is not yet a repository, and `init` can be run again.
+    /// How long a writer's lease lasts without renewal; it is renewed every fifth of that while
+    /// the writer works. Only another host ever waits for an expiry (see `LockHolder.staleness`).
+    public static let leaseDuration: TimeInterval = 600
+
+    // MARK: - Create and open
+
+    /// Creates a repository in the local directory `path` (an empty or missing directory). A
+    /// directory that holds anything else is refused unless `force` (its files are then left as
+    /// they are, beside the repository's).
     @discardableResult
     public static func create(at path: String, compressionLevel: Int32 = 3, force: Bool = false) throws -> Repository {
-        let path = normalize(path)
-        if FileSystem.exists(path + "/backstop.json") { throw RepositoryError.alreadyExists(path: path) }
-        if FileSystem.exists(path) {
-            guard FileSystem.isDirectory(path) else { throw RepositoryError.notEmpty(path: path, entries: []) }
-            let entries = try FileSystem.list(path)
-            if !entries.isEmpty && !force { throw RepositoryError.notEmpty(path: path, entries: entries) }
-        }
-        try FileSystem.makeDirectory(path)
-        for sub in ["snapshots", "events", "tmp", "locks"] {
-            try FileSystem.makeDirectory(path + "/" + sub)
-        }
+        let local = LocalBackend(root: path)
+        if local.rootIsNotADirectory { throw RepositoryError.notEmpty(path: local.location, entries: []) }
+        return try create(storage: local, compressionLevel: compressionLevel, force: force)
+    }
+
+    /// Creates a repository on `storage`, which must be empty (or, with `force`, hold no
+    /// repository yet). The catalog goes to `catalogPath`, by default the backend's.
+    ///
+    /// Crash behaviour: `backstop.json` is written last and atomically; a crash before it leaves
+    /// storage that is not yet a repository, and `init` can be run again.
+    @discardableResult
+    public static func create(storage: StorageBackend, catalogPath: String? = nil, compressionLevel: Int32 = 3,
+                              force: Bool = false) throws -> Repository {
+        if try storage.exists(RepositoryLayout.config) { throw RepositoryError.alreadyExists(path: storage.location) }
+        let entries = try storage.children(of: nil)
+        if !entries.isEmpty && !force { throw RepositoryError.notEmpty(path: storage.location, entries: entries) }
+        try storage.prepare()
         let config = RepositoryConfig(
             format: Manifest.currentFormat, id: UUID().uuidString.lowercased(), createdAt: truncatedToMillis(Date()),
             compression: .init(algorithm: "zstd", level: compressionLevel))
+        _ = try Catalog(path: try resolveCatalogPath(catalogPath, storage: storage))
         let bytes = Array(try Timestamp.jsonEncoder().encode(config)) + [0x0A]
-        _ = try Catalog(path: path + "/catalog.sqlite")
-        try FileSystem.writeAtomically(bytes, to: path + "/backstop.json")
-        return try open(at: path)
+        if try storage.put(RepositoryLayout.config, bytes, mode: .createOnly) == .alreadyPresent {
+            throw RepositoryError.alreadyExists(path: storage.location)
+        }
+        return try open(storage: storage, catalogPath: catalogPath)
     }
 
-    /// Opens the repository at `path` and reconciles its catalog.
+    /// Opens the repository in the local directory `path` and reconciles its catalog.
     public static func open(at path: String) throws -> Repository {
-        let path = normalize(path)
-        let configPath = path + "/backstop.json"
-        guard FileSystem.exists(configPath) else { throw RepositoryError.notARepository(path: path) }
-        let config: RepositoryConfig
+        try open(storage: LocalBackend(root: path))
+    }
+
+    /// Opens the repository on `storage` and reconciles its catalog (at `catalogPath`, by
+    /// default the backend's).
+    public static func open(storage: StorageBackend, catalogPath: String? = nil) throws -> Repository {
+        let config = try readConfig(storage)
+        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
         do {
-            config = try Timestamp.jsonDecoder().decode(RepositoryConfig.self, from: Data(FileSystem.readFile(configPath)))
-        } catch let error as FileError {
-            throw RepositoryError.io(path: configPath, operation: "read", errno: error.errnoValue ?? EIO)
-        } catch {
-            throw RepositoryError.unreadableConfig(path: path, reason: RepositoryError.describe(decoding: error))
-        }
-        guard config.format == Manifest.currentFormat else {
-            throw RepositoryError.unsupportedFormat(path: path, format: config.format)
-        }
-        do {
-            return try openCatalog(path: path, config: config)
+            return try openCatalog(storage: storage, config: config, catalogPath: catalogFile)
         } catch let error as RepositoryError {
             throw error
         } catch let error as Interrupted {
             throw error
         } catch let error as FileError {
             // Not the catalog's fault (permissions of snapshots/ or events/, a failing disk).
-            let file: String
-            switch error {
-            case let .open(p, _), let .read(p, _), let .write(p, _), let .sync(p, _), let .truncated(p, _, _): file = p
-            }
-            throw RepositoryError.io(path: file, operation: "read", errno: error.errnoValue ?? EIO)
+            throw RepositoryError.io(path: error.path, operation: "read", errno: error.errnoValue ?? EIO)
+        } catch let error as StorageError {
+            throw error
         } catch {
             // SQLite's errors, and GRDB's when a row cannot be decoded: the catalog's.
-            throw RepositoryError.unreadableCatalog(path: path, reason: Catalog.explain(error))
+            throw RepositoryError.unreadableCatalog(path: storage.location, reason: Catalog.explain(error))
         }
     }
 
-    private static func openCatalog(path: String, config: RepositoryConfig) throws -> Repository {
-        let catalog = try Catalog(path: path + "/catalog.sqlite")
-        // The listing is skipped while the folder is unchanged since the last reconcile: its
-        // mtime, link count and inode change whenever a snapshot is renamed in or out.
+    static func resolveCatalogPath(_ given: String?, storage: StorageBackend) throws -> String {
+        guard let path = given ?? storage.defaultCatalogPath else {
+            throw RepositoryError.unreadableCatalog(path: storage.location, reason: "this repository keeps no catalog of its own; give a catalog path")
+        }
+        return path
+    }
+
+    /// `backstop.json`, checked for a format this version reads.
+    static func readConfig(_ storage: StorageBackend) throws -> RepositoryConfig {
+        let bytes: [UInt8]
+        do {
+            guard try storage.exists(RepositoryLayout.config) else { throw RepositoryError.notARepository(path: storage.location) }
+            bytes = try storage.read(RepositoryLayout.config)
+        } catch let error as FileError {
+            throw RepositoryError.io(path: error.path, operation: "read", errno: error.errnoValue ?? EIO)
+        }
+        let config: RepositoryConfig
+        do {
+            config = try Timestamp.jsonDecoder().decode(RepositoryConfig.self, from: Data(bytes))
+        } catch {
+            throw RepositoryError.unreadableConfig(path: storage.location, reason: RepositoryError.describe(decoding: error))
+        }
+        guard config.format == Manifest.currentFormat else {
+            throw RepositoryError.unsupportedFormat(path: storage.location, format: config.format)
+        }
+        return config
+    }
+
+    private static func openCatalog(storage: StorageBackend, config: RepositoryConfig, catalogPath: String) throws -> Repository {
+        let catalog = try Catalog(path: catalogPath)
         var report = ReconcileReport()
         do {
-            let snapshotsPrint = FileSystem.fingerprint(path + "/snapshots")
-            if try catalog.meta("snapshots.fingerprint") != snapshotsPrint {
-                report = try reconcileSnapshots(catalog, repositoryPath: path)
-                if report.unreadable.isEmpty { try catalog.setMeta("snapshots.fingerprint", snapshotsPrint) }
-            }
-            let eventsPrint = FileSystem.fingerprint(path + "/events")
-            if try catalog.meta("events.fingerprint") != eventsPrint {
-                try catalog.reconcileEvents(loadEvents(path + "/events"))
-                try catalog.setMeta("events.fingerprint", eventsPrint)
-            }
+            report = try reconcile(catalog, storage: storage)
         } catch where Catalog.isUnwritable(error) {
             // A read-only or full repository can still be read: the catalog may lag behind
             // `snapshots/` until the next open that can write.
             report = ReconcileReport()
             report.notSaved = Catalog.explain(error)
         }
-        return Repository(path: path, config: config, catalog: catalog, reconciled: report)
+        return Repository(storage: storage, config: config, catalog: catalog, reconciled: report)
     }
 
-    /// Takes the writer lock for `body`, cleaning leftovers in `tmp/` first.
+    /// Brings `catalog` up to date with `snapshots/`, `events/` and `verifications/`.
+    ///
+    /// The listing of a prefix is skipped while the backend's change token for it is the one
+    /// saved after the last complete reconcile. The token is read before listing, and saved only
+    /// when the listing saw no incomplete snapshot and no writer held the lease once it was done:
+    /// a writer's commit or prune that the listing may have missed leaves the token unsaved (or
+    /// cleared: writers clear it before they commit or remove a manifest), so the next open lists
+    /// again.
+    static func reconcile(_ catalog: Catalog, storage: StorageBackend, force: Bool = false) throws -> ReconcileReport {
+        var report = ReconcileReport()
+        let snapshotsToken = storage.changeToken(under: RepositoryLayout.snapshots)
+        if try force || snapshotsToken == nil || catalog.meta("snapshots.fingerprint") != snapshotsToken {
+            let states = RepositoryLayout.snapshotStates(try storage.list(under: RepositoryLayout.snapshots))
+            report = try catalog.reconcile(folders: states.committed) { id in try loadManifest(storage, id) }
+            report.incomplete = states.incomplete
+            let quiet = states.incomplete.isEmpty && storage.leaseHolder("writer") == nil
+            if let snapshotsToken, report.unreadable.isEmpty && quiet {
+                try catalog.setMeta("snapshots.fingerprint", snapshotsToken)
+            }
+        }
+        let eventsToken = storage.changeToken(under: RepositoryLayout.events)
+        if try force || eventsToken == nil || catalog.meta("events.fingerprint") != eventsToken {
+            try catalog.reconcileEvents(loadEvents(storage))
+            if let eventsToken { try catalog.setMeta("events.fingerprint", eventsToken) }
+        }
+        let verificationsToken = storage.changeToken(under: RepositoryLayout.verifications)
+        if try force || verificationsToken == nil || catalog.meta("verifications.fingerprint") != verificationsToken {
+            try reconcileVerifications(catalog, storage: storage)
+            if let verificationsToken { try catalog.setMeta("verifications.fingerprint", verificationsToken) }
+        }
+        return report
+    }
+
+    // MARK: - The writer lease
+
+    /// Takes the writer lease for `body`, removing what interrupted writers left first.
     public func withWriterLock<T>(
         command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
     ) throws -> T {
-        try Self.withWriterLock(at: path, command: command, timeout: timeout, warn: warn, body)
+        try Self.withWriterLock(storage: storage, command: command, timeout: timeout, warn: warn, body)
     }
 
-    /// Removes what crashed writers left in `tmp/`. Call only while holding the writer lock.
-    static func cleanTemporaryFiles(repositoryPath path: String, warn: (String) -> Void) throws {
-        let tmp = path + "/tmp"
-        for name in try FileSystem.list(tmp) {
-            warn("removing tmp/\(name), left behind by an interrupted writer")
-            try FileSystem.removeTree(tmp + "/" + name)
+    /// Takes the writer lease of `storage` without opening a catalog (for `catalog rebuild`,
+    /// when the catalog itself may be damaged). The lease is renewed while `body` runs.
+    public static func withWriterLock<T>(
+        storage: StorageBackend, command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
+    ) throws -> T {
+        guard try storage.exists(RepositoryLayout.config) else { throw RepositoryError.notARepository(path: storage.location) }
+        let lease = try storage.acquireLease("writer", command: command, duration: leaseDuration, timeout: timeout, warn: warn)
+        defer { lease.release() }
+        let releaseOnSignal = Interruption.register { lease.release() }
+        defer { Interruption.unregister(releaseOnSignal) }
+        // Before anything else: on a full disk, what an interrupted writer left may be all the
+        // room there is (the lease was then taken without its holder record).
+        try storage.removeLeftovers(warn: warn)
+        try removeIncompleteSnapshots(storage: storage, warn: warn)
+        try lease.recordHolder()
+        let renewer = LeaseRenewer(lease: lease, every: leaseDuration / 5)
+        defer { renewer.stop() }
+        return try body()
+    }
+
+    /// Local convenience for `withWriterLock(storage:…)`.
+    public static func withWriterLock<T>(
+        at path: String, command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
+    ) throws -> T {
+        try withWriterLock(storage: LocalBackend(root: path), command: command, timeout: timeout, warn: warn, body)
+    }
+
+    /// Removes incomplete snapshots (objects under `snapshots/<id>/` without a manifest): what a
+    /// backup that died before its commit, or a prune that died after removing a manifest,
+    /// left. Call only while holding the writer lease.
+    static func removeIncompleteSnapshots(storage: StorageBackend, warn: (String) -> Void) throws {
+        let keys = try storage.list(under: RepositoryLayout.snapshots)
+        let incomplete = Set(RepositoryLayout.snapshotStates(keys).incomplete)
+        guard !incomplete.isEmpty else { return }
+        for id in incomplete.sorted() {
+            warn("removing snapshots/\(id), an incomplete snapshot (no manifest) left by an interrupted backup or prune")
+        }
+        for key in keys {
+            let c = key.components
+            if let id = SnapshotID(c[1]), incomplete.contains(id) { try storage.delete(key) }
         }
     }
 
-    public func snapshotDirectory(_ id: SnapshotID) -> String { snapshotsDirectory + "/" + id.rawValue }
+    // MARK: - Snapshots
 
-    /// Snapshot IDs present in `snapshots/`, oldest first.
-    public func snapshotFolders() throws -> [SnapshotID] {
-        try FileSystem.list(snapshotsDirectory).compactMap(SnapshotID.init)
+    /// The committed snapshots (those with a manifest), oldest first.
+    public func snapshotIDs() throws -> [SnapshotID] {
+        RepositoryLayout.snapshotStates(try storage.list(under: RepositoryLayout.snapshots)).committed
     }
 
     public func manifest(_ id: SnapshotID) throws -> Manifest {
-        let file = snapshotDirectory(id) + "/manifest.json"
-        guard FileSystem.exists(snapshotDirectory(id)) else { throw RepositoryError.snapshotNotFound(id.rawValue) }
-        return try Self.loadManifest(path: file, id: id.rawValue)
+        guard try storage.exists(RepositoryLayout.manifest(id)) else { throw RepositoryError.snapshotNotFound(id.rawValue) }
+        return try Self.loadManifest(storage, id)
     }
 
-    /// Makes `catalog` agree with the folders in `snapshots/`, reading the manifests it lacks.
-    static func reconcileSnapshots(_ catalog: Catalog, repositoryPath path: String) throws -> ReconcileReport {
-        let folders = try FileSystem.list(path + "/snapshots").compactMap(SnapshotID.init)
-        return try catalog.reconcile(folders: folders) { id in
-            try loadManifest(path: path + "/snapshots/" + id.rawValue + "/manifest.json", id: id.rawValue)
-        }
-    }
-
-    static func loadManifest(path: String, id: String) throws -> Manifest {
+    static func loadManifest(_ storage: StorageBackend, _ id: SnapshotID) throws -> Manifest {
         do {
-            return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(FileSystem.readFile(path)))
+            return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(storage.read(RepositoryLayout.manifest(id))))
         } catch {
-            throw RepositoryError.unreadableManifest(id: id, reason: RepositoryError.describe(decoding: error))
+            throw RepositoryError.unreadableManifest(id: id.rawValue, reason: RepositoryError.describe(decoding: error))
         }
     }
 
-    /// Resolves a whole ID, or a unique prefix of the ID or of its 8 hex characters.
+    /// Resolves a whole ID, or a unique prefix of the ID or of its 8 hex characters, among the
+    /// committed snapshots.
     public func resolve(_ text: String) throws -> SnapshotID {
-        let all = try snapshotFolders()
-        if let exact = SnapshotID(text), all.contains(exact) { return exact }
-        let matches = all.filter { $0.rawValue.hasPrefix(text) || $0.suffix.hasPrefix(text.lowercased()) }
-        guard !text.isEmpty, !matches.isEmpty else { throw RepositoryError.snapshotNotFound(text) }
+        // One level of listing, then a manifest check of the matches only.
+        let folders = try storage.children(of: RepositoryLayout.snapshots).compactMap(SnapshotID.init)
+        if let exact = SnapshotID(text), folders.contains(exact), try storage.exists(RepositoryLayout.manifest(exact)) { return exact }
+        guard !text.isEmpty else { throw RepositoryError.snapshotNotFound(text) }
+        let matches = try folders.filter { $0.rawValue.hasPrefix(text) || $0.suffix.hasPrefix(text.lowercased()) }
+            .filter { try storage.exists(RepositoryLayout.manifest($0)) }
+        guard !matches.isEmpty else { throw RepositoryError.snapshotNotFound(text) }
         guard matches.count == 1 else { throw RepositoryError.ambiguousSnapshot(prefix: text, matches: matches) }
         return matches[0]
     }
@@ -189,66 +267,62 @@ public final class Repository {
         try catalog.lastVerifications()
     }
 
-    /// Creates `tmp/<id>/` for a snapshot being written.
-    func makeStagingDirectory(_ id: SnapshotID) throws -> String {
-        let dir = tmpDirectory + "/" + id.rawValue
-        try FileSystem.makeDirectory(dir)
-        return dir
-    }
-
-    /// Commits a staged snapshot: writes its manifest and `SHA256SUMS` into the staging folder,
-    /// fsyncs them and the folder, renames it into `snapshots/`, fsyncs `snapshots/`, then
-    /// catalogs it. The payload files must already be durable (`FileSink.finish()`).
+    /// Commits a written snapshot: puts `SHA256SUMS` and then the manifest (the commit), then
+    /// catalogs it. The payload objects must already be committed.
     ///
-    /// `cleanup` is the interruption cleanup that removes `staging`: the rename and its
-    /// unregistering are one critical step, so an interruption's cleanup never removes files from
-    /// a folder being renamed into `snapshots/`; after a signal, nothing is committed.
+    /// `cleanup` is the interruption cleanup that removes the snapshot's objects: the manifest's
+    /// put and its unregistering are one critical step, so an interruption's cleanup never
+    /// removes objects of a snapshot being committed; after a signal, nothing is committed.
     ///
-    /// Crash behaviour: before the rename, a leftover in `tmp/` (removed by the next writer);
-    /// after it, a whole snapshot that the next open's reconcile catalogs.
-    func commit(staging: String, manifest: Manifest, cleanup: Int? = nil) throws {
+    /// Crash behaviour: before the manifest, an incomplete snapshot (removed by the next
+    /// writer); after it, a whole snapshot that the next open's reconcile catalogs.
+    func commit(manifest: Manifest, cleanup: Int? = nil) throws {
         let manifestBytes = Array(try Timestamp.jsonEncoder().encode(manifest)) + [0x0A]
-        let manifestSink = try FileSink(path: staging + "/manifest.json")
-        try manifestSink.write(manifestBytes)
-        try manifestSink.finish()
-
         var sums: [(String, SHA256Digest)] = manifest.files.map { ($0.name, $0.sha256) }
         sums.append(("manifest.json", SHA256Hasher.digest(manifestBytes)))
         let text = sums.sorted { $0.0 < $1.0 }.map { "\($0.1.hex)  \($0.0)\n" }.joined()
-        let sumsSink = try FileSink(path: staging + "/SHA256SUMS")
-        try sumsSink.write(text)
-        try sumsSink.finish()
-
-        try FileSystem.sync(staging)
-        try catalog.setMeta("snapshots.fingerprint", "")   // the next open reconciles, whatever the clock's granularity
-        let final = snapshotDirectory(manifest.id)
-        try Interruption.critical(unregistering: cleanup) { try FileSystem.rename(staging, final) }
-        try FileSystem.sync(snapshotsDirectory)
+        try putNew(RepositoryLayout.snapshotFile(manifest.id, "SHA256SUMS"), Array(text.utf8))
+        try catalog.setMeta("snapshots.fingerprint", "")   // the next open reconciles, whatever the backend's token
+        try Interruption.critical(unregistering: cleanup) {
+            try putNew(RepositoryLayout.manifest(manifest.id), manifestBytes)
+        }
         try catalog.insert(manifest)
     }
 
-    /// Rebuilds `catalog.sqlite` from the manifests alone.
+    /// A create-only put of a snapshot's own object: one already there was not written by us.
+    func putNew(_ key: StorageKey, _ bytes: [UInt8]) throws {
+        if try storage.put(key, bytes, mode: .createOnly) == .alreadyPresent {
+            throw RepositoryError.io(path: "\(storage.location): \(key)", operation: "create", errno: EEXIST)
+        }
+    }
+
+    /// Rebuilds the catalog from the repository alone (manifests, events, verification
+    /// history), into a new file that replaces the old one. The caller holds the writer lease.
     @discardableResult
-    public static func rebuildCatalog(at path: String) throws -> ReconcileReport {
-        let path = normalize(path)
-        guard FileSystem.exists(path + "/backstop.json") else { throw RepositoryError.notARepository(path: path) }
-        let catalogPath = path + "/catalog.sqlite"
-        let temp = path + "/tmp/catalog-rebuild-\(getpid()).sqlite"
+    public static func rebuildCatalog(storage: StorageBackend, catalogPath: String? = nil) throws -> ReconcileReport {
+        _ = try readConfig(storage)
+        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
+        let temp = catalogFile + ".rebuild-\(getpid())"
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
         let fresh = try Catalog(path: temp)
-        let report = try reconcileSnapshots(fresh, repositoryPath: path)
-        try fresh.reconcileEvents(loadEvents(path + "/events"))
-        try fresh.close()
-        for suffix in ["-wal", "-shm", "-journal"] { unlink(catalogPath + suffix) }
-        try FileSystem.rename(temp, catalogPath)
-        try FileSystem.sync(path)
+        let report: ReconcileReport
+        do {
+            report = try reconcile(fresh, storage: storage, force: true)
+            try fresh.close()
+        } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
+            throw error
+        }
+        for suffix in ["-wal", "-shm", "-journal"] { unlink(catalogFile + suffix) }
+        try FileSystem.rename(temp, catalogFile)
+        try FileSystem.sync((catalogFile as NSString).deletingLastPathComponent)
         return report
     }
 
-    static func normalize(_ path: String) -> String {
-        var p = path
-        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-        return p
+    /// Local convenience for `rebuildCatalog(storage:)`.
+    @discardableResult
+    public static func rebuildCatalog(at path: String) throws -> ReconcileReport {
+        try rebuildCatalog(storage: LocalBackend(root: path))
     }
 
     static func truncatedToMillis(_ d: Date) -> Date {
@@ -256,23 +330,32 @@ public final class Repository {
     }
 }
 
-extension Repository {
-    /// Takes the writer lock of the repository at `path` without opening its catalog (for
-    /// `catalog rebuild`, when the catalog itself may be damaged).
-    public static func withWriterLock<T>(
-        at path: String, command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
-    ) throws -> T {
-        let path = normalize(path)
-        guard FileSystem.exists(path + "/backstop.json") else { throw RepositoryError.notARepository(path: path) }
-        let lock = try RepositoryLock.acquire(
-            locksDirectory: path + "/locks", repositoryPath: path, command: command, timeout: timeout, warn: warn)
-        defer { lock.release() }
-        let releaseOnSignal = Interruption.register { lock.release() }
-        defer { Interruption.unregister(releaseOnSignal) }
-        // Before anything else: on a full disk, what an interrupted writer left in tmp/ may be
-        // all the room there is (the lock was then taken without its holder record).
-        try cleanTemporaryFiles(repositoryPath: path, warn: warn)
-        try lock.recordHolder()
-        return try body()
+/// Renews a lease every `interval` seconds on a thread of its own, until stopped. A renewal
+/// that fails is tried again at the next interval (the lease only matters to other hosts, which
+/// wait for it to expire).
+final class LeaseRenewer: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var stopped = false
+
+    init(lease: StorageLease, every interval: TimeInterval) {
+        let thread = Thread { [self] in
+            condition.lock()
+            defer { condition.unlock() }
+            while !stopped {
+                if !condition.wait(until: Date().addingTimeInterval(interval)) && !stopped {
+                    condition.unlock()
+                    try? lease.renew()
+                    condition.lock()
+                }
+            }
+        }
+        thread.start()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
     }
 }

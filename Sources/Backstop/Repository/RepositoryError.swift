@@ -7,7 +7,7 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
     case notEmpty(path: String, entries: [String])
     case unsupportedFormat(path: String, format: Int)
     case unreadableConfig(path: String, reason: String)
-    case lockHeld(path: String, holder: LockHolder, waited: TimeInterval)
+    case lockHeld(path: String, holder: LockHolder, waited: TimeInterval, lockFile: String)
     case io(path: String, operation: String, errno: Int32)
     case snapshotNotFound(String)
     case ambiguousSnapshot(prefix: String, matches: [SnapshotID])
@@ -28,8 +28,9 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
             return "\(path) uses repository format \(format), which this backstop (format \(Manifest.currentFormat)) cannot read; upgrade backstop"
         case let .unreadableConfig(path, reason):
             return "cannot read \(path)/backstop.json: \(reason); the repository's identity file is damaged: restore it from a copy of the repository, or recreate it with the same \"format\" (\(Manifest.currentFormat)), any \"id\", a \"createdAt\" time and \"compression\" as `backstop init` writes them"
-        case let .lockHeld(path, holder, waited):
-            return "the repository \(path) is locked by \(holder) (waited \(Int(waited))s); wait for it to finish or raise --lock-timeout; if that process is gone from host \(holder.host), remove \(path)/locks/writer.lock"
+        case let .lockHeld(path, holder, waited, lockFile):
+            let expiry = holder.expiresAt.map { "; its lease expires at \(Timestamp.formatSeconds($0)) unless renewed, and is broken then" } ?? ""
+            return "the repository \(path) is locked by \(holder) (waited \(Int(waited))s)\(expiry); wait for it to finish or raise --lock-timeout; if that process is gone from host \(holder.host), remove \(lockFile)"
         case let .io(path, operation, e):
             return "cannot \(operation) \(path): \(String(cString: strerror(e)))"
         case let .snapshotNotFound(text):

@@ -8,27 +8,26 @@ extension Repository {
         return RetentionPlanner.plan(candidates: candidates, events: try events(), policy: policy, timeZone: timeZone, now: now)
     }
 
-    /// Removes the plan's `remove` snapshots. The caller holds the writer lock.
+    /// Removes the plan's `remove` snapshots. The caller holds the writer lease.
     ///
-    /// Per snapshot: its folder is renamed into `tmp/` (it leaves `snapshots/` atomically), the
-    /// catalog row is dropped, then the files are deleted. A crash at any point leaves a folder
-    /// in `tmp/`, which the next writer removes, and a catalog row the next open drops: an
-    /// interrupted prune is finished by the next one, and no snapshot is ever half-deleted.
+    /// Per snapshot: its manifest is deleted first (the snapshot is then incomplete, no longer
+    /// committed), the catalog row is dropped, then its other objects and its verification
+    /// history. A crash at any point leaves a whole snapshot or an incomplete one, which the next
+    /// writer removes, and a catalog row the next open drops: an interrupted prune is finished by
+    /// the next one, and no snapshot is ever half-deleted while still committed.
     @discardableResult
     public func prune(_ plan: RetentionPlan) throws -> [SnapshotID] {
         var removed: [SnapshotID] = []
         for d in plan.remove {
-            let folder = snapshotDirectory(d.id)
-            guard FileSystem.exists(folder) else { continue }
-            let doomed = tmpDirectory + "/pruning-" + d.id.rawValue
+            guard try storage.exists(RepositoryLayout.manifest(d.id)) else { continue }
             try catalog.setMeta("snapshots.fingerprint", "")
-            FaultInjection.point("prune-before-rename")
-            try FileSystem.rename(folder, doomed)
-            try FileSystem.sync(snapshotsDirectory)
-            FaultInjection.point("prune-after-rename")
+            FaultInjection.point("prune-before-uncommit")
+            try storage.delete(RepositoryLayout.manifest(d.id))
+            FaultInjection.point("prune-after-uncommit")
             try catalog.remove(d.id)
             FaultInjection.point("prune-after-catalog")
-            try FileSystem.removeTree(doomed)
+            for key in try storage.list(under: RepositoryLayout.snapshot(d.id)) { try storage.delete(key) }
+            try removeVerifications(of: d.id)
             FaultInjection.point("prune-after-delete")
             removed.append(d.id)
         }

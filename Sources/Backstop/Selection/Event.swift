@@ -61,7 +61,7 @@ extension Repository {
         if Self.readsAsTime(name) { throw EventError.nameIsATime(name) }
         let event = Event(name: name, at: Repository.truncatedToMillis(at), note: note)
         let bytes = Array(try Timestamp.jsonEncoder().encode(event)) + [0x0A]
-        try FileSystem.writeAtomically(bytes, to: eventsDirectory + "/" + event.id + ".json")
+        try storage.put(RepositoryLayout.event(event.id), bytes, mode: .replace)
         try catalog.insert(event)
         return event
     }
@@ -77,9 +77,7 @@ extension Repository {
         let matches = try events().filter { $0.id == idOrPrefix || $0.id.hasPrefix(idOrPrefix) || $0.id.hasSuffix(idOrPrefix) }
         guard !idOrPrefix.isEmpty, !matches.isEmpty else { throw EventError.notFound(idOrPrefix) }
         if matches.count > 1 { throw EventError.ambiguous(idOrPrefix, matches: matches) }
-        let path = eventsDirectory + "/" + matches[0].id + ".json"
-        if unlink(path) != 0 && errno != ENOENT { throw RepositoryError.io(path: path, operation: "remove", errno: errno) }
-        try FileSystem.sync(eventsDirectory)
+        try storage.delete(RepositoryLayout.event(matches[0].id))
         try catalog.removeEvent(matches[0].id)
         return matches[0]
     }
@@ -98,10 +96,11 @@ extension Repository {
         }
     }
 
-    static func loadEvents(_ directory: String) -> [Event] {
+    /// Every event stored in `events/`; an object that cannot be read or decoded is left out.
+    static func loadEvents(_ storage: StorageBackend) throws -> [Event] {
         let decoder = Timestamp.jsonDecoder()
-        return ((try? FileSystem.list(directory)) ?? []).filter { $0.hasSuffix(".json") }.compactMap { name in
-            (try? FileSystem.readFile(directory + "/" + name)).flatMap { try? decoder.decode(Event.self, from: Data($0)) }
+        return try storage.children(of: RepositoryLayout.events).filter { $0.hasSuffix(".json") && StorageKey.isValidComponent($0) }.compactMap { name in
+            (try? storage.read(RepositoryLayout.events.appending(name))).flatMap { try? decoder.decode(Event.self, from: Data($0)) }
         }
     }
 }

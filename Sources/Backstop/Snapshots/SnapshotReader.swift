@@ -2,22 +2,22 @@ import Foundation
 
 /// Reads a committed snapshot's files: the payload's frames and the entry list. Never writes.
 public struct SnapshotReader {
-    public let directory: String
+    public let storage: StorageBackend
     public let manifest: Manifest
 
     public init(repository: Repository, manifest: Manifest) {
-        directory = repository.snapshotDirectory(manifest.id)
+        storage = repository.storage
         self.manifest = manifest
     }
 
     /// The payload, frame by frame.
     public func payload() throws -> SeekableZstdReader {
-        try SeekableZstdReader(source: FileByteSource(path: directory + "/" + manifest.payloadName))
+        try SeekableZstdReader(source: storage.open(RepositoryLayout.snapshotFile(manifest.id, manifest.payloadName)))
     }
 
     /// Every entry of a filesystem snapshot, in tar order.
     public func entries() throws -> [EntryRecord] {
-        let reader = try SeekableZstdReader(source: FileByteSource(path: directory + "/entries.jsonl.zst"))
+        let reader = try SeekableZstdReader(source: storage.open(RepositoryLayout.snapshotFile(manifest.id, "entries.jsonl.zst")))
         return try Self.decodeEntries(reader, id: manifest.id)
     }
 

@@ -1,14 +1,16 @@
 import Foundation
 
-/// One stored file of a snapshot being written: a `FileSink` under `tmp/<id>/` with the digest of
-/// what is stored.
+/// One stored object of a snapshot being written: a streaming put under `snapshots/<id>/`, with
+/// the digest of what is stored.
 final class StagedFile {
     let name: String
+    let writer: ObjectWriter
     let stored: HashingSink
 
-    init(directory: String, name: String) throws {
+    init(storage: StorageBackend, id: SnapshotID, name: String) throws {
         self.name = name
-        stored = HashingSink(try FileSink(path: directory + "/" + name))
+        writer = try storage.makeWriter(for: RepositoryLayout.snapshotFile(id, name))
+        stored = HashingSink(writer)
     }
 
     /// Valid after the chain in front of it finished.
@@ -28,12 +30,13 @@ struct SnapshotBody {
 }
 
 extension Repository {
-    /// Writes one snapshot: stages it under `tmp/<id>/`, streams the payload through SHA-256 and the
-    /// seekable zstd writer, and commits it atomically. The caller holds the writer lock.
+    /// Writes one snapshot: streams the payload through SHA-256 and the seekable zstd writer
+    /// into its objects under `snapshots/<id>/`, then commits it (the manifest last). The caller
+    /// holds the writer lease.
     ///
     /// `body` gets the payload sink (the uncompressed stream; it marks boundaries) and, for
-    /// filesystem snapshots, the entry-list sink. On any error the staging folder is removed and
-    /// nothing is committed.
+    /// filesystem snapshots, the entry-list sink. On any error, or a signal, what was written is
+    /// removed and nothing is committed.
     func writeSnapshot(
         kind: SnapshotKind, options: BackupOptions,
         body: (_ payload: ByteSink, _ entries: ByteSink?) throws -> SnapshotBody
@@ -42,23 +45,31 @@ extension Repository {
         let startedAt = Repository.truncatedToMillis(options.time ?? Date())
         let clockStart = Date()
         let id = SnapshotID(startedAt: startedAt)
-        let staging = try makeStagingDirectory(id)
-        let removeOnSignal = Interruption.register { try? FileSystem.removeTree(staging) }
+        var staged: [StagedFile] = []
+        let storage = self.storage
+        let discard: @Sendable () -> Void = { [staged = UncheckedBox(value: { staged })] in
+            for file in staged.value() { file.writer.abort() }
+            for key in (try? storage.list(under: RepositoryLayout.snapshot(id))) ?? [] { try? storage.delete(key) }
+        }
+        let removeOnSignal = Interruption.register(discard)
         defer { Interruption.unregister(removeOnSignal) }
         do {
             let level = options.compressionLevel ?? config.compression.level
-            let payloadFile = try StagedFile(directory: staging, name: kind == .filesystem ? "data.tar.zst" : "data.zst")
+            let payloadFile = try StagedFile(storage: storage, id: id, name: kind == .filesystem ? "data.tar.zst" : "data.zst")
+            staged.append(payloadFile)
             let stream = SeekableZstdWriter(downstream: payloadFile.stored, level: level, hashingInput: true)
             var entriesFile: StagedFile?
             var entriesSink: HashingSink?
             if kind == .filesystem {
-                let f = try StagedFile(directory: staging, name: "entries.jsonl.zst")
+                let f = try StagedFile(storage: storage, id: id, name: "entries.jsonl.zst")
+                staged.append(f)
                 entriesFile = f
                 entriesSink = HashingSink(SeekableZstdWriter(downstream: f.stored, level: level, frameSize: 256 << 10, minimumFrameAtBoundary: 64 << 10, workers: 1))
             }
             let result = try body(stream, entriesSink)
             try stream.finish()
             try entriesSink?.finish()
+            for file in staged { try putCommitted(file) }
             let files = [payloadFile.record] + (entriesFile.map { [$0.record] } ?? [])
             let completedAt = Date(millisecondsSince1970: startedAt.millisecondsSince1970 + Int64(Date().timeIntervalSince(clockStart) * 1000))
             let manifest = Manifest(
@@ -69,13 +80,26 @@ extension Repository {
                 entryCount: result.entryCount, sha256: stream.inputDigest!, frames: stream.frames,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
-            try commit(staging: staging, manifest: manifest, cleanup: removeOnSignal)
+            try commit(manifest: manifest, cleanup: removeOnSignal)
             return manifest
         } catch {
-            try? FileSystem.removeTree(staging)
+            discard()
             throw error
         }
     }
+
+    /// Publishes a finished snapshot object; one already there was not written by us.
+    private func putCommitted(_ file: StagedFile) throws {
+        if try file.writer.commit(mode: .createOnly) == .alreadyPresent {
+            throw RepositoryError.io(path: "\(storage.location): \(file.writer.key)", operation: "create", errno: EEXIST)
+        }
+    }
+}
+
+/// A value the compiler cannot prove sendable, handed to the interruption watcher, which runs
+/// its cleanup only while the owning thread is stopped at a critical step or unwinding.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
 }
 
 /// The staging folders (filesystem restores: `.backstop-restore-SUFFIX-HOST-BOOT-PID`) and files
@@ -84,10 +108,10 @@ extension Repository {
 /// running on another host (a shared NFS target) or before a reboot is told apart from a dead one.
 enum RestoreStaging {
     /// `HOST-BOOT-PID` of this process.
-    static var owner: String { "\(FileSystem.hostName)-\(bootTag)-\(getpid())" }
+    static var owner: String { "\(ProcessIdentity.hostName)-\(bootTag)-\(getpid())" }
 
     static var bootTag: String {
-        let hex = (RepositoryLock.bootID() ?? "").filter(\.isHexDigit).lowercased()
+        let hex = (ProcessIdentity.bootID() ?? "").filter(\.isHexDigit).lowercased()
         return hex.isEmpty ? "00000000" : String(hex.prefix(8))
     }
 
@@ -104,7 +128,7 @@ enum RestoreStaging {
     static func removeAbandoned(beside target: String) -> [String] {
         let parent = (target as NSString).deletingLastPathComponent
         guard let names = try? FileSystem.list(parent.isEmpty ? "." : parent) else { return [] }
-        let host = FileSystem.hostName
+        let host = ProcessIdentity.hostName
         let boot = bootTag
         var removed: [String] = []
         for name in names {
@@ -115,7 +139,7 @@ enum RestoreStaging {
                   fields[fields.count - 2].count == 8 else { continue }
             let hostPart = fields.dropLast(2).joined(separator: "-")
             guard hostPart == host || hostPart.hasSuffix("-" + host) else { continue }
-            let abandoned = String(fields[fields.count - 2]) != boot || (pid != getpid() && !RepositoryLock.processIsAlive(pid))
+            let abandoned = String(fields[fields.count - 2]) != boot || (pid != getpid() && !ProcessIdentity.isAlive(pid))
             guard abandoned else { continue }
             if (try? FileSystem.removeTree(parent + "/" + name)) != nil { removed.append(name) }
         }

@@ -16,6 +16,8 @@ public enum FileError: Error, CustomStringConvertible, ExitStatusProviding {
     case write(path: String, errno: Int32)
     case sync(path: String, errno: Int32)
     case truncated(path: String, offset: Int64, wanted: Int)
+    /// A stored object that is a symlink, a directory or a device: never written by Backstop.
+    case notRegular(path: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum FileError: Error, CustomStringConvertible, ExitStatusProviding {
         case let .sync(path, e): return "cannot flush \(path) to disk: \(String(cString: strerror(e)))"
         case let .truncated(path, offset, wanted):
             return "\(path) is truncated: wanted \(wanted) bytes at offset \(offset)"
+        case let .notRegular(path):
+            return "\(path) is not a regular file (a symlink, folder or device where Backstop stores a file): the repository was altered"
         }
     }
 
@@ -34,14 +38,21 @@ public enum FileError: Error, CustomStringConvertible, ExitStatusProviding {
     public var exitStatus: ExitStatus {
         switch self {
         case .open, .read, .write, .sync: return .ioError
-        case .truncated: return .integrity
+        case .truncated, .notRegular: return .integrity
+        }
+    }
+
+    /// The file the error is about.
+    public var path: String {
+        switch self {
+        case let .open(p, _), let .read(p, _), let .write(p, _), let .sync(p, _), let .truncated(p, _, _), let .notRegular(p): return p
         }
     }
 
     public var errnoValue: Int32? {
         switch self {
         case let .open(_, e), let .read(_, e), let .write(_, e), let .sync(_, e): return e
-        case .truncated: return nil
+        case .truncated, .notRegular: return nil
         }
     }
 }
@@ -53,15 +64,24 @@ public final class FileByteSource: ByteSource {
     public private(set) var bytesRead: Int64 = 0
     private let fd: Int32
 
-    public init(path: String) throws {
+    /// Opens `path`. With `regularOnly`, a symlink (not followed) or anything but a regular file
+    /// is refused: a stored object is never a link to somewhere else.
+    public init(path: String, regularOnly: Bool = false) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw FileError.open(path: path, errno: errno) }
+        fd = open(path, O_RDONLY | O_CLOEXEC | (regularOnly ? O_NOFOLLOW | O_NONBLOCK : 0))
+        if fd < 0 {
+            if errno == ELOOP && regularOnly { throw FileError.notRegular(path: path) }
+            throw FileError.open(path: path, errno: errno)
+        }
         var st = stat()
         if fstat(fd, &st) != 0 {
             let e = errno
             close(fd)
             throw FileError.read(path: path, errno: e)
+        }
+        if regularOnly && (st.st_mode & S_IFMT) != S_IFREG {
+            close(fd)
+            throw FileError.notRegular(path: path)
         }
         size = Int64(st.st_size)
     }

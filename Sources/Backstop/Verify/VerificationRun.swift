@@ -1,7 +1,8 @@
 import Foundation
 
 extension Repository {
-    /// Verifies snapshots one after another and records each result in the catalog's history.
+    /// Verifies snapshots one after another and records each result in the repository's
+    /// history (`verifications/`), mirrored in the catalog.
     /// Only committed snapshots are seen (never `tmp/`), so a backup running meanwhile is ignored.
     ///
     /// The results are what matters: when the history cannot be saved (a full disk, a read-only
@@ -16,14 +17,14 @@ extension Repository {
             try Interruption.check()
             let result = Verifier(repository: self, id: id).verify(mode: mode)
             try Interruption.check()   // a check cut short proves nothing: report nothing about it
-            if !historyFailed && FileSystem.isDirectory(snapshotDirectory(id)) {
+            if !historyFailed && (try? storage.exists(RepositoryLayout.manifest(id))) == true {
                 do {
-                    try catalog.recordIfCataloged(result)
+                    try recordVerification(result)
                 } catch let error as Interrupted {
                     throw error
                 } catch {
                     historyFailed = true
-                    warn?("the verification history could not be saved to \(catalogPath): \(Catalog.explain(error)); "
+                    warn?("the verification history could not be saved in \(location): \(Catalog.explain(error)); "
                         + "the results are reported but not recorded, so selection and `verify --sample` do not know them yet")
                 }
             }
@@ -42,7 +43,7 @@ extension Repository {
     public func sampleToVerify(_ count: Int, excluding: Set<SnapshotID> = [], now: Date = Date()) throws -> [SnapshotID] {
         guard count > 0 else { return [] }
         let cataloged = try catalog.snapshotIDs()
-        let missing = try snapshotFolders().filter { !cataloged.contains($0) && !excluding.contains($0) }.sorted()
+        let missing = try snapshotIDs().filter { !cataloged.contains($0) && !excluding.contains($0) }.sorted()
         let share = min(missing.count, count / 2)
         var uncataloged: [SnapshotID] = []
         if share > 0 {

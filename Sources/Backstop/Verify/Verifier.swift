@@ -7,11 +7,11 @@ import Foundation
 /// whole stream's digest, every entry's (filesystem) or section's (logical) digest, and parses
 /// the tar stream to its end, matching it entry by entry with the entry list.
 public struct Verifier {
-    public let directory: String
+    public let storage: StorageBackend
     public let id: SnapshotID
 
     public init(repository: Repository, id: SnapshotID) {
-        directory = repository.snapshotDirectory(id)
+        storage = repository.storage
         self.id = id
     }
 
@@ -22,7 +22,7 @@ public struct Verifier {
     /// restore the whole file, see `StoredFileCheck`). Returns the manifest read from disk and
     /// the problems found.
     public func checkOwnFiles() -> (manifest: Manifest?, problems: [VerificationProblem]) {
-        var run = Run(directory: directory, id: id)
+        var run = Run(storage: storage, id: id)
         run.hashPayload = false
         run.check(mode: .quick)
         return (run.manifest, run.problems)
@@ -30,7 +30,7 @@ public struct Verifier {
 
     public func verify(mode: VerificationMode) -> VerificationResult {
         let started = Date()
-        var run = Run(directory: directory, id: id)
+        var run = Run(storage: storage, id: id)
         run.check(mode: mode)
         return VerificationResult(snapshot: id, source: run.manifest?.source, kind: run.manifest?.kind, mode: mode,
                                   startedAt: started, duration: Date().timeIntervalSince(started),
@@ -39,7 +39,7 @@ public struct Verifier {
 }
 
 private struct Run {
-    let directory: String
+    let storage: StorageBackend
     let id: SnapshotID
     var problems: [VerificationProblem] = []
     var manifest: Manifest?
@@ -48,17 +48,26 @@ private struct Run {
     /// False for the check before a restore: the payload's size is checked, not its digest.
     var hashPayload = true
 
-    init(directory: String, id: SnapshotID) {
-        self.directory = directory
+    init(storage: StorageBackend, id: SnapshotID) {
+        self.storage = storage
         self.id = id
     }
+
+    func key(_ name: String) -> StorageKey { RepositoryLayout.snapshotFile(id, name) }
 
     mutating func problem(_ file: String, _ location: String? = nil, _ message: String) {
         problems.append(VerificationProblem(file: file, location: location, message: message))
     }
 
     mutating func check(mode: VerificationMode) {
-        guard FileSystem.isDirectory(directory) else {
+        let names: [String]
+        do {
+            names = try storage.list(under: RepositoryLayout.snapshot(id)).map { $0.components.dropFirst(2).joined(separator: "/") }
+        } catch {
+            problem("snapshot folder", nil, "snapshots/\(id) cannot be listed: \(error)")
+            return
+        }
+        guard !names.isEmpty else {
             problem("snapshot folder", nil, "snapshots/\(id) does not exist")
             return
         }
@@ -66,7 +75,7 @@ private struct Run {
         readManifest()
         guard let manifest else { return }
         let expectedFiles = Set(manifest.files.map(\.name) + ["manifest.json", "SHA256SUMS"])
-        for name in (try? FileSystem.list(directory)) ?? [] where !expectedFiles.contains(name) {
+        for name in names where !expectedFiles.contains(name) {
             problem(name, nil, "file not named in the manifest")
         }
         for name in expectedFiles.subtracting(["manifest.json", "SHA256SUMS"]).sorted() where sums[name] == nil {
@@ -92,7 +101,7 @@ private struct Run {
     }
 
     mutating func readSums() {
-        guard let bytes = try? FileSystem.readFile(directory + "/SHA256SUMS") else {
+        guard let bytes = try? storage.read(key("SHA256SUMS")) else {
             problem("SHA256SUMS", nil, "missing or unreadable")
             return
         }
@@ -125,8 +134,7 @@ private struct Run {
     }
 
     mutating func readManifest() {
-        let path = directory + "/manifest.json"
-        guard let bytes = try? FileSystem.readFile(path) else {
+        guard let bytes = try? storage.read(key("manifest.json")) else {
             problem("manifest.json", nil, "missing or unreadable")
             return
         }
@@ -146,17 +154,15 @@ private struct Run {
     }
 
     mutating func checkStoredSize(_ f: StoredFile) {
-        var st = stat()
-        guard lstat(directory + "/" + f.name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+        guard let size = try? storage.size(of: key(f.name)) else {
             problem(f.name, nil, "missing or not a regular file")
             return
         }
-        if Int64(st.st_size) != f.size { problem(f.name, nil, "is \(st.st_size) bytes; the manifest says \(f.size) (truncated or extended)") }
+        if size != f.size { problem(f.name, nil, "is \(size) bytes; the manifest says \(f.size) (truncated or extended)") }
     }
 
     mutating func checkStoredDigest(_ f: StoredFile) {
-        let path = directory + "/" + f.name
-        guard let source = try? FileByteSource(path: path) else {
+        guard let source = try? storage.open(key(f.name)) else {
             problem(f.name, nil, "missing or unreadable")
             return
         }
@@ -182,15 +188,16 @@ private struct Run {
             problem("manifest.json", nil, "lists no \(m.payloadName)")
             return
         }
-        let path = directory + "/" + m.payloadName
-        let source: FileByteSource
-        let reader: SeekableZstdReader
+        let source: ByteSource
         do {
-            source = try FileByteSource(path: path)
-            reader = try SeekableZstdReader(source: source)
-        } catch let error as FileError {
+            source = try storage.open(key(m.payloadName))
+        } catch {
             problem(m.payloadName, nil, "missing or unreadable: \(error)")
             return
+        }
+        let reader: SeekableZstdReader
+        do {
+            reader = try SeekableZstdReader(source: source)
         } catch {
             problem(m.payloadName, "seek table", "\(error)")
             checkStoredDigest(stored)
@@ -265,7 +272,7 @@ private struct Run {
         var found: [VerificationProblem] = []
         var entries: [EntryRecord] = []
         do {
-            let reader = try SeekableZstdReader(source: FileByteSource(path: directory + "/entries.jsonl.zst"))
+            let reader = try SeekableZstdReader(source: storage.open(key("entries.jsonl.zst")))
             entries = try SnapshotReader.decodeEntries(reader, id: id)
         } catch {
             found.append(VerificationProblem(file: "entries.jsonl.zst", message: "cannot be read: \(error)"))

@@ -35,7 +35,7 @@ struct InitCommand: ParsableCommand {
         if output.json {
             Output.printJSON(repo.config)
         } else {
-            Output.line("created repository \(repo.path) (id \(repo.config.id))")
+            Output.line("created repository \(repo.location) (id \(repo.config.id))")
         }
     }
 }

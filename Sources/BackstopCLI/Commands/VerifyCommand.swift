@@ -55,7 +55,7 @@ struct VerifyCommand: ParsableCommand {
         let repo = try repository.open()
         let ids: [SnapshotID]
         if all {
-            ids = try repo.snapshotFolders()
+            ids = try repo.snapshotIDs()
         } else if let sample {
             ids = try repo.sampleToVerify(sample)
         } else if selection.isGiven {

@@ -35,7 +35,7 @@ import Testing
             do {
                 try repo.withWriterLock(command: "second", timeout: 0.3, warn: { _ in }) {}
                 Issue.record("second writer got the lock")
-            } catch let RepositoryError.lockHeld(_, holder, _) {
+            } catch let RepositoryError.lockHeld(_, holder, _, _) {
                 #expect(holder.pid == getpid())
                 #expect(holder.command == "first")
                 #expect(Date().timeIntervalSince(start) >= 0.3)

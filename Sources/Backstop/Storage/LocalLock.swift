@@ -1,24 +1,6 @@
 import Foundation
 
-/// Who holds a repository's writer lock: recorded in `locks/writer.lock`.
-///
-/// `bootID` (`/proc/sys/kernel/random/boot_id`) and `processStart` (field 22 of `/proc/PID/stat`,
-/// in clock ticks since boot) tell a live holder from another process that got the same pid after
-/// the holder died or the host rebooted. Lock files written before they existed lack them.
-public struct LockHolder: Codable, Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var pid: Int32
-    public var startedAt: Date
-    public var command: String
-    public var bootID: String?
-    public var processStart: UInt64?
-
-    public var description: String {
-        "pid \(pid) on \(host) (`\(command)`, since \(Timestamp.formatSeconds(startedAt)))"
-    }
-}
-
-/// The exclusive writer lock of a repository.
+/// A lease of a local repository: the file `locks/NAME.lock` (the writer lease: `writer.lock`).
 ///
 /// Taken by creating `locks/writer.lock` with `link(2)` from a fully written temporary file, so
 /// the lock file is never seen half-written. A lock whose holder is gone from this host is stale
@@ -41,9 +23,10 @@ public struct LockHolder: Codable, Sendable, Equatable, CustomStringConvertible 
 /// Crash behaviour: a crashed holder leaves `locks/writer.lock` (and perhaps a temporary
 /// `writer.lock.PID.N.HOST` or `writer.lock.stale.PID.N.HOST`); the next writer on the same host
 /// sees the dead pid, breaks the lock and removes the temporary files of dead processes. A holder
-/// on another host must be removed by hand (the error says how), since its liveness cannot be
-/// checked from here.
-public final class RepositoryLock: @unchecked Sendable {
+/// on another host is waited for until its lease expires (`LockHolder.expiresAt`, renewed while
+/// it works); a lock file without an expiry (older versions) must be removed by hand (the error
+/// says how), since its holder's liveness cannot be checked from here.
+public final class LocalLock: StorageLease, @unchecked Sendable {
     public let path: String
     public private(set) var holder: LockHolder
     /// Device and inode of the lock file we created: release removes that file and no other.
@@ -61,9 +44,13 @@ public final class RepositoryLock: @unchecked Sendable {
     /// How old an empty lock file whose holder is unknown must be to count as stale.
     static let anonymousStaleAfter: TimeInterval = 60
 
-    private init(path: String, holder: LockHolder, identity: (UInt64, UInt64), anonymous: Bool) {
+    /// How long each renewal extends the lease.
+    private let duration: TimeInterval
+
+    private init(path: String, holder: LockHolder, duration: TimeInterval, identity: (UInt64, UInt64), anonymous: Bool) {
         self.path = path
         self.holder = holder
+        self.duration = duration
         self.identity = identity
         self.isAnonymous = anonymous
         if anonymous {
@@ -80,12 +67,12 @@ public final class RepositoryLock: @unchecked Sendable {
     /// On a full disk (ENOSPC, EDQUOT) the holder record cannot be written: the lock is then taken
     /// with an empty file, so the caller can reclaim `tmp/`, and must call `recordHolder()`.
     public static func acquire(
-        locksDirectory: String, repositoryPath: String, command: String,
+        locksDirectory: String, repositoryPath: String, command: String, duration: TimeInterval,
         timeout: TimeInterval, warn: (String) -> Void
-    ) throws -> RepositoryLock {
+    ) throws -> LocalLock {
         let path = locksDirectory + "/writer.lock"
         removeDeadTemporaries(locksDirectory: locksDirectory)
-        let me = currentHolder(command: command)
+        let me = LockHolder.current(command: command, duration: duration)
         let temp = locksDirectory + "/writer.lock.\(me.pid).\(UInt32.random(in: 0...UInt32.max)).\(me.host)"
         let anonymous = try writeHolder(me, to: temp)
         defer { unlink(temp) }
@@ -99,25 +86,25 @@ public final class RepositoryLock: @unchecked Sendable {
             try Interruption.check()
             if link(temp, path) == 0 {
                 try FileSystem.sync(locksDirectory)
-                return RepositoryLock(path: path, holder: me, identity: identity, anonymous: anonymous)
+                return LocalLock(path: path, holder: me, duration: duration, identity: identity, anonymous: anonymous)
             }
             guard errno == EEXIST else {
                 throw RepositoryError.io(path: path, operation: "create lock", errno: errno)
             }
             let current = readHolderWithIdentity(path) ?? anonymousHolder(path, locksDirectory: locksDirectory)
-            if let (stale, staleIdentity) = current, let reason = staleness(of: stale, me: me) {
+            if let (stale, staleIdentity) = current, let reason = stale.staleness(seenBy: me) {
                 if try breakStale(path: path, staleIdentity: staleIdentity, temp: temp, locksDirectory: locksDirectory) {
                     warn("broke stale lock \(path) held by \(stale): \(reason)")
                     removeDeadTemporaries(locksDirectory: locksDirectory)   // the dead holder's second name
                     try FileSystem.sync(locksDirectory)
-                    return RepositoryLock(path: path, holder: me, identity: identity, anonymous: anonymous)
+                    return LocalLock(path: path, holder: me, duration: duration, identity: identity, anonymous: anonymous)
                 }
                 continue
             }
             let waited = Date().timeIntervalSince(start)
             if waited >= timeout {
                 let holder = current?.0 ?? LockHolder(host: "unknown host", pid: 0, startedAt: Date(timeIntervalSince1970: 0), command: "unreadable lock file")
-                throw RepositoryError.lockHeld(path: repositoryPath, holder: holder, waited: waited)
+                throw RepositoryError.lockHeld(path: repositoryPath, holder: holder, waited: waited, lockFile: path)
             }
             usleep(min(delay, useconds_t(max(0.001, timeout - waited) * 1_000_000)))
             delay = min(delay * 2, 500_000)
@@ -131,10 +118,24 @@ public final class RepositoryLock: @unchecked Sendable {
         let pending = isAnonymous && !released
         releaseLock.unlock()
         guard pending else { return }
+        try rewrite(holder)
+    }
+
+    /// Extends the lease by its duration from now: the holder record is replaced atomically
+    /// with a later `expiresAt` (another host breaks a lease only once it expired).
+    public func renew() throws {
+        var renewed = holder
+        renewed.expiresAt = Date().addingTimeInterval(duration)
+        try rewrite(renewed)
+    }
+
+    /// Replaces our lock file with one holding `record`, keeping the lock throughout (the new
+    /// file is renamed over ours, which is checked to still be ours first).
+    private func rewrite(_ record: LockHolder) throws {
         // Host in the name: another host's writer must not take it for one of its own dead ones.
-        let temp = path + ".\(holder.pid).\(UInt32.random(in: 0...UInt32.max)).\(holder.host)"
+        let temp = path + ".\(record.pid).\(UInt32.random(in: 0...UInt32.max)).\(record.host)"
         defer { unlink(temp) }
-        if try Self.writeHolder(holder, to: temp) {
+        if try Self.writeHolder(record, to: temp) {
             throw RepositoryError.io(path: path, operation: "write the lock holder into", errno: ENOSPC)
         }
         guard let newIdentity = Self.fileIdentity(temp) else {
@@ -148,6 +149,7 @@ public final class RepositoryLock: @unchecked Sendable {
         }
         try FileSystem.rename(temp, path)
         identity = newIdentity
+        holder = record
         isAnonymous = false
         if let holderName { unlink(holderName) }
         holderName = nil
@@ -169,12 +171,6 @@ public final class RepositoryLock: @unchecked Sendable {
     deinit { release() }
 
     // MARK: - Holder records
-
-    static func currentHolder(command: String) -> LockHolder {
-        let pid = getpid()
-        return LockHolder(host: FileSystem.hostName, pid: pid, startedAt: Date(), command: command,
-                          bootID: bootID(), processStart: processStartTicks(pid))
-    }
 
     /// Writes `holder` to a new file at `path`. Returns true when the disk was full and an empty
     /// file was created instead.
@@ -228,7 +224,7 @@ public final class RepositoryLock: @unchecked Sendable {
         }
         guard Date().timeIntervalSince(since) > anonymousStaleAfter else { return nil }
         // pid 0 is never running: `staleness` calls it stale, on this host.
-        return (LockHolder(host: FileSystem.hostName, pid: 0, startedAt: since,
+        return (LockHolder(host: ProcessIdentity.hostName, pid: 0, startedAt: since,
                            command: "nobody: an empty lock file (taken on a full disk) whose holder is unknown, older than a minute"), identity)
     }
 
@@ -239,57 +235,6 @@ public final class RepositoryLock: @unchecked Sendable {
     }
 
     // MARK: - Staleness
-
-    /// Why `holder` is stale, or nil when it may still be running (or its host is another).
-    static func staleness(of holder: LockHolder, me: LockHolder) -> String? {
-        guard holder.host == me.host else { return nil }
-        if !processIsAlive(holder.pid) { return "that process is no longer running" }
-        if let theirs = holder.bootID, let mine = me.bootID, theirs != mine {
-            return "the host rebooted since (boot ID \(theirs), now \(mine))"
-        }
-        if let theirs = holder.processStart, let now = processStartTicks(holder.pid), theirs != now {
-            return "pid \(holder.pid) now belongs to another process (started at tick \(now), the holder at \(theirs))"
-        }
-        return nil
-    }
-
-    static func processIsAlive(_ pid: Int32) -> Bool {
-        if pid <= 0 { return false }
-        return kill(pid, 0) == 0 || errno == EPERM
-    }
-
-    /// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks since boot.
-    static func processStartTicks(_ pid: Int32) -> UInt64? {
-        guard let bytes = readProcFile("/proc/\(pid)/stat") else { return nil }
-        // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
-        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let fields = String(decoding: bytes[(close + 1)...], as: UTF8.self).split(separator: " ")
-        // fields[0] is field 3 (state), so field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
-    }
-
-    static func bootID() -> String? {
-        guard let bytes = readProcFile("/proc/sys/kernel/random/boot_id") else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? nil : text
-    }
-
-    /// Reads a `/proc` file to its end (their `stat` size is 0, so `FileSystem.readFile` cannot).
-    static func readProcFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return nil }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
-        }
-    }
 
     // MARK: - Breaking
 
@@ -310,7 +255,7 @@ public final class RepositoryLock: @unchecked Sendable {
             }
             return false
         case .unsupported:
-            let aside = locksDirectory + "/writer.lock.stale.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).\(FileSystem.hostName)"
+            let aside = locksDirectory + "/writer.lock.stale.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).\(ProcessIdentity.hostName)"
             guard Foundation.rename(path, aside) == 0 else { return false }   // gone meanwhile: retry
             if fileIdentity(aside).map({ $0 == staleIdentity }) == true {
                 unlink(aside)
@@ -330,12 +275,12 @@ public final class RepositoryLock: @unchecked Sendable {
     /// versions). A second name of the current lock file is kept: it says who holds it.
     static func removeDeadTemporaries(locksDirectory: String) {
         guard let names = try? FileSystem.list(locksDirectory) else { return }
-        let host = FileSystem.hostName
+        let host = ProcessIdentity.hostName
         let lockIdentity = fileIdentity(locksDirectory + "/writer.lock")
         for name in names {
             let parsed = temporaryName(name, prefix: "writer.lock.stale.") ?? temporaryName(name, prefix: "writer.lock.")
             guard let parsed, parsed.host == nil || parsed.host == host,
-                  parsed.pid != getpid(), !processIsAlive(parsed.pid) else { continue }
+                  parsed.pid != getpid(), !ProcessIdentity.isAlive(parsed.pid) else { continue }
             let file = locksDirectory + "/" + name
             if let lockIdentity, fileIdentity(file).map({ $0 == lockIdentity }) == true { continue }
             unlink(file)
