@@ -1,6 +1,6 @@
 import Foundation
 
-/// The few POSIX file operations the repository's atomic commit needs, each checked.
+/// The few POSIX file operations that local storage and restores need, each checked.
 enum FileSystem {
     static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
         if mkdir(path, mode) != 0 && errno != EEXIST {
@@ -65,22 +65,6 @@ enum FileSystem {
         return names.sorted()
     }
 
-    /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
-    /// directory. A crash leaves the old file or the new one, and perhaps a `.tmp-*` file beside it.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let sink = try FileSink(path: temp)
-        do {
-            try sink.write(bytes)
-            try sink.finish()
-            try rename(temp, path)
-        } catch {
-            unlink(temp)
-            throw error
-        }
-        try sync((path as NSString).deletingLastPathComponent)
-    }
-
     static func readFile(_ path: String) throws -> [UInt8] {
         let source = try FileByteSource(path: path)
         return try source.read(at: 0, count: Int(source.size))
@@ -103,9 +87,5 @@ enum FileSystem {
         return "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_nlink):\(st.st_ino)"
     }
 
-    static var hostName: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        return String(nulTerminated: buffer)
-    }
+    static var hostName: String { ProcessIdentity.hostName }
 }
