@@ -85,13 +85,13 @@ public final class Repository {
             throw error
         } catch {
             // SQLite's errors, and GRDB's when a row cannot be decoded: the catalog's.
-            throw RepositoryError.unreadableCatalog(path: storage.location, reason: Catalog.explain(error))
+            throw RepositoryError.unreadableCatalog(path: storage.location, catalog: catalogFile, reason: Catalog.explain(error))
         }
     }
 
     static func resolveCatalogPath(_ given: String?, storage: StorageBackend) throws -> String {
         guard let path = given ?? storage.defaultCatalogPath else {
-            throw RepositoryError.unreadableCatalog(path: storage.location, reason: "this repository keeps no catalog of its own; give a catalog path")
+            throw RepositoryError.unreadableCatalog(path: storage.location, catalog: "(none)", reason: "this repository keeps no catalog of its own; give a catalog path")
         }
         return path
     }

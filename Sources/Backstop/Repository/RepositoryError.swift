@@ -12,7 +12,7 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
     case snapshotNotFound(String)
     case ambiguousSnapshot(prefix: String, matches: [SnapshotID])
     case unreadableManifest(id: String, reason: String)
-    case unreadableCatalog(path: String, reason: String)
+    case unreadableCatalog(path: String, catalog: String, reason: String)
 
     public var description: String {
         switch self {
@@ -37,8 +37,8 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
             return "no snapshot matches \(text); list them with `backstop list`"
         case let .ambiguousSnapshot(prefix, matches):
             return "\(prefix) names more than one snapshot: \(matches.map(\.rawValue).joined(separator: ", ")); give more characters"
-        case let .unreadableCatalog(path, reason):
-            return "cannot use the catalog \(path)/catalog.sqlite: \(reason); the catalog is only an index of the repository: `backstop catalog rebuild --repo \(path)` recreates it from the snapshots"
+        case let .unreadableCatalog(path, catalog, reason):
+            return "cannot use the catalog \(catalog): \(reason); the catalog is only an index of the repository: `backstop catalog rebuild --repo \(path)` recreates it from the snapshots"
         case let .unreadableManifest(id, reason):
             return "the manifest of snapshot \(id) cannot be read: \(reason); run `backstop verify \(id)`"
         }

@@ -279,7 +279,7 @@ import Testing
         do {
             _ = try Repository.open(at: repo.path)
             Issue.record("a repository with a damaged catalog opened")
-        } catch let RepositoryError.unreadableCatalog(path, reason) {
+        } catch let RepositoryError.unreadableCatalog(path, _, reason) {
             #expect(path == repo.path)
             #expect(reason.contains("backstop catalog rebuild"))
         }
