@@ -156,8 +156,10 @@ public struct LogicalRestore {
     private func openPayload() throws -> SeekableZstdReader {
         do {
             return try SnapshotReader(repository: repository, manifest: manifest).payload()
+        } catch let e as Interrupted {
+            throw e
         } catch {
-            throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "seek table", reason: "\(error)")
+            throw RestoreError.reading(error, snapshot: manifest.id, file: manifest.payloadName, location: "seek table")
         }
     }
 
@@ -205,6 +207,12 @@ public struct LogicalRestore {
         while true {
             let next: (index: Int, bytes: [UInt8], compressed: [UInt8])?
             do { next = try stream.nextWithCompressed() } catch let e as FrameError {
+                // An unreadable repository condemns nothing, unless bytes already went out live
+                // (then the operator must hear that they are to be discarded).
+                if !(live && written > 0),
+                   case .repositoryRead = RestoreError.reading(e, snapshot: manifest.id, file: manifest.payloadName, location: "") {
+                    throw RestoreError.reading(e, snapshot: manifest.id, file: manifest.payloadName, location: "frame \(e.frame)")
+                }
                 throw failure(location: "frame \(e.frame)", reason: "\(e.underlying)", written: written, live: live)
             }
             guard let (index, bytes, compressed) = next else { break }
