@@ -13,19 +13,19 @@ struct RepositoryOptions: ParsableArguments {
         throw ValidationError("no repository given: pass --repo PATH or set BACKSTOP_REPO")
     }
 
-    func open() throws -> Repository {
-        try Self.open(at: path())
+    func open(_ output: Output) throws -> Repository {
+        try Self.open(at: path(), output)
     }
 
     /// Opens the repository at `path` as every command does: its catalog reconciled, and what
     /// the reconcile could not do said on stderr.
-    static func open(at path: String) throws -> Repository {
+    static func open(at path: String, _ output: Output) throws -> Repository {
         let repo = try Repository.open(at: path)
         for u in repo.reconciled.unreadable {
-            Output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
+            output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }
         if let reason = repo.reconciled.notSaved {
-            Output.warning("the catalog could not be brought up to date with snapshots/ (\(reason)); it may miss the newest snapshots")
+            output.warning("the catalog could not be brought up to date with snapshots/ (\(reason)); it may miss the newest snapshots")
         }
         return repo
     }
@@ -38,11 +38,6 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: [.short, .long], help: "Print nothing but errors and warnings.")
     var quiet = false
-
-    func apply() {
-        Output.json = json
-        Output.quiet = quiet
-    }
 }
 
 /// `--lock-timeout`, for commands that write.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct PruneCommand: ParsableCommand {
+struct PruneCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Remove the snapshots a policy's retention rules no longer keep.",
@@ -19,30 +19,29 @@ struct PruneCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Option(help: "The policy whose retention rules apply.") var policy: String
     @Flag(help: "Print the plan, remove nothing.") var dryRun = false
     @Option(help: "Plan as if now were this time.") var time: String?
 
-    func run() throws {
-        output.apply()
+    func run(_ output: Output) throws {
         let p = try PolicyParser.load(file: policy)
         guard let retention = p.retention else {
             throw ValidationError("\(policy) has no 'retention' section: nothing to prune by")
         }
-        let repo = try RepositoryOptions.open(at: try repositoryPath(policy: p))
+        let repo = try RepositoryOptions.open(at: try repositoryPath(policy: p), output)
         let now = try time.map { try TimeParser.fromEnvironment().parse($0) } ?? Date()
-        let (plan, removed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: Output.warning) {
+        let (plan, removed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
             let plan = try repo.retentionPlan(retention, timeZone: p.timeZone, now: now)
             return (plan, dryRun ? [] : try repo.prune(plan))
         }
         if output.json {
-            Output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: removed))
+            output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: removed))
             return
         }
-        Output.line(plan.text)
-        Output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed"
+        output.line(plan.text)
+        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed"
                            : "\(plan.keep.count) kept, \(removed.count) removed")
     }
 

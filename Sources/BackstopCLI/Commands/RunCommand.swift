@@ -3,7 +3,7 @@ import Backstop
 import Foundation
 import Logging
 
-struct RunCommand: ParsableCommand {
+struct RunCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a policy: the nightly cron entry point.",
@@ -21,15 +21,14 @@ struct RunCommand: ParsableCommand {
         hook or dump command failed; 64 invalid policy (nothing runs).
         """)
 
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Argument(help: "The policy file.") var policy: String
     @Option(help: "Record the snapshots as taken at this time; also retention's now.") var time: String?
     @Flag(help: "Show what would be done: no snapshots, no pruning.") var dryRun = false
     @Flag(name: [.short, .long], help: "Print the summary even on success, and log progress.") var verbose = false
 
-    func run() throws {
-        output.apply()
+    func run(_ output: Output) throws {
         let level: Logger.Level = verbose ? .info : .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -40,9 +39,9 @@ struct RunCommand: ParsableCommand {
         let when = try time.map { try TimeParser.fromEnvironment().parse($0) }
         let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(time: when, dryRun: dryRun)
         if output.json {
-            Output.printJSON(summary)
+            output.printJSON(summary)
         } else if verbose || summary.exitCode != 0 || dryRun {
-            print(Self.render(summary))
+            output.result(Self.render(summary))
         }
         if summary.exitCode != 0 { throw CommandExit(status: ExitStatus(rawValue: summary.exitCode) ?? .failure) }
     }
