@@ -56,7 +56,12 @@ public struct PolicyRunner {
 
     /// Runs the policy. `time` is recorded as the snapshots' time and is the "now" of retention.
     public func run(time: Date?, dryRun: Bool) throws -> RunSummary {
-        let repo = try Repository.open(at: policy.repository)
+        try run(in: Repository.open(at: policy.repository), time: time, dryRun: dryRun)
+    }
+
+    /// Runs the policy on `repo`, opened by the caller (the CLI opens the policy's repository as
+    /// every command opens one, and reports what reconciling its catalog could not do).
+    public func run(in repo: Repository, time: Date?, dryRun: Bool) throws -> RunSummary {
         let started = Date()
         let now = time ?? started
         let runID = SnapshotID(startedAt: now).rawValue

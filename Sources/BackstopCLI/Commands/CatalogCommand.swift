@@ -22,6 +22,8 @@ struct CatalogCommand: ParsableCommand {
         @OptionGroup var lock: LockOptions
 
         func run(_ output: Output) throws {
+            // Found as every command finds its repository (--repo, $BACKSTOP_REPO), but not opened:
+            // opening reads the catalog this replaces, which may be the damaged part.
             let path = try repository.path()
             let report = try Repository.withWriterLock(at: path, command: "backstop catalog rebuild", timeout: try lock.seconds(), warn: output.warning) {
                 try Repository.rebuildCatalog(at: path)

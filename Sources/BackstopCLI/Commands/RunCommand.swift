@@ -14,13 +14,16 @@ struct RunCommand: ReportingCommand {
         before/after hooks, verifies what it wrote, prunes by the retention rules, verifies a
         sample of older snapshots. Quiet on success (cron mails only trouble) unless --verbose;
         warnings and errors go to stderr with timestamps. --time T records the snapshots as
-        taken at T and is the "now" of retention.
+        taken at T and is the "now" of retention. The repository is the policy's: --repo or
+        $BACKSTOP_REPO, when given, must name the same one (else 64, nothing runs).
 
         Exit codes: the worst of all steps: 0 ok; 3 warnings; 66 a source is missing; 65 a
         snapshot failed verification or a dump was incomplete; 74 I/O; 75 lock held; 1 a
-        hook or dump command failed; 64 invalid policy (nothing runs).
+        hook or dump command failed; 64 invalid policy, or --repo/$BACKSTOP_REPO names another
+        repository (nothing runs).
         """)
 
+    @OptionGroup var repository: RepositoryOptions
     @OptionGroup var outputOptions: OutputOptions
 
     @Argument(help: "The policy file.") var policy: String
@@ -37,7 +40,8 @@ struct RunCommand: ReportingCommand {
         }
         let p = try PolicyParser.load(file: policy)
         let when = try time.map { try TimeParser.fromEnvironment().parse($0) }
-        let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(time: when, dryRun: dryRun)
+        let repo = try repository.open(output, policy: p, command: "run")
+        let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(in: repo, time: when, dryRun: dryRun)
         if output.json {
             output.printJSON(summary)
         } else if verbose || summary.exitCode != 0 || dryRun {
