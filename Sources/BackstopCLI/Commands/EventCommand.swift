@@ -43,7 +43,7 @@ struct EventCommand: ParsableCommand {
             let events = try repository.open(output).events()
             if output.json { output.printJSON(events); return }
             output.line(Output.table(["ID", "NAME", "AT (UTC)", "NOTE"], events.map {
-                [$0.id, $0.name, Timestamp.format($0.at), $0.note ?? ""]
+                [$0.id.rawValue, $0.name, Timestamp.format($0.at), $0.note ?? ""]
             }))
         }
     }

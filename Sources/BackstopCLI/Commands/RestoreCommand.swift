@@ -81,6 +81,7 @@ struct RestoreCommand: ReportingCommand {
         if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
         if to.isEmpty { throw ValidationError("--to needs a path") }
+        _ = try runToRestore()
         if runID != nil && to == "-" { throw ValidationError("--run restores a set of snapshots into a directory: --to DIR, not --to -") }
         if (noSameOwner || noSamePermissions) && (database != nil || table != nil) {
             throw ValidationError("--no-same-owner and --no-same-permissions are for filesystem snapshots; --database and --table for logical ones")
@@ -89,8 +90,8 @@ struct RestoreCommand: ReportingCommand {
 
     func run(_ output: Output) throws {
         let repo = try repository.open(output)
-        if let runID {
-            try restoreRun(runID, repo, output)
+        if let run = try runToRestore() {
+            try restoreRun(run, repo, output)
             return
         }
         var candidates: [SnapshotID]
@@ -116,8 +117,17 @@ struct RestoreCommand: ReportingCommand {
         for w in report.warnings { output.warning(w) }
     }
 
+    /// `--run`'s run ID, if given.
+    func runToRestore() throws -> RunID? {
+        guard let runID else { return nil }
+        guard let id = RunID(runID) else {
+            throw ValidationError("--run \(runID) is not a run ID (such as 20240324T220000Z-1a2b3c4d); `backstop list --json` shows each snapshot's runID")
+        }
+        return id
+    }
+
     /// Restores the set of snapshots one run took, each verified, into one directory.
-    func restoreRun(_ runID: String, _ repo: Repository, _ output: Output) throws {
+    func restoreRun(_ runID: RunID, _ repo: Repository, _ output: Output) throws {
         let reports = try repo.restore(run: runID, into: to, force: force, noSameOwner: noSameOwner,
                                        noSamePermissions: noSamePermissions) { notice(output, $0) }
         if output.json { output.printJSON(reports) }
