@@ -21,50 +21,57 @@ struct BackstopCommand: ParsableCommand {
     static func main() {
         signal(SIGPIPE, SIG_IGN)
         Interruption.install()
+        // Until a command is parsed, its flags are unknown (a usage error still reads --json).
+        var output = Output()
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if let reporting = command as? any ReportingCommand {
+                output = Output(reporting.outputOptions)
+                try reporting.run(output)
+            } else {
+                try command.run()
+            }
         } catch {
             // Whatever an interrupted command threw on its way out, it was interrupted (130).
-            report(Interruption.reported(error))
+            report(Interruption.reported(error), output)
         }
     }
 
-    static func report(_ error: Error) {
+    static func report(_ error: Error, _ output: Output) {
         switch error {
         case let error as CommandExit:
             Foundation.exit(error.status.rawValue)
         case is ValidationError, is CleanExit, is ExitCode:
-            argumentParserExit(error)
+            argumentParserExit(error, output)
         default:
             // Everything the library and Foundation throw: the library's one mapping, the same
             // that `backstop run` uses for each job. ArgumentParser's parsing errors are not
             // ours: `ExitStatus(for:)` calls them unexpected (1), and ArgumentParser knows them.
             let status = ExitStatus(for: error)
             if status == .failure && exitCode(for: error) != .failure {
-                argumentParserExit(error)
+                argumentParserExit(error, output)
             } else {
-                fail(error, status: status)
+                fail(error, status: status, output)
             }
         }
     }
 
     /// ArgumentParser's own errors: help, version, and usage errors (exit 64), also as JSON when
     /// --json was asked for (even if parsing failed before it was read).
-    static func argumentParserExit(_ error: Error) -> Never {
+    static func argumentParserExit(_ error: Error, _ output: Output) -> Never {
         let code = exitCode(for: error)
-        if code != .success && (Output.json || CommandLine.arguments.dropFirst().contains("--json")) {
-            Output.printJSON(FailureReport(error: message(for: error), exitCode: code.rawValue))
+        if code != .success && (output.json || CommandLine.arguments.dropFirst().contains("--json")) {
+            output.printJSON(FailureReport(error: message(for: error), exitCode: code.rawValue))
         }
         exit(withError: error)
     }
 
-    static func fail(_ error: Error, status: ExitStatus) {
+    static func fail(_ error: Error, status: ExitStatus, _ output: Output) {
         let message = String(describing: error)
-        if Output.json {
-            Output.printJSON(FailureReport(error: message, exitCode: status.rawValue))
+        if output.json {
+            output.printJSON(FailureReport(error: message, exitCode: status.rawValue))
         }
-        Output.error(message)
+        output.error(message)
         Foundation.exit(status.rawValue)
     }
 }

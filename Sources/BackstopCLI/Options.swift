@@ -2,30 +2,52 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-/// `--repo`, shared by every command.
+/// `--repo`, shared by every command, and the one way commands find and open their repository.
 struct RepositoryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Repository path (default: $BACKSTOP_REPO).", valueName: "path"))
     var repo: String?
 
+    /// `--repo`, else `$BACKSTOP_REPO`, with the words that name it in messages; nil if neither.
+    private func given() -> (path: String, fromEnvironment: Bool)? {
+        if let repo, !repo.isEmpty { return (repo, false) }
+        if let env = ProcessInfo.processInfo.environment["BACKSTOP_REPO"], !env.isEmpty { return (env, true) }
+        return nil
+    }
+
+    /// The repository's path: `--repo`, else `$BACKSTOP_REPO`.
     func path() throws -> String {
-        if let repo, !repo.isEmpty { return repo }
-        if let env = ProcessInfo.processInfo.environment["BACKSTOP_REPO"], !env.isEmpty { return env }
-        throw ValidationError("no repository given: pass --repo PATH or set BACKSTOP_REPO")
+        guard let given = given() else { throw ValidationError("no repository given: pass --repo PATH or set BACKSTOP_REPO") }
+        return given.path
     }
 
-    func open() throws -> Repository {
-        try Self.open(at: path())
+    /// The repository of a command that applies `policy` (`run`, `prune`): the policy's own.
+    /// `--repo` or `$BACKSTOP_REPO` may name it too; naming another is refused: jobs and retention
+    /// rules written for one repository would write to or remove from another.
+    func path(policy p: Policy, command: String) throws -> String {
+        guard let (given, fromEnvironment) = given() else { return p.repository }
+        func canonical(_ path: String) -> String {
+            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        if canonical(given) == canonical(p.repository) { return p.repository }
+        let named = fromEnvironment ? "$BACKSTOP_REPO (\(given))" : "--repo \(given)"
+        let fix = fromEnvironment ? "unset BACKSTOP_REPO or set it to \(p.repository)" : "drop --repo or give \(p.repository)"
+        throw ValidationError("""
+            \(named) is not the repository of the policy \(p.file) (\(p.repository)); \(command) applies that policy to \
+            its own repository only, and nothing was changed: \(fix), or \(command) with a policy for \(given)
+            """)
     }
 
-    /// Opens the repository at `path` as every command does: its catalog reconciled, and what
-    /// the reconcile could not do said on stderr.
-    static func open(at path: String) throws -> Repository {
+    /// Opens the repository (`--repo`, `$BACKSTOP_REPO`, or with `policy` the policy's) as
+    /// every command does: its catalog reconciled, and what the reconcile could not do said on
+    /// stderr.
+    func open(_ output: Output, policy: Policy? = nil, command: String = "") throws -> Repository {
+        let path = try policy.map { try self.path(policy: $0, command: command) } ?? self.path()
         let repo = try Repository.open(at: path)
         for u in repo.reconciled.unreadable {
-            Output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
+            output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }
         if let reason = repo.reconciled.notSaved {
-            Output.warning("the catalog could not be brought up to date with snapshots/ (\(reason)); it may miss the newest snapshots")
+            output.warning("the catalog could not be brought up to date with snapshots/ (\(reason)); it may miss the newest snapshots")
         }
         return repo
     }
@@ -38,11 +60,6 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: [.short, .long], help: "Print nothing but errors and warnings.")
     var quiet = false
-
-    func apply() {
-        Output.json = json
-        Output.quiet = quiet
-    }
 }
 
 /// `--lock-timeout`, for commands that write.

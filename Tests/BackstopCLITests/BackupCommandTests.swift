@@ -148,6 +148,7 @@ import Testing
         (["backup", "/tmp", "--stdin", "--source", "x"], "exclude each other"),
         (["backup", "/tmp", "--source", "x", "--time", "yesterday"], "accepted forms"),
         (["backup", "/tmp", "--source", "bad name!"], "not allowed"),
+        (["backup", "/tmp", "--source", "x", "--tag", "nightly", "--tag", "a,b"], "tag name \"a,b\" is not allowed"),
         (["backup", "--stdin", "--source", "x", "--format", "xml"], "--format xml"),
     ])
     func usageErrorsExit64(arguments: [String], message: String) throws {

@@ -188,6 +188,17 @@ import Testing
         #expect(written.isEmpty, "\(written)")
     }
 
+    /// Proves: `--run` takes a run ID (a snapshot ID's form); anything else is a usage error (64)
+    /// naming the flag and where run IDs are shown, not "no snapshot" (66).
+    @Test func restoreRunRefusesWhatIsNotARunID() throws {
+        let s = Scratch()
+        try initRepo(s)
+        let r = try CLI.run(["restore", "--run", "last-night", "--to", s.sub("set"), "--repo", s.repo])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.contains("--run last-night is not a run ID") && r.stderr.contains("list --json"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.sub("set")))
+    }
+
     // Item 9: without --source, a fallback stays within the first candidate's source and kind.
     @Test func fallbackStaysWithinTheSourceAndKind() throws {
         let s = Scratch()

@@ -77,6 +77,47 @@ import Testing
         #expect(try String(contentsOfFile: s.sub("set/dump.sql"), encoding: .utf8) == sampleDump())
     }
 
+    /// Proves (issue 11): `run` finds its repository as `prune` does: `$BACKSTOP_REPO` or
+    /// `--repo` naming another repository than the policy's is refused (64) before any hook or
+    /// job runs, and nothing is written to either; naming the policy's own (through a symlink)
+    /// runs.
+    @Test func anotherRepositoryInTheEnvironmentOrInRepoIsRefused() throws {
+        let s = Scratch()
+        let p = try policy(s)
+        let other = s.sub("other")
+        #expect(try CLI.run(["init", "--repo", other]).status == 0)
+        let viaEnvironment = try CLI.run(["run", p], environment: ["BACKSTOP_REPO": other])
+        #expect(viaEnvironment.status == 64, "\(viaEnvironment.stdout)\(viaEnvironment.stderr)")
+        #expect(viaEnvironment.stderr.contains("$BACKSTOP_REPO (\(other))") && viaEnvironment.stderr.contains(s.repo), "\(viaEnvironment.stderr)")
+        let viaOption = try CLI.run(["run", p, "--repo", other])
+        #expect(viaOption.status == 64, "\(viaOption.stdout)\(viaOption.stderr)")
+        #expect(viaOption.stderr.contains("--repo \(other)"), "\(viaOption.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.sub("hooks.log")), "no hook ran")
+        for repo in [s.repo, other] {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots").isEmpty)
+        }
+        try FileManager.default.createSymbolicLink(atPath: s.sub("link"), withDestinationPath: s.repo)
+        let same = try CLI.run(["run", p], environment: ["BACKSTOP_REPO": s.sub("link")])
+        #expect(same.status == 0, "\(same.stderr)")
+        #expect(try snapshots(s).count == 2)
+    }
+
+    /// Proves (issue 11): `run` opens the repository as every command does, so a snapshot left
+    /// out of the catalog (its manifest unreadable, then the catalog rebuilt) is said on stderr, as `list` says it.
+    @Test func aSnapshotLeftOutOfTheCatalogIsSaid() throws {
+        let s = Scratch()
+        let p = try policy(s)
+        try s.write("t/a", "a\n")
+        let b = try CLI.run(["backup", s.sub("t"), "--source", "t", "--repo", s.repo])
+        #expect(b.status == 0, "\(b.stderr)")
+        let id = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try "{\n".write(toFile: s.repo + "/snapshots/\(id)/manifest.json", atomically: false, encoding: .utf8)
+        #expect(try CLI.run(["catalog", "rebuild", "--repo", s.repo]).status == 0)
+        let r = try CLI.run(["run", p])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("snapshots/\(id) is left out of the catalog"), "\(r.stderr)")
+    }
+
     /// Review finding 14: `restore --run` checks its directory like every restore target (no
     /// FileManager, which follows symlinks): a file at `--to` was a raw NSCocoaError, exit 1.
     @Test func restoreRunRefusesAFileOrFIFOTargetLikeAnyRestore() throws {

@@ -5,7 +5,7 @@ extension Catalog {
     public func insert(_ event: Event) throws {
         try database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO event (id, name, atMs, note) VALUES (?, ?, ?, ?)",
-                           arguments: [event.id, event.name, Catalog.millis(event.at), event.note])
+                           arguments: [event.id.rawValue, event.name, Catalog.millis(event.at), event.note])
         }
     }
 
@@ -16,9 +16,10 @@ extension Catalog {
     /// Every event, oldest first.
     public func events() throws -> [Event] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY atMs, id").map { row in
+            try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY atMs, id").compactMap { row in
+                guard let id = EventID(row["id"]) else { return nil }   // rows come from valid events only
                 var e = Event(name: row["name"], at: Catalog.date(row["atMs"]), note: row["note"])
-                e.id = row["id"]
+                e.id = id
                 return e
             }
         }
@@ -33,7 +34,7 @@ extension Catalog {
             try db.execute(sql: "DELETE FROM event")
             for e in onDisk {
                 try db.execute(sql: "INSERT OR REPLACE INTO event (id, name, atMs, note) VALUES (?, ?, ?, ?)",
-                               arguments: [e.id, e.name, Catalog.millis(e.at), e.note])
+                               arguments: [e.id.rawValue, e.name, Catalog.millis(e.at), e.note])
             }
         }
     }

@@ -127,7 +127,7 @@ public final class Catalog: @unchecked Sendable {
             INSERT INTO snapshot (id, kind, source, host, runID, startedAtMs, completedAtMs, bytesIn, bytesStored, entryCount, warningCount)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            arguments: [m.id.rawValue, m.kind.rawValue, m.source, m.host, m.runID,
+            arguments: [m.id.rawValue, m.kind.rawValue, m.source, m.host, m.runID?.rawValue,
                         millis(m.startedAt), millis(m.completedAt), m.bytesIn, m.bytesStored,
                         m.entryCount, m.warnings.count])
         for tag in Set(m.tags) {

@@ -221,10 +221,7 @@ private struct Reader {
             if m["source"] == nil { fail(node, "a job needs 'source' (the name its snapshots are filed under)") }
             return nil
         }
-        let validName = source.utf8.count <= 128 && source.unicodeScalars.allSatisfy {
-            CharacterSet.alphanumerics.contains($0) || $0 == "." || $0 == "_" || $0 == "-"
-        }
-        if !validName { fail(m["source"]!.value, "source '\(source)' may use only letters, digits, '.', '_' and '-'") }
+        if !Name.isValid(source) { fail(m["source"]!.value, "source '\(source)' may use only \(Name.allowed)") }
         var kind: SnapshotKind?
         if let k = string(m["kind"], "kind") {
             kind = SnapshotKind(rawValue: k)
@@ -236,6 +233,11 @@ private struct Reader {
         job.paths = strings(m["paths"], "paths")
         job.exclude = strings(m["exclude"], "exclude")
         job.tags = strings(m["tags"], "tags")
+        if case let .sequence(items)? = m["tags"]?.value {
+            for item in items {
+                if case let .scalar(s) = item, !s.string.isEmpty, !Name.isValid(s.string) { fail(item, "tag '\(s.string)' may use only \(Name.allowed)") }
+            }
+        }
         job.command = string(m["command"], "command")
         job.before = string(m["before"], "before")
         job.after = string(m["after"], "after")

@@ -18,7 +18,7 @@ public struct JobOutcome: Codable, Sendable {
 
 /// What a `backstop run` did, for its report and exit status.
 public struct RunSummary: Codable, Sendable {
-    public var runID: String
+    public var runID: RunID
     public var policy: String
     public var dryRun: Bool
     public var startedAt: Date
@@ -56,10 +56,15 @@ public struct PolicyRunner {
 
     /// Runs the policy. `time` is recorded as the snapshots' time and is the "now" of retention.
     public func run(time: Date?, dryRun: Bool) throws -> RunSummary {
-        let repo = try Repository.open(at: policy.repository)
+        try run(in: Repository.open(at: policy.repository), time: time, dryRun: dryRun)
+    }
+
+    /// Runs the policy on `repo`, opened by the caller (the CLI opens the policy's repository as
+    /// every command opens one, and reports what reconciling its catalog could not do).
+    public func run(in repo: Repository, time: Date?, dryRun: Bool) throws -> RunSummary {
         let started = Date()
         let now = time ?? started
-        let runID = SnapshotID(startedAt: now).rawValue
+        let runID = RunID(startedAt: now)
         return try repo.withWriterLock(command: "backstop run \(policy.file)", timeout: policy.lockTimeout, warn: { logger.warning("\($0)") }) {
             var outcomes: [JobOutcome] = []
             for job in policy.jobs {
@@ -97,12 +102,12 @@ public struct PolicyRunner {
     }
 
     /// Runs one job; throws only `Interrupted` (every other failure is in the outcome).
-    func runJob(_ job: Policy.Job, repo: Repository, runID: String, time: Date?) throws -> JobOutcome {
+    func runJob(_ job: Policy.Job, repo: Repository, runID: RunID, time: Date?) throws -> JobOutcome {
         try Interruption.check()
         let started = Date()
         var outcome = JobOutcome(source: job.source, kind: job.kind, status: .ok, exitCode: 0)
         var hookEnvironment = ProcessInfo.processInfo.environment
-        hookEnvironment["BACKSTOP_RUN_ID"] = runID
+        hookEnvironment["BACKSTOP_RUN_ID"] = runID.rawValue
         hookEnvironment["BACKSTOP_SOURCE"] = job.source
         // The after hook runs once: on the way out, or by the interruption watcher when the grace
         // period ends the process first (a backup blocked reading a dump command).
@@ -200,7 +205,7 @@ enum Hook {
 
 extension Repository {
     /// Snapshots taken by one `backstop run`, oldest first.
-    public func snapshots(ofRun runID: String) throws -> [CatalogSnapshot] {
-        try catalog.snapshots().filter { $0.runID == runID }
+    public func snapshots(ofRun runID: RunID) throws -> [CatalogSnapshot] {
+        try catalog.snapshots().filter { $0.runID == runID.rawValue }
     }
 }

@@ -123,7 +123,7 @@ extension Repository {
     /// `DIRECTORY/SOURCE.sql`. The directory is created when missing (see
     /// `RestoreTarget.prepareRunDirectory`); `force` moves existing targets aside, never deletes.
     /// The owner and permission flags apply to the filesystem snapshots of the set.
-    public func restore(run runID: String, into directory: String, force: Bool = false,
+    public func restore(run runID: RunID, into directory: String, force: Bool = false,
                         noSameOwner: Bool = false, noSamePermissions: Bool = false,
                         notice: (RestoreNotice) -> Void) throws -> [RestoreReport] {
         let set = try snapshots(ofRun: runID)

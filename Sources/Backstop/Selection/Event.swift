@@ -3,13 +3,13 @@ import Foundation
 /// A named point in time, such as the start of an upgrade: `events/<id>.json`.
 public struct Event: Codable, Sendable, Equatable {
     /// Same form as a snapshot ID: the event's UTC time and 8 hex characters.
-    public var id: String
+    public var id: EventID
     public var name: String
     public var at: Date
     public var note: String?
 
     public init(name: String, at: Date, note: String?) {
-        id = SnapshotID(startedAt: at).rawValue
+        id = EventID(at: at)
         self.name = name
         self.at = at
         self.note = note
@@ -18,7 +18,6 @@ public struct Event: Codable, Sendable, Equatable {
 
 /// Errors about events.
 public enum EventError: Error, CustomStringConvertible, ExitStatusProviding {
-    case invalidName(String)
     case notFound(String)
     case noSuchEventName(String, known: [String])
     /// The name reads as a time, so `--before NAME` would never mean the event.
@@ -27,8 +26,6 @@ public enum EventError: Error, CustomStringConvertible, ExitStatusProviding {
 
     public var description: String {
         switch self {
-        case let .invalidName(n):
-            return "event name \"\(n)\" is not allowed: use letters, digits, '.', '_' and '-' (for example upgrade-11.4)"
         case let .notFound(id):
             return "no event has ID \(id); list them with `backstop event list`"
         case let .noSuchEventName(n, known):
@@ -44,7 +41,7 @@ public enum EventError: Error, CustomStringConvertible, ExitStatusProviding {
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .invalidName, .nameIsATime, .ambiguous: return .usage
+        case .nameIsATime, .ambiguous: return .usage
         case .notFound, .noSuchEventName: return .noMatch
         }
     }
@@ -54,14 +51,11 @@ extension Repository {
     /// Records an event. Written atomically to `events/<id>.json`, then cataloged.
     @discardableResult
     public func addEvent(name: String, at: Date, note: String?) throws -> Event {
-        let valid = !name.isEmpty && name.utf8.count <= 128 && name.unicodeScalars.allSatisfy {
-            CharacterSet.alphanumerics.contains($0) || $0 == "." || $0 == "_" || $0 == "-"
-        }
-        guard valid else { throw EventError.invalidName(name) }
+        try Name.validate(name, kind: .event)
         if Self.readsAsTime(name) { throw EventError.nameIsATime(name) }
         let event = Event(name: name, at: Repository.truncatedToMillis(at), note: note)
         let bytes = Array(try Timestamp.jsonEncoder().encode(event)) + [0x0A]
-        try storage.put(RepositoryLayout.event(event.id), bytes, mode: .replace)
+        try storage.put(RepositoryLayout.event(event.id.rawValue), bytes, mode: .replace)
         try catalog.insert(event)
         return event
     }
@@ -74,11 +68,11 @@ extension Repository {
     /// Removes an event by ID (or unique prefix of it).
     @discardableResult
     public func removeEvent(_ idOrPrefix: String) throws -> Event {
-        let matches = try events().filter { $0.id == idOrPrefix || $0.id.hasPrefix(idOrPrefix) || $0.id.hasSuffix(idOrPrefix) }
+        let matches = try events().filter { $0.id.rawValue == idOrPrefix || $0.id.rawValue.hasPrefix(idOrPrefix) || $0.id.rawValue.hasSuffix(idOrPrefix) }
         guard !idOrPrefix.isEmpty, !matches.isEmpty else { throw EventError.notFound(idOrPrefix) }
         if matches.count > 1 { throw EventError.ambiguous(idOrPrefix, matches: matches) }
-        try storage.delete(RepositoryLayout.event(matches[0].id))
-        try catalog.removeEvent(matches[0].id)
+        try storage.delete(RepositoryLayout.event(matches[0].id.rawValue))
+        try catalog.removeEvent(matches[0].id.rawValue)
         return matches[0]
     }
 

@@ -80,7 +80,7 @@ extension Repository {
     /// or the one with `eventID`).
     public func resolveBefore(_ text: String, eventID: String?, parser: TimeParser) throws -> SelectionPoint {
         if let eventID {
-            guard let e = try events().first(where: { $0.id == eventID || $0.id.hasSuffix(eventID) }) else {
+            guard let e = try events().first(where: { $0.id.rawValue == eventID || $0.id.rawValue.hasSuffix(eventID) }) else {
                 throw EventError.notFound(eventID)
             }
             return .before(e.at, event: e)

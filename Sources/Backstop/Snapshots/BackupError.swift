@@ -2,7 +2,6 @@
 public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
     case missingPath(String)
     case duplicateName(String, paths: [String])
-    case invalidSourceName(String)
     case commandFailed(command: String, status: Int32, stderrTail: String)
     case commandKilled(command: String, signal: Int32, stderrTail: String)
     case commandNotStarted(command: String, reason: String)
@@ -23,8 +22,6 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
             return "source path \(p) does not exist; check the path (is the snapshot volume mounted?); nothing was stored"
         case let .duplicateName(name, paths):
             return "paths \(paths.joined(separator: " and ")) would both be stored as \(name)/; back them up as separate snapshots or give their parent directory"
-        case let .invalidSourceName(name):
-            return "source name \"\(name)\" is not allowed: use letters, digits, '.', '_' and '-' (for example --source mysql-datadir)"
         case let .commandFailed(command, status, tail):
             return "dump command `\(command)` exited with status \(status); nothing was stored\(Self.tail(tail))"
         case let .commandKilled(command, signal, tail):
@@ -50,7 +47,7 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
     public var exitStatus: ExitStatus {
         switch self {
         case .missingPath: return .noMatch
-        case .duplicateName, .invalidSourceName: return .usage
+        case .duplicateName: return .usage
         case .commandFailed, .commandKilled, .commandNotStarted: return .failure
         case .incompleteDump, .damagedArchive, .unsupportedArchive, .emptyStream, .formatChanged: return .integrity
         case .input: return .ioError

@@ -8,10 +8,10 @@ public struct BackupOptions: Sendable {
     /// The completion time is then this time plus the real duration.
     public var time: Date?
     public var host: String
-    public var runID: String?
+    public var runID: RunID?
     public var compressionLevel: Int32?
 
-    public init(source: String, tags: [String] = [], time: Date? = nil, host: String? = nil, runID: String? = nil) {
+    public init(source: String, tags: [String] = [], time: Date? = nil, host: String? = nil, runID: RunID? = nil) {
         self.source = source
         self.tags = tags
         self.time = time
@@ -20,10 +20,8 @@ public struct BackupOptions: Sendable {
     }
 
     func validate() throws {
-        let ok = !source.isEmpty && source.utf8.count <= 128 && source.unicodeScalars.allSatisfy {
-            CharacterSet.alphanumerics.contains($0) || $0 == "." || $0 == "_" || $0 == "-"
-        }
-        if !ok { throw BackupError.invalidSourceName(source) }
+        try Name.validate(source, kind: .source)
+        for tag in tags { try Name.validate(tag, kind: .tag) }
     }
 }
 

@@ -65,7 +65,7 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var host: String
     public var tags: [String]
     /// Shared by the snapshots one `backstop run` takes.
-    public var runID: String?
+    public var runID: RunID?
     /// The paths a filesystem snapshot was taken of, as given.
     public var paths: [String]
     /// The format of a logical snapshot's stream.

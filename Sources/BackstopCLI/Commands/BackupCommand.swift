@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct BackupCommand: ParsableCommand {
+struct BackupCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Take a filesystem snapshot of PATHs, or a logical snapshot of a stream.",
@@ -26,7 +26,7 @@ struct BackupCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var lock: LockOptions
 
     @Argument(help: "Directories or files to snapshot.")
@@ -69,33 +69,32 @@ struct BackupCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
         var options = BackupOptions(source: source, tags: tags)
         if let time { options.time = try TimeParser.fromEnvironment().parse(time) }
-        let progressLine = ProgressLine()
+        let progressLine = ProgressLine(output)
         let progress: (BackupProgress) -> Void = { progressLine.update(bytes: $0.bytesIn, entries: $0.entries) }
-        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: Output.warning) {
+        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
                 return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format ?? "auto")!, options: options,
-                                             progress: progress, warn: Output.warning).write(to: repo)
+                                             progress: progress, warn: output.warning).write(to: repo)
             }
             return try FilesystemSnapshotWriter(paths: paths, excludes: excludes, options: options, progress: progress).write(to: repo)
         }
         progressLine.done()
-        for w in manifest.warnings { Output.warning("\(manifest.id): \(w)") }
+        for w in manifest.warnings { output.warning("\(manifest.id): \(w)") }
         if output.json {
-            Output.printJSON(manifest)
+            output.printJSON(manifest)
         } else {
-            print(manifest.id.rawValue)
+            output.result(manifest.id.rawValue)
             if !output.quiet {
                 let ratio = manifest.bytesIn > 0 ? Double(manifest.bytesStored) / Double(manifest.bytesIn) * 100 : 0
-                FileHandle.standardError.write(Data(("\(manifest.kind.rawValue) snapshot \(manifest.id) of \(manifest.source): "
+                output.note("\(manifest.kind.rawValue) snapshot \(manifest.id) of \(manifest.source): "
                     + "\(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored (\(String(format: "%.0f", ratio))%), "
                     + "\(manifest.kind == .filesystem ? "\(manifest.entryCount) entries" : "\(manifest.sections.count) sections"), "
-                    + "\(manifest.warnings.count) warnings\n").utf8))
+                    + "\(manifest.warnings.count) warnings")
             }
         }
         if !manifest.warnings.isEmpty { throw CommandExit(status: .warnings) }

@@ -7,7 +7,7 @@ struct CatalogCommand: ParsableCommand {
         abstract: "Maintain the catalog (the SQLite index).",
         subcommands: [Rebuild.self])
 
-    struct Rebuild: ParsableCommand {
+    struct Rebuild: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recreate catalog.sqlite from the snapshot manifests alone.",
             discussion: """
@@ -18,20 +18,21 @@ struct CatalogCommand: ParsableCommand {
             """)
 
         @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var outputOptions: OutputOptions
         @OptionGroup var lock: LockOptions
 
-        func run() throws {
-            output.apply()
+        func run(_ output: Output) throws {
+            // Found as every command finds its repository (--repo, $BACKSTOP_REPO), but not opened:
+            // opening reads the catalog this replaces, which may be the damaged part.
             let path = try repository.path()
-            let report = try Repository.withWriterLock(at: path, command: "backstop catalog rebuild", timeout: try lock.seconds(), warn: Output.warning) {
+            let report = try Repository.withWriterLock(at: path, command: "backstop catalog rebuild", timeout: try lock.seconds(), warn: output.warning) {
                 try Repository.rebuildCatalog(at: path)
             }
-            for u in report.unreadable { Output.warning("snapshots/\(u.id) left out: \(u.reason)") }
+            for u in report.unreadable { output.warning("snapshots/\(u.id) left out: \(u.reason)") }
             if output.json {
-                Output.printJSON(["snapshots": report.added.map(\.rawValue), "unreadable": report.unreadable.map(\.id)])
+                output.printJSON(["snapshots": report.added.map(\.rawValue), "unreadable": report.unreadable.map(\.id)])
             } else {
-                Output.line("catalog rebuilt: \(report.added.count) snapshots")
+                output.line("catalog rebuilt: \(report.added.count) snapshots")
             }
         }
     }

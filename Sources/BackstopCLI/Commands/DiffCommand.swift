@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct DiffCommand: ParsableCommand {
+struct DiffCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Show what changed between two snapshots, from manifests and entry lists only.",
@@ -16,22 +16,21 @@ struct DiffCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Argument(help: "The older snapshot.") var from: String
     @Argument(help: "The newer snapshot.") var to: String
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
         let diff = try SnapshotDiff.compute(repo, from: repo.resolve(from), to: repo.resolve(to))
-        if output.json { Output.printJSON(diff); return }
+        if output.json { output.printJSON(diff); return }
         var lines: [String] = []
         for a in diff.added { lines.append("+ \(a)") }
         for r in diff.removed { lines.append("- \(r)") }
         for c in diff.changed { lines.append("~ \(c.path) (\(c.what.joined(separator: ", ")))") }
         let noun = diff.kind == .logical ? "sections" : "entries"
         lines.append("\(diff.added.count) added, \(diff.removed.count) removed, \(diff.changed.count) changed, \(diff.unchanged) unchanged \(noun)")
-        Output.line(lines.joined(separator: "\n"))
+        output.line(lines.joined(separator: "\n"))
     }
 }

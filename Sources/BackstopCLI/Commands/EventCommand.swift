@@ -12,57 +12,54 @@ struct EventCommand: ParsableCommand {
         """,
         subcommands: [Add.self, List.self, Remove.self])
 
-    struct Add: ParsableCommand {
+    struct Add: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record an event (now, or --at a time).",
             discussion: "A name that reads as a time (2024-03-25) is refused: --before NAME would mean the time.\nExit codes: 0 recorded; 64 bad name or time; 1 not a repository.")
 
         @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var outputOptions: OutputOptions
         @Argument(help: "The event's name, e.g. upgrade.") var name: String
         @Option(help: "When it happened (default now).") var at: String?
         @Option(help: "A note.") var note: String?
 
-        func run() throws {
-            output.apply()
-            let repo = try repository.open()
+        func run(_ output: Output) throws {
+            let repo = try repository.open(output)
             let when = try at.map { try TimeParser.fromEnvironment().parse($0) } ?? Date()
             let event = try repo.addEvent(name: name, at: when, note: note)
-            if output.json { Output.printJSON(event) } else {
-                Output.line("event \(event.id) \"\(event.name)\" at \(Timestamp.format(event.at))")
+            if output.json { output.printJSON(event) } else {
+                output.line("event \(event.id) \"\(event.name)\" at \(Timestamp.format(event.at))")
             }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ReportingCommand {
         static let configuration = CommandConfiguration(abstract: "List events, oldest first.")
 
         @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var outputOptions: OutputOptions
 
-        func run() throws {
-            output.apply()
-            let events = try repository.open().events()
-            if output.json { Output.printJSON(events); return }
-            Output.line(Output.table(["ID", "NAME", "AT (UTC)", "NOTE"], events.map {
-                [$0.id, $0.name, Timestamp.format($0.at), $0.note ?? ""]
+        func run(_ output: Output) throws {
+            let events = try repository.open(output).events()
+            if output.json { output.printJSON(events); return }
+            output.line(Output.table(["ID", "NAME", "AT (UTC)", "NOTE"], events.map {
+                [$0.id.rawValue, $0.name, Timestamp.format($0.at), $0.note ?? ""]
             }))
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove an event by ID.",
             discussion: "Exit codes: 0 removed; 64 the prefix matches several events (they are listed); 66 no such event.")
 
         @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var outputOptions: OutputOptions
         @Argument(help: "The event's ID (or a unique part of it).") var id: String
 
-        func run() throws {
-            output.apply()
-            let removed = try repository.open().removeEvent(id)
-            if output.json { Output.printJSON(removed) } else { Output.line("removed event \(removed.id) \"\(removed.name)\"") }
+        func run(_ output: Output) throws {
+            let removed = try repository.open(output).removeEvent(id)
+            if output.json { output.printJSON(removed) } else { output.line("removed event \(removed.id) \"\(removed.name)\"") }
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Backstop
 
-struct InitCommand: ParsableCommand {
+struct InitCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a repository.",
@@ -15,7 +15,7 @@ struct InitCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Option(help: "zstd compression level for new snapshots (1-19).")
     var compressionLevel: Int32 = 3
@@ -29,13 +29,12 @@ struct InitCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        output.apply()
+    func run(_ output: Output) throws {
         let repo = try Repository.create(at: repository.path(), compressionLevel: compressionLevel, force: force)
         if output.json {
-            Output.printJSON(repo.config)
+            output.printJSON(repo.config)
         } else {
-            Output.line("created repository \(repo.location) (id \(repo.config.id))")
+            output.line("created repository \(repo.location) (id \(repo.config.id))")
         }
     }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct ListCommand: ParsableCommand {
+struct ListCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List the snapshots in a repository, oldest first.",
@@ -13,7 +13,7 @@ struct ListCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Option(help: "Only snapshots of this source.")
     var source: String?
@@ -21,9 +21,8 @@ struct ListCommand: ParsableCommand {
     @Option(help: "Only snapshots of this kind (filesystem or logical).")
     var kind: String?
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
         var snapshots = try repo.snapshots()
         if let source { snapshots = snapshots.filter { $0.source == source } }
         if let kind {
@@ -32,7 +31,7 @@ struct ListCommand: ParsableCommand {
         }
         let verifications = try repo.lastVerifications()
         if output.json {
-            Output.printJSON(snapshots.map { SnapshotSummary($0, verifications[$0.id]) })
+            output.printJSON(snapshots.map { SnapshotSummary($0, verifications[$0.id]) })
             return
         }
         let rows = snapshots.map { s in
@@ -41,8 +40,8 @@ struct ListCommand: ParsableCommand {
              verifications[s.id].map { "\($0.passed ? "ok" : "FAILED") \($0.mode.rawValue) \(Timestamp.formatSeconds($0.at))" } ?? "never",
              s.tags.joined(separator: ",")]
         }
-        Output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "WARNINGS", "LAST VERIFIED", "TAGS"], rows))
-        Output.line("\(snapshots.count) snapshot\(snapshots.count == 1 ? "" : "s")")
+        output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "WARNINGS", "LAST VERIFIED", "TAGS"], rows))
+        output.line("\(snapshots.count) snapshot\(snapshots.count == 1 ? "" : "s")")
     }
 }
 

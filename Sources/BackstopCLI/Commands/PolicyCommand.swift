@@ -7,7 +7,7 @@ struct PolicyCommand: ParsableCommand {
         abstract: "Work with policy files.",
         subcommands: [Check.self])
 
-    struct Check: ParsableCommand {
+    struct Check: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a policy file: every mistake with its line and column.",
             discussion: """
@@ -16,16 +16,15 @@ struct PolicyCommand: ParsableCommand {
             Exit codes: 0 valid; 64 invalid (each mistake listed as FILE:LINE:COLUMN: message).
             """)
 
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var outputOptions: OutputOptions
         @Argument(help: "The policy file.") var file: String
 
-        func run() throws {
-            output.apply()
+        func run(_ output: Output) throws {
             let policy = try PolicyParser.load(file: file)
             if output.json {
-                Output.printJSON(["file": file, "repository": policy.repository, "jobs": policy.jobs.map(\.source).joined(separator: ",")])
+                output.printJSON(["file": file, "repository": policy.repository, "jobs": policy.jobs.map(\.source).joined(separator: ",")])
             } else {
-                Output.line("\(file): valid; repository \(policy.repository); jobs: \(policy.jobs.map { "\($0.source) (\($0.kind.rawValue))" }.joined(separator: ", "))")
+                output.line("\(file): valid; repository \(policy.repository); jobs: \(policy.jobs.map { "\($0.source) (\($0.kind.rawValue))" }.joined(separator: ", "))")
             }
         }
     }

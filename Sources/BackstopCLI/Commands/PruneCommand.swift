@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct PruneCommand: ParsableCommand {
+struct PruneCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Remove the snapshots a policy's retention rules no longer keep.",
@@ -19,50 +19,30 @@ struct PruneCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Option(help: "The policy whose retention rules apply.") var policy: String
     @Flag(help: "Print the plan, remove nothing.") var dryRun = false
     @Option(help: "Plan as if now were this time.") var time: String?
 
-    func run() throws {
-        output.apply()
+    func run(_ output: Output) throws {
         let p = try PolicyParser.load(file: policy)
         guard let retention = p.retention else {
             throw ValidationError("\(policy) has no 'retention' section: nothing to prune by")
         }
-        let repo = try RepositoryOptions.open(at: try repositoryPath(policy: p))
+        let repo = try repository.open(output, policy: p, command: "prune")
         let now = try time.map { try TimeParser.fromEnvironment().parse($0) } ?? Date()
-        let (plan, removed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: Output.warning) {
+        let (plan, removed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
             let plan = try repo.retentionPlan(retention, timeZone: p.timeZone, now: now)
             return (plan, dryRun ? [] : try repo.prune(plan))
         }
         if output.json {
-            Output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: removed))
+            output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: removed))
             return
         }
-        Output.line(plan.text)
-        Output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed"
+        output.line(plan.text)
+        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed"
                            : "\(plan.keep.count) kept, \(removed.count) removed")
-    }
-
-    /// The policy's repository. `--repo` or `$BACKSTOP_REPO` (read as by every command) may name
-    /// it too; naming another is refused: a retention plan made for one repository would remove
-    /// snapshots from another.
-    func repositoryPath(policy p: Policy) throws -> String {
-        let fromEnvironment = repository.repo?.isEmpty ?? true
-        guard let given = try? repository.path() else { return p.repository }
-        func canonical(_ path: String) -> String {
-            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-        }
-        if canonical(given) == canonical(p.repository) { return p.repository }
-        let named = fromEnvironment ? "$BACKSTOP_REPO (\(given))" : "--repo \(given)"
-        let fix = fromEnvironment ? "unset BACKSTOP_REPO or set it to \(p.repository)" : "drop --repo or give \(p.repository)"
-        throw ValidationError("""
-            \(named) is not the repository of the policy \(policy) (\(p.repository)); prune applies that policy's \
-            retention rules to its own repository only, and nothing was removed: \(fix), or prune with a policy \
-            for \(given)
-            """)
     }
 }
 

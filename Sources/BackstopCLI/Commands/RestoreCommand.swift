@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct RestoreCommand: ParsableCommand {
+struct RestoreCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a snapshot (whole, some files, or one database) safely, verifying as it goes.",
@@ -36,7 +36,7 @@ struct RestoreCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var selection: SelectionOptions
 
     @Argument(help: "A snapshot ID or unique prefix (instead of selection flags).")
@@ -81,17 +81,17 @@ struct RestoreCommand: ParsableCommand {
         if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
         if to.isEmpty { throw ValidationError("--to needs a path") }
+        _ = try runToRestore()
         if runID != nil && to == "-" { throw ValidationError("--run restores a set of snapshots into a directory: --to DIR, not --to -") }
         if (noSameOwner || noSamePermissions) && (database != nil || table != nil) {
             throw ValidationError("--no-same-owner and --no-same-permissions are for filesystem snapshots; --database and --table for logical ones")
         }
     }
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
-        if let runID {
-            try restoreRun(runID, repo)
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
+        if let run = try runToRestore() {
+            try restoreRun(run, repo, output)
             return
         }
         var candidates: [SnapshotID]
@@ -99,42 +99,47 @@ struct RestoreCommand: ParsableCommand {
             candidates = [try repo.resolve(snapshot)]
         } else {
             let result = try repo.selection(selection.criteria(repo))
-            if explain { FileHandle.standardError.write(Data((result.explanation + "\n").utf8)) }
+            if explain { output.note(result.explanation) }
             guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
             candidates = [chosen.id] + result.fallbacks.map(\.id)
-            notice("selected \(chosen.id) (\(chosen.source), completed \(Timestamp.format(chosen.completedAt)))")
+            notice(output, "selected \(chosen.id) (\(chosen.source), completed \(Timestamp.format(chosen.completedAt)))")
         }
         let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force,
                                      noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
-        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice($0) }
+        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice(output, $0) }
         if output.json && to != "-" {
-            Output.printJSON(report)
+            output.printJSON(report)
         } else {
-            notice("restored \(report.snapshot) to \(report.target): \(report.entries) \(database != nil || table != nil ? "sections" : "entries"), "
+            notice(output, "restored \(report.snapshot) to \(report.target): \(report.entries) \(database != nil || table != nil ? "sections" : "entries"), "
                 + "\(Output.bytes(report.bytesWritten)); read \(report.framesRead) of \(report.framesTotal) frames (\(Output.bytes(report.bytesRead)))"
                 + (report.movedAside.map { "; the previous contents are in \($0)" } ?? ""))
         }
-        for w in report.warnings { Output.warning(w) }
+        for w in report.warnings { output.warning(w) }
+    }
+
+    /// `--run`'s run ID, if given.
+    func runToRestore() throws -> RunID? {
+        guard let runID else { return nil }
+        guard let id = RunID(runID) else {
+            throw ValidationError("--run \(runID) is not a run ID (such as 20240324T220000Z-1a2b3c4d); `backstop list --json` shows each snapshot's runID")
+        }
+        return id
     }
 
     /// Restores the set of snapshots one run took, each verified, into one directory.
-    func restoreRun(_ runID: String, _ repo: Repository) throws {
+    func restoreRun(_ runID: RunID, _ repo: Repository, _ output: Output) throws {
         let reports = try repo.restore(run: runID, into: to, force: force, noSameOwner: noSameOwner,
-                                       noSamePermissions: noSamePermissions) { notice($0) }
-        if output.json { Output.printJSON(reports) }
+                                       noSamePermissions: noSamePermissions) { notice(output, $0) }
+        if output.json { output.printJSON(reports) }
     }
 
     /// Messages go to stderr: stdout may carry the restored stream.
-    func notice(_ text: String) {
-        if !output.quiet { say(text) }
+    func notice(_ output: Output, _ text: String) {
+        if !output.quiet { output.note("backstop: " + text) }
     }
 
     /// The library's notices: a failure and a fallback are shown even with --quiet.
-    func notice(_ n: RestoreNotice) {
-        if !output.quiet || n.isImportant { say(n.description) }
-    }
-
-    private func say(_ text: String) {
-        FileHandle.standardError.write(Data(("backstop: " + text + "\n").utf8))
+    func notice(_ output: Output, _ n: RestoreNotice) {
+        if !output.quiet || n.isImportant { output.note("backstop: " + n.description) }
     }
 }

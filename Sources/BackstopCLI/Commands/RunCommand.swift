@@ -3,7 +3,7 @@ import Backstop
 import Foundation
 import Logging
 
-struct RunCommand: ParsableCommand {
+struct RunCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a policy: the nightly cron entry point.",
@@ -14,22 +14,24 @@ struct RunCommand: ParsableCommand {
         before/after hooks, verifies what it wrote, prunes by the retention rules, verifies a
         sample of older snapshots. Quiet on success (cron mails only trouble) unless --verbose;
         warnings and errors go to stderr with timestamps. --time T records the snapshots as
-        taken at T and is the "now" of retention.
+        taken at T and is the "now" of retention. The repository is the policy's: --repo or
+        $BACKSTOP_REPO, when given, must name the same one (else 64, nothing runs).
 
         Exit codes: the worst of all steps: 0 ok; 3 warnings; 66 a source is missing; 65 a
         snapshot failed verification or a dump was incomplete; 74 I/O; 75 lock held; 1 a
-        hook or dump command failed; 64 invalid policy (nothing runs).
+        hook or dump command failed; 64 invalid policy, or --repo/$BACKSTOP_REPO names another
+        repository (nothing runs).
         """)
 
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @Argument(help: "The policy file.") var policy: String
     @Option(help: "Record the snapshots as taken at this time; also retention's now.") var time: String?
     @Flag(help: "Show what would be done: no snapshots, no pruning.") var dryRun = false
     @Flag(name: [.short, .long], help: "Print the summary even on success, and log progress.") var verbose = false
 
-    func run() throws {
-        output.apply()
+    func run(_ output: Output) throws {
         let level: Logger.Level = verbose ? .info : .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -38,11 +40,12 @@ struct RunCommand: ParsableCommand {
         }
         let p = try PolicyParser.load(file: policy)
         let when = try time.map { try TimeParser.fromEnvironment().parse($0) }
-        let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(time: when, dryRun: dryRun)
+        let repo = try repository.open(output, policy: p, command: "run")
+        let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(in: repo, time: when, dryRun: dryRun)
         if output.json {
-            Output.printJSON(summary)
+            output.printJSON(summary)
         } else if verbose || summary.exitCode != 0 || dryRun {
-            print(Self.render(summary))
+            output.result(Self.render(summary))
         }
         if summary.exitCode != 0 { throw CommandExit(status: ExitStatus(rawValue: summary.exitCode) ?? .failure) }
     }

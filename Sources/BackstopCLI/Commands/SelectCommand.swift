@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct SelectCommand: ParsableCommand {
+struct SelectCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "select",
         abstract: "Choose a snapshot by time and filters, and explain the choice.",
@@ -21,7 +21,7 @@ struct SelectCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var selection: SelectionOptions
 
     @Flag(help: "Explain every candidate on stderr.")
@@ -32,17 +32,16 @@ struct SelectCommand: ParsableCommand {
         if !selection.isGiven { throw ValidationError("give --at TIME, --before TIME|EVENT or --latest") }
     }
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
         let result = try repo.selection(selection.criteria(repo))
         if output.json {
-            Output.printJSON(SelectReport(result))
+            output.printJSON(SelectReport(result))
         } else if let chosen = result.chosen {
-            print(chosen.id.rawValue)
+            output.result(chosen.id.rawValue)
         }
         if explain && !output.json {
-            FileHandle.standardError.write(Data((result.explanation + "\n").utf8))
+            output.note(result.explanation)
         }
         if result.chosen == nil {
             if output.json { throw CommandExit(status: .noMatch) }

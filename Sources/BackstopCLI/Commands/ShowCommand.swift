@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct ShowCommand: ParsableCommand {
+struct ShowCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show one snapshot's manifest, and with --entries its entry list.",
@@ -18,7 +18,7 @@ struct ShowCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @OptionGroup var selection: SelectionOptions
 
@@ -33,17 +33,16 @@ struct ShowCommand: ParsableCommand {
     @Flag(help: "List the entries of a filesystem snapshot.")
     var entries = false
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
         let id = try selection.resolve(snapshot, in: repo)
         let manifest = try repo.manifest(id)
         let list = entries && manifest.kind == .filesystem ? try SnapshotReader(repository: repo, manifest: manifest).entries() : nil
         if output.json {
             if let list {
-                Output.printJSON(ShowReport(manifest: manifest, entries: list))
+                output.printJSON(ShowReport(manifest: manifest, entries: list))
             } else {
-                Output.printJSON(manifest)
+                output.printJSON(manifest)
             }
             return
         }
@@ -79,7 +78,7 @@ struct ShowCommand: ParsableCommand {
                     + (e.escapedLinkTarget.map { e.type == .hardlink ? " => \($0)" : " -> \($0)" } ?? "")]
             }))
         }
-        Output.line(lines.joined(separator: "\n"))
+        output.line(lines.joined(separator: "\n"))
     }
 }
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import Backstop
 import Foundation
 
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify snapshots: stored digests (--quick) or everything, decoded (default).",
@@ -22,7 +22,7 @@ struct VerifyCommand: ParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var outputOptions: OutputOptions
 
     @OptionGroup var selection: SelectionOptions
 
@@ -50,9 +50,8 @@ struct VerifyCommand: ParsableCommand {
         if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
     }
 
-    func run() throws {
-        output.apply()
-        let repo = try repository.open()
+    func run(_ output: Output) throws {
+        let repo = try repository.open(output)
         let ids: [SnapshotID]
         if all {
             ids = try repo.snapshotIDs()
@@ -65,13 +64,13 @@ struct VerifyCommand: ParsableCommand {
         }
         let mode: VerificationMode = quick ? .quick : .full
         var warnings: [String] = []
-        let results = try repo.verify(ids, mode: mode, warn: { warnings.append($0); Output.warning($0) }) { result in
+        let results = try repo.verify(ids, mode: mode, warn: { warnings.append($0); output.warning($0) }) { result in
             guard !output.json else { return }
             if result.passed {
-                Output.line("ok      \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue), \(String(format: "%.2f", result.duration)) s, \(Output.bytes(result.bytesRead)) read)")
+                output.line("ok      \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue), \(String(format: "%.2f", result.duration)) s, \(Output.bytes(result.bytesRead)) read)")
             } else {
-                print("FAILED  \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue))")
-                for p in result.problems { print("        \(p)") }
+                output.result("FAILED  \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue))")
+                for p in result.problems { output.result("        \(p)") }
             }
         }
         if let junit {
@@ -83,11 +82,11 @@ struct VerifyCommand: ParsableCommand {
         }
         let failed = results.filter { !$0.passed }
         if output.json {
-            Output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings))
+            output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings))
         } else {
-            Output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
+            output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
         }
-        for f in failed { Output.error(f.summary) }
+        for f in failed { output.error(f.summary) }
         if !failed.isEmpty { throw CommandExit(status: .integrity) }
     }
 }

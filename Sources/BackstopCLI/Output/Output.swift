@@ -1,31 +1,73 @@
 import Backstop
 import Foundation
 
-/// Everything the CLI prints goes through here: reports on stdout, diagnostics on stderr.
-enum Output {
-    nonisolated(unsafe) static var json = false
-    nonisolated(unsafe) static var quiet = false
+/// How one command prints: reports on stdout, diagnostics on stderr. Made once from the parsed
+/// `--json`/`--quiet` flags and the terminal (see `ReportingCommand`), then passed to the
+/// command's work; nothing about it is global.
+struct Output: Sendable {
+    /// Where text goes. Standard output goes through C stdio (as `print`), so reports stay in
+    /// the order they were made and a closed pipe never crashes the process.
+    struct Writer: Sendable {
+        let write: @Sendable (String) -> Void
 
-    static var stderrIsTerminal: Bool { isatty(2) == 1 }
-    static var color: Bool { stderrIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
-
-    static func line(_ text: String) {
-        if !quiet || json { print(text) }
+        static let standardOutput = Writer { print($0, terminator: "") }
+        static let standardError = Writer { FileHandle.standardError.write(Data($0.utf8)) }
     }
 
-    static func error(_ text: String) {
+    /// `--json`: the report is one JSON document on stdout.
+    let json: Bool
+    /// `--quiet`: nothing but errors and warnings (a JSON report is still printed).
+    let quiet: Bool
+    /// Colour in errors and warnings: stderr is a terminal and `NO_COLOR` is not set.
+    let color: Bool
+    /// Progress lines on stderr: stderr is a terminal and not `--quiet`.
+    let progress: Bool
+    let stdout: Writer
+    let stderr: Writer
+
+    init(json: Bool = false, quiet: Bool = false, stderrIsTerminal: Bool = isatty(2) == 1,
+         environment: [String: String] = ProcessInfo.processInfo.environment,
+         stdout: Writer = .standardOutput, stderr: Writer = .standardError) {
+        self.json = json
+        self.quiet = quiet
+        color = stderrIsTerminal && environment["NO_COLOR"] == nil
+        progress = stderrIsTerminal && !quiet
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    init(_ options: OutputOptions) {
+        self.init(json: options.json, quiet: options.quiet)
+    }
+
+    /// A line of the human-readable report (nothing with --quiet).
+    func line(_ text: String) {
+        if !quiet || json { stdout.write(text + "\n") }
+    }
+
+    /// A line on stdout whatever --quiet says: the one result a script reads (an ID), or a failure.
+    func result(_ text: String) {
+        stdout.write(text + "\n")
+    }
+
+    /// A line on stderr as it is (no prefix): explanations and summaries beside a report.
+    func note(_ text: String) {
+        stderr.write(text + "\n")
+    }
+
+    func error(_ text: String) {
         let prefix = color ? "\u{1B}[31mbackstop: error:\u{1B}[0m " : "backstop: error: "
-        FileHandle.standardError.write(Data((prefix + text + "\n").utf8))
+        stderr.write(prefix + text + "\n")
     }
 
-    static func warning(_ text: String) {
+    func warning(_ text: String) {
         let prefix = color ? "\u{1B}[33mbackstop: warning:\u{1B}[0m " : "backstop: warning: "
-        FileHandle.standardError.write(Data((prefix + text + "\n").utf8))
+        stderr.write(prefix + text + "\n")
     }
 
-    static func printJSON<T: Encodable>(_ value: T) {
+    func printJSON<T: Encodable>(_ value: T) {
         let data = (try? Timestamp.jsonEncoder().encode(value)) ?? Data("{}".utf8)
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        stdout.write(String(decoding: data, as: UTF8.self) + "\n")
     }
 
     static func bytes(_ n: Int64) -> String {
@@ -58,21 +100,20 @@ enum Output {
 final class ProgressLine {
     private let start = Date()
     private var last = Date.distantPast
-    private let enabled: Bool
+    private let output: Output
 
-    init() { enabled = Output.stderrIsTerminal && !Output.quiet }
+    init(_ output: Output) { self.output = output }
 
     func update(bytes: Int64, entries: Int) {
-        guard enabled else { return }
+        guard output.progress else { return }
         let now = Date()
         guard now.timeIntervalSince(last) >= 0.25 else { return }
         last = now
         let rate = Double(bytes) / max(now.timeIntervalSince(start), 0.001)
-        let text = "\r\(Output.bytes(bytes)) read, \(Output.bytes(Int64(rate)))/s, \(entries) entries   "
-        FileHandle.standardError.write(Data(text.utf8))
+        output.stderr.write("\r\(Output.bytes(bytes)) read, \(Output.bytes(Int64(rate)))/s, \(entries) entries   ")
     }
 
     func done() {
-        if enabled && last != Date.distantPast { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if output.progress && last != Date.distantPast { output.stderr.write("\r\u{1B}[K") }
     }
 }

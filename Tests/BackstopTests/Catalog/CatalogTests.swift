@@ -14,7 +14,7 @@ import Testing
 
     /// A manifest with the fields the catalog indexes, completed `minutes` after `started`.
     static func manifest(_ id: SnapshotID, source: String = "db", kind: SnapshotKind = .logical, host: String = "h1",
-                         tags: [String] = [], runID: String? = nil, started: Date = t0.addingTimeInterval(0.123),
+                         tags: [String] = [], runID: RunID? = nil, started: Date = t0.addingTimeInterval(0.123),
                          minutes: Double = 5) -> Manifest {
         return Manifest(
             format: Manifest.currentFormat, id: id, kind: kind, source: source, host: host, tags: tags, runID: runID,
@@ -34,12 +34,12 @@ import Testing
         let dir = TemporaryDirectory()
         let catalog = try Catalog(path: dir.sub("catalog.sqlite"))
         let m = Self.manifest(Self.id(0), source: "app", kind: .filesystem, host: "web1",
-                              tags: ["weekly", "daily", "weekly"], runID: "run-1")
+                              tags: ["weekly", "daily", "weekly"], runID: RunID("20240101T000000Z-00000001"))
         try catalog.insert(m)
         // A second handle on the same file sees it: it is stored, not cached.
         let rows = try Catalog(path: dir.sub("catalog.sqlite")).snapshots()
         #expect(rows == [CatalogSnapshot(
-            id: m.id, kind: .filesystem, source: "app", host: "web1", tags: ["daily", "weekly"], runID: "run-1",
+            id: m.id, kind: .filesystem, source: "app", host: "web1", tags: ["daily", "weekly"], runID: "20240101T000000Z-00000001",
             startedAt: m.startedAt, completedAt: m.completedAt, bytesIn: 1000, bytesStored: 300, entryCount: 7, warningCount: 2)])
         #expect(rows[0].completedAt.timeIntervalSince1970 == 1_711_317_600.123 + 300.456)
         #expect(try catalog.snapshotIDs() == [m.id])
@@ -160,7 +160,7 @@ import Testing
         try catalog.insert(late)
         try catalog.insert(early)
         #expect(try catalog.events() == [early, late])
-        try catalog.removeEvent(early.id)
+        try catalog.removeEvent(early.id.rawValue)
         #expect(try catalog.events() == [late])
         let other = Event(name: "incident", at: Self.t0.addingTimeInterval(120), note: "x")
         try catalog.reconcileEvents([other, early])
@@ -198,7 +198,7 @@ import Testing
         let b = try repo.addEvent(name: "migration", at: Self.t0.addingTimeInterval(60), note: nil)
         #expect(try Repository.open(at: repo.path).events() == [a, b])
         // Another host removed `a` from the shared repository.
-        #expect(unlink(repo.eventsDirectory + "/" + a.id + ".json") == 0)
+        #expect(unlink(repo.eventsDirectory + "/" + a.id.rawValue + ".json") == 0)
         #expect(try Repository.open(at: repo.path).events() == [b])
     }
 
@@ -209,7 +209,7 @@ import Testing
         var ids: [SnapshotID] = []
         for i in 0..<4 {
             let options = BackupOptions(source: "s\(i % 2)", tags: i == 2 ? ["x", "a"] : [],
-                                        time: Self.t0.addingTimeInterval(Double(i) * 3600), host: "host\(i)", runID: "r\(i / 2)")
+                                        time: Self.t0.addingTimeInterval(Double(i) * 3600), host: "host\(i)", runID: RunID("20240101T000000Z-0000000\(i / 2)"))
             ids.append(try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: options).write(to: repo).id)
         }
         try repo.addEvent(name: "deploy", at: Self.t0.addingTimeInterval(90), note: "note")

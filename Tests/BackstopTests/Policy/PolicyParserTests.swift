@@ -66,6 +66,11 @@ import Testing
                 line: 6, column: 10, message: "YAML syntax"),
         Mistake(name: "missing repository", yaml: valid.replacingOccurrences(of: "repository: /srv/backups\n", with: ""),
                 line: 1, column: 1, message: "missing 'repository'"),
+        Mistake(name: "bad source name", yaml: valid.replacingOccurrences(of: "source: data", with: "source: my/data"),
+                line: 3, column: 13, message: "source 'my/data' may use only letters, digits, '.', '_' and '-'"),
+        // Tags follow the one name rule (`Name`), as source and event names do.
+        Mistake(name: "bad tag", yaml: valid.replacingOccurrences(of: "paths: [/srv/data]", with: "paths: [/srv/data]\n    tags: [nightly, \"two words\"]"),
+                line: 6, column: 21, message: "tag 'two words' may use only letters, digits, '.', '_' and '-'"),
         Mistake(name: "bad after-backup", yaml: valid + "\nverify:\n  after-backup: sometimes", line: 9, column: 17, message: "after-backup must be quick, full or none"),
     ]
 

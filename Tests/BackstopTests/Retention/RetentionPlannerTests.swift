@@ -257,9 +257,9 @@ import Testing
             i += 1
         }
         var upgrade = Event(name: "upgrade", at: Self.date("2024-10-27T01:30:00Z"), note: nil)
-        upgrade.id = "20241027T013000Z-0000beef"
+        upgrade.id = EventID("20241027T013000Z-0000beef")!
         var migration = Event(name: "old-migration", at: Self.date("2024-03-31T03:00:00Z"), note: nil)
-        migration.id = "20240331T030000Z-0000cafe"
+        migration.id = EventID("20240331T030000Z-0000cafe")!
         let events = [upgrade, migration]
         let policy = RetentionPolicy(keepLast: 3, keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepWithin: 2 * 86400,
                                      keepTags: ["keep-forever"], keepBeforeEvent: 90 * 86400)

@@ -116,13 +116,13 @@ import Testing
         let second = try repo.addEvent(name: "upgrade", at: Self.at(2.5), note: "retry")
         let parser = TimeParser(timeZone: TimeZone(identifier: "UTC")!)
         #expect(try repo.resolveBefore("upgrade", eventID: nil, parser: parser) == .before(second.at, event: second))
-        #expect(try repo.resolveBefore("upgrade", eventID: first.id, parser: parser) == .before(first.at, event: first))
+        #expect(try repo.resolveBefore("upgrade", eventID: first.id.rawValue, parser: parser) == .before(first.at, event: first))
         #expect(throws: EventError.self) { try repo.resolveBefore("no-such-event", eventID: nil, parser: parser) }
         // Events survive a catalog rebuild: they live in events/.
         try Repository.rebuildCatalog(at: repo.path)
         let reopened = try Repository.open(at: repo.path)
         #expect(try reopened.events().map(\.id) == [first.id, second.id])
-        try reopened.removeEvent(first.id)
+        try reopened.removeEvent(first.id.rawValue)
         #expect(try Repository.open(at: repo.path).events().map(\.id) == [second.id])
     }
 }

@@ -5,6 +5,10 @@ import Foundation
 /// explains failures. Every other descriptor is closed in the child, so a daemon the command
 /// starts (a database server restarted by a hook) never holds Backstop's pipes, catalog or lock
 /// open, and waiting for the command never waits for that daemon.
+///
+/// It runs the commands a backup takes its stream from (`backup --command`, a logical job's
+/// `command:`, through `LogicalSnapshotWriter`) and a policy job's `before`/`after` hooks
+/// (`PolicyRunner`). It lives in `Dumps/` beside its main user, the logical snapshot writer.
 final class ShellCommand {
     let command: String
     let pid: pid_t
