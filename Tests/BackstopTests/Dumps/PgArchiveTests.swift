@@ -207,8 +207,9 @@ import Testing
     }
 
     /// `restore --table` writes an archive that the real pg_restore loads (whole, and with `-t`
-    /// from a pipe), reading only the frames of the table of contents and that table.
-    @Test(.tags(.liveServer), .needsLiveServer, arguments: Kind.allCases)
+    /// from a pipe), reading only the frames of the table of contents and that table. Its cases
+    /// share one server's databases, so they run one at a time.
+    @Test(.tags(.liveServer), .needsLiveServer, .serialized, arguments: Kind.allCases)
     func oneTableLoadsWithPgRestore(kind: Kind) throws {
         let pg = try Self.makeShop("pga_restore", bigRows: 90_000)
         let source = try pg.sql("SELECT string_agg(id || ':' || customer || ':' || total, ',' ORDER BY id) FROM orders", database: "pga_restore")
