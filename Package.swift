@@ -34,7 +34,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "BackstopTests", dependencies: ["Backstop", "CArchive"], exclude: ["Retention/golden-year.txt"]),
+        .testTarget(name: "BackstopTests", dependencies: ["Backstop", "CArchive"], exclude: ["Retention/golden-year.txt", "Fixtures"]),
         .testTarget(name: "BackstopCLITests", dependencies: ["Backstop"]),
     ]
 )

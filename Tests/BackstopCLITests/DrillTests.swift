@@ -8,7 +8,7 @@ import Testing
 /// and a corrupted pre-upgrade snapshot falling back to the one before. Every claim is checked
 /// inside the drill ("PASS"/"FAIL" lines); this test fails on any FAIL, a non-zero exit, or a
 /// server left running.
-@Suite struct DrillTests {
+@Suite(.tags(.liveServer), .needsLiveServer) struct DrillTests {
     @Test func theOutageDrillPasses() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let work = Scratch()

@@ -13,6 +13,7 @@ import Testing
         let bin: String
 
         init() throws {
+            if TestTier.isFast { throw ShellError(command: "initdb", status: 1, stderr: "a PostgreSQL server in the fast tier (BACKSTOP_FAST=1): tag the test .liveServer, .needsLiveServer") }
             let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
             guard let version = versions.sorted(by: >).first(where: { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }) else {
                 throw ShellError(command: "initdb", status: 127, stderr: "PostgreSQL server binaries not found; run scripts/test.sh, which installs them")
@@ -59,7 +60,7 @@ import Testing
         #expect(!raw.stderr.contains("stored as raw"), "named raw: no note: \(raw.stderr)")
     }
 
-    @Test func aTruncatedCustomFormatDumpIsRefusedWithExit65() throws {
+    @Test(.tags(.liveServer), .needsLiveServer) func aTruncatedCustomFormatDumpIsRefusedWithExit65() throws {
         let pg = try Cluster()
         let s = Scratch()
         try sh("""

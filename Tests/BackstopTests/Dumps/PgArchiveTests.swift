@@ -2,10 +2,11 @@ import Foundation
 import Testing
 @testable import Backstop
 
-/// pg_dump's custom (`-Fc`) and tar (`-Ft`) archives, made by the real pg_dump of a real server,
-/// checked by the scanners and restored table by table into the real pg_restore.
-@Suite(.serialized) struct PgArchiveTests {
-    /// This suite's own server: other suites create and drop databases concurrently.
+/// pg_dump's custom (`-Fc`) and tar (`-Ft`) archives, made by the real pg_dump (the checked-in
+/// fixtures, and a live server for loading tables back with the real pg_restore), checked by the
+/// scanners and restored table by table.
+@Suite struct PgArchiveTests {
+    /// This suite's own server (live-server tests only): other suites create and drop databases concurrently.
     static let postgres = Result { try PostgresServer.start() }
 
     /// How the archive is made: `-Fc` to a pipe (no data offsets), `-Fc -f FILE` (pg_dump seeks
@@ -14,6 +15,18 @@ import Testing
         case customPipe, customFile, tar
         var format: DumpFormat { self == .tar ? .pgdumpTar : .pgdumpCustom }
         var description: String { rawValue }
+        /// The fixture made this way (scripts/make-fixtures.sh): the `shop` database, or the
+        /// same after one table changed and one was added (`-Fc` to a pipe and `-Ft` only).
+        func fixture(changed: Bool = false) throws -> [UInt8] {
+            switch (self, changed) {
+            case (.customPipe, false): try Fixtures.bytes("pg-shop-custom-pipe.dump")
+            case (.customFile, false): try Fixtures.bytes("pg-shop-custom-file.dump")
+            case (.tar, false): try Fixtures.bytes("pg-shop.tar")
+            case (.customPipe, true): try Fixtures.bytes("pg-shop-changed-custom-pipe.dump")
+            case (.tar, true): try Fixtures.bytes("pg-shop-changed.tar")
+            case (.customFile, true): preconditionFailure("no changed -Fc -f fixture")
+            }
+        }
     }
 
     static func dump(_ database: String, _ kind: Kind) throws -> [UInt8] {
@@ -80,8 +93,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func oneSectionPerTable(kind: Kind) throws {
-        _ = try Self.makeShop("pga_shop")
-        let dump = try Self.dump("pga_shop", kind)
+        let dump = try kind.fixture()
         #expect(DumpFormatDetector.detect(Array(dump.prefix(DumpFormatDetector.window))) == kind.format)
         let (sections, sink) = try Self.scan(dump, format: kind.format)
         #expect(sink.bytes == dump, "the stream passes unchanged")
@@ -115,8 +127,7 @@ import Testing
     /// of a later table's data, one byte short), or with bytes after its end, is refused.
     @Test(arguments: Kind.allCases)
     func truncatedArchivesAreRefused(kind: Kind) throws {
-        _ = try Self.makeShop("pga_cut")
-        let dump = try Self.dump("pga_cut", kind)
+        let dump = try kind.fixture()
         let (sections, _) = try Self.scan(dump, format: kind.format)
         let preamble = try #require(sections.first)
         let customers = try #require(sections.first { $0.name == "public.customers" })
@@ -142,8 +153,7 @@ import Testing
 
     /// The writer refuses a truncated archive recognised by `--format auto`, and commits nothing.
     @Test func writerRefusesATruncatedArchiveAndCommitsNothing() throws {
-        _ = try Self.makeShop("pga_writer")
-        let dump = try Self.dump("pga_writer", .customPipe)
+        let dump = try Kind.customPipe.fixture()
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
         do {
@@ -162,8 +172,7 @@ import Testing
     /// status explains the truncation); an archive that goes wrong while the command still writes
     /// stops the command instead of waiting for it.
     @Test func commandsThatFailOrWriteGarbage() throws {
-        _ = try Self.makeShop("pga_command")
-        let dump = try Self.dump("pga_command", .customPipe)
+        let dump = try Kind.customPipe.fixture()
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
         try writeFile(dir.sub("cut.dump"), Array(dump.prefix(dump.count / 2)))
@@ -183,9 +192,8 @@ import Testing
     }
 
     @Test func unknownArchiveVersionsAreRefused() throws {
-        _ = try Self.makeShop("pga_version")
         for kind in [Kind.customPipe, .tar] {
-            var dump = try Self.dump("pga_version", kind)
+            var dump = try kind.fixture()
             let minor = (kind == .tar ? 512 : 0) + 6
             #expect((12...16).contains(Int(dump[minor])), "pg_dump \(dump[minor]) writes a version we read")
             dump[minor] = 17
@@ -199,8 +207,9 @@ import Testing
     }
 
     /// `restore --table` writes an archive that the real pg_restore loads (whole, and with `-t`
-    /// from a pipe), reading only the frames of the table of contents and that table.
-    @Test(arguments: Kind.allCases)
+    /// from a pipe), reading only the frames of the table of contents and that table. Its cases
+    /// share one server's databases, so they run one at a time.
+    @Test(.tags(.liveServer), .needsLiveServer, .serialized, arguments: Kind.allCases)
     func oneTableLoadsWithPgRestore(kind: Kind) throws {
         let pg = try Self.makeShop("pga_restore", bigRows: 90_000)
         let source = try pg.sql("SELECT string_agg(id || ':' || customer || ':' || total, ',' ORDER BY id) FROM orders", database: "pga_restore")
@@ -252,12 +261,11 @@ import Testing
     /// Two dumps where one table changed: `diff` names exactly that table.
     @Test(arguments: [Kind.customPipe, .tar])
     func diffNamesTheChangedTable(kind: Kind) throws {
-        let pg = try Self.makeShop("pga_diff")
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
-        let before = try backup(repo, try Self.dump("pga_diff", kind), dir, name: "before.dump")
-        try pg.sql("UPDATE audit.log SET what = 'downgrade'; CREATE TABLE added (a int); INSERT INTO added VALUES (1);", database: "pga_diff")
-        let after = try backup(repo, try Self.dump("pga_diff", kind), dir, name: "after.dump")
+        // The fixtures: the second made after `UPDATE audit.log …; CREATE TABLE added …`.
+        let before = try backup(repo, try kind.fixture(), dir, name: "before.dump")
+        let after = try backup(repo, try kind.fixture(changed: true), dir, name: "after.dump")
         let d = try SnapshotDiff.compute(repo, from: before.id, to: after.id)
         #expect(d.changed.map(\.path) == ["audit.log"], "\(d)")
         #expect(d.added == ["public.added"])
@@ -272,8 +280,7 @@ import Testing
     /// which writes only its staging file, never says bytes went out.
     @Test(arguments: [Kind.customPipe, .tar])
     func aTableOfContentsErrorIsFoundBeforeAnyByteGoesOut(kind: Kind) throws {
-        _ = try Self.makeShop("pga_toc")
-        let dump = try Self.dump("pga_toc", kind)
+        let dump = try kind.fixture()
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
         var m = try backup(repo, dump, dir, name: "in")

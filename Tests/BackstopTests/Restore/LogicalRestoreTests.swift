@@ -2,9 +2,10 @@ import Foundation
 import Testing
 @testable import Backstop
 
-/// One database or table out of real dumps, loaded back by the real clients.
+/// One database or table out of real dumps: the checked-in fixtures, and dumps of live servers
+/// (tagged `liveServer`) that the real clients load back.
 @Suite(.serialized) struct LogicalRestoreTests {
-    /// This suite's own servers: other suites create and drop databases concurrently.
+    /// This suite's own servers (live-server tests only): other suites create and drop databases concurrently.
     static let postgres = Result { try PostgresServer.start() }
     static let mariadb = Result { try MariaDBServer.start() }
 
@@ -20,7 +21,75 @@ import Testing
             .flatMap { dump[Int($0.offset)..<Int($0.offset + $0.length)] }
     }
 
-    @Test func oneMariaDBDatabaseLoadsBackAlone() throws {
+    /// Proves: one database out of a several-database mariadb-dump is exactly its sections (the
+    /// tables pass and the views pass) between the preamble and the trailer; a database the dump
+    /// lacks, or an occupied target, is refused without writing anything.
+    @Test func oneMariaDBDatabaseOutOfAFixture() throws {
+        let dump = try Fixtures.mariadbDatabases()
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        let m = try backup(repo, dump, dir, name: "all.sql")
+        let report = try LogicalRestore(repository: repo, manifest: m, database: "shop").run(to: dir.sub("shop.sql"))
+        let restored = try readFile(dir.sub("shop.sql"))
+        #expect(restored == expected(dump, m, ["shop"]))
+        #expect(m.sections.filter { $0.name == "shop" }.count == 2, "tables pass and views pass")
+        #expect(report.bytesWritten == Int64(restored.count))
+        let text = String(decoding: restored, as: UTF8.self)
+        #expect(text.contains("CREATE VIEW `big_orders`") && text.contains("TRIGGER shop.orders_audit") && !text.contains("`crm`"))
+
+        // A database the dump does not hold: that error, listing the ones it does, and no file.
+        let missing = #expect(throws: RestoreError.self) {
+            try LogicalRestore(repository: repo, manifest: m, database: "nope").run(to: dir.sub("x.sql"))
+        }
+        guard case let .noSuchSection(id, "nope", "database", available)? = missing else {
+            Issue.record("expected noSuchSection for nope, got \(String(describing: missing))")
+            return
+        }
+        #expect(id == m.id && available.contains("shop") && available.contains("crm"))
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("x.sql")))
+        // An existing non-empty file is not overwritten without --force, and stays as it was.
+        let occupied = #expect(throws: RestoreError.self) {
+            try LogicalRestore(repository: repo, manifest: m, database: "crm").run(to: dir.sub("shop.sql"))
+        }
+        guard case let .targetNotEmpty(path)? = occupied else {
+            Issue.record("expected targetNotEmpty, got \(String(describing: occupied))")
+            return
+        }
+        #expect(path == dir.sub("shop.sql"))
+        #expect(try readFile(dir.sub("shop.sql")) == restored)
+    }
+
+    /// Proves: one table out of a plain pg_dump is its section between the preamble and the
+    /// trailer (which holds the constraints).
+    @Test func onePgDumpTableOutOfAFixture() throws {
+        let dump = try Fixtures.pgShop()
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        let m = try backup(repo, dump, dir, name: "shop.sql")
+        _ = try LogicalRestore(repository: repo, manifest: m, table: "orders").run(to: dir.sub("orders.sql"))
+        let restored = try readFile(dir.sub("orders.sql"))
+        #expect(restored == expected(dump, m, ["public.orders"]))
+        let text = String(decoding: restored, as: UTF8.self)
+        #expect(text.contains("COPY public.orders") && !text.contains("COPY public.customers") && !text.contains("COPY audit.log"))
+    }
+
+    /// Proves: of two pg_dumpall outputs around one added row, `diff` names exactly that
+    /// database (the \restrict keys, new in every dump, change nothing), and restoring it gives
+    /// its section between the preamble and the trailer.
+    @Test func pgDumpallDiffAndOneDatabaseOutOfFixtures() throws {
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        let before = try backup(repo, try Fixtures.pgDumpall(), dir, name: "before.sql")
+        let changed = try Fixtures.pgDumpall("changed")
+        let after = try backup(repo, changed, dir, name: "after.sql")
+        let d = try SnapshotDiff.compute(repo, from: before.id, to: after.id)
+        #expect(d.changed.map(\.path) == ["ledger"], "only the database written to changed: \(d)")
+        #expect(d.added.isEmpty && d.removed.isEmpty)
+        _ = try LogicalRestore(repository: repo, manifest: after, database: "ledger").run(to: dir.sub("ledger.sql"))
+        #expect(try readFile(dir.sub("ledger.sql")) == expected(changed, after, ["ledger"]))
+    }
+
+    @Test(.tags(.liveServer), .needsLiveServer) func oneMariaDBDatabaseLoadsBackAlone() throws {
         let db = try Self.mariadb.get()
         try db.sql("""
             DROP DATABASE IF EXISTS rst_a; DROP DATABASE IF EXISTS rst_b;
@@ -45,30 +114,9 @@ import Testing
         #expect(try db.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM rst_a.t") == "1,2\n", "rst_a back at the dump")
         #expect(try db.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM rst_b.t") == "9,10\n", "rst_b untouched")
         #expect(try db.sql("SELECT COUNT(*) FROM rst_a.v") == "2\n", "the view came back")
-
-        // A database the dump does not hold: that error, listing the ones it does, and no file.
-        let missing = #expect(throws: RestoreError.self) {
-            try LogicalRestore(repository: repo, manifest: m, database: "nope").run(to: dir.sub("x.sql"))
-        }
-        guard case let .noSuchSection(id, "nope", "database", available)? = missing else {
-            Issue.record("expected noSuchSection for nope, got \(String(describing: missing))")
-            return
-        }
-        #expect(id == m.id && available.contains("rst_a") && available.contains("rst_b"))
-        #expect(!FileManager.default.fileExists(atPath: dir.sub("x.sql")))
-        // An existing non-empty file is not overwritten without --force, and stays as it was.
-        let occupied = #expect(throws: RestoreError.self) {
-            try LogicalRestore(repository: repo, manifest: m, database: "rst_b").run(to: dir.sub("rst_a.sql"))
-        }
-        guard case let .targetNotEmpty(path)? = occupied else {
-            Issue.record("expected targetNotEmpty, got \(String(describing: occupied))")
-            return
-        }
-        #expect(path == dir.sub("rst_a.sql"))
-        #expect(try readFile(dir.sub("rst_a.sql")) == restored)
     }
 
-    @Test func onePgDumpTableLoadsIntoAFreshDatabase() throws {
+    @Test(.tags(.liveServer), .needsLiveServer) func onePgDumpTableLoadsIntoAFreshDatabase() throws {
         let pg = try Self.postgres.get()
         _ = try? pg.sql("DROP DATABASE rst_shop")
         _ = try? pg.sql("DROP DATABASE rst_scratch")
@@ -93,7 +141,7 @@ import Testing
         #expect(try pg.sql("SELECT count(*) FROM customers", database: "rst_scratch") == "0\n", "other tables: schema only")
     }
 
-    @Test func pgDumpallDatabasesDiffAndRestore() throws {
+    @Test(.tags(.liveServer), .needsLiveServer) func pgDumpallDatabasesDiffAndRestore() throws {
         let pg = try Self.postgres.get()
         for name in ["rst_one", "rst_two"] {
             _ = try? pg.sql("DROP DATABASE \(name)")
@@ -157,8 +205,8 @@ import Testing
 }
 
 /// Restores to a pipe (`--to -`): verified before the first byte goes out, and a failing reader
-/// is the target's fault, not the snapshot's. Real mariadb-dump output whose database spans
-/// several frames.
+/// is the target's fault, not the snapshot's. A real mariadb-dump (the fixture) whose database,
+/// grown with generated rows, spans several frames.
 extension LogicalRestoreTests {
     /// A sink that keeps what it got and can fail like a closed pipe after `failAfter` bytes.
     final class PipeSink: ByteSink {
@@ -172,18 +220,12 @@ extension LogicalRestoreTests {
         func finish() throws {}
     }
 
-    /// A dump whose `rst_big` section spans several 2 MiB frames, stored in a fresh repository.
+    /// A dump whose `shop` section spans several 2 MiB frames, stored in a fresh repository.
     func bigDumpSnapshot(_ dir: TemporaryDirectory) throws -> (Repository, Manifest, [UInt8], frames: [Int]) {
-        let db = try Self.mariadb.get()
-        try db.sql("""
-            DROP DATABASE IF EXISTS rst_big; CREATE DATABASE rst_big;
-            CREATE TABLE rst_big.t (id INT PRIMARY KEY, v TEXT);
-            """)
-        try db.sql("INSERT INTO t SELECT seq, REPEAT(MD5(seq), 40) FROM seq_1_to_4000;", database: "rst_big")
-        let dump = try db.dump("rst_big")
+        let dump = try Fixtures.bigMariaDBShop()
         let repo = try makeRepository(dir)
         let m = try backup(repo, dump, dir, name: "big.sql")
-        let section = try #require(m.sections.first { $0.kind == .database && $0.name == "rst_big" })
+        let section = try #require(m.sections.first { $0.kind == .database && $0.name == "shop" })
         let frames = m.frames.indices.filter {
             m.frames[$0].uncompressedOffset < section.offset + section.length && m.frames[$0].uncompressedEnd > section.offset
         }
@@ -208,12 +250,12 @@ extension LogicalRestoreTests {
         let dir = TemporaryDirectory()
         let (repo, m, dump, frames) = try bigDumpSnapshot(dir)
         let intact = PipeSink()
-        let report = try LogicalRestore(repository: repo, manifest: m, database: "rst_big").stream(into: intact)
-        #expect(intact.bytes == expected(dump, m, ["rst_big"]))
+        let report = try LogicalRestore(repository: repo, manifest: m, database: "shop").stream(into: intact)
+        #expect(intact.bytes == expected(dump, m, ["shop"]))
         #expect(report.bytesWritten == Int64(intact.bytes.count))
 
         try flipByte(inFrame: frames[frames.count / 2 + 1], of: m, repo)
-        for database in ["rst_big", nil] {
+        for database in ["shop", nil] {
             let sink = PipeSink()
             do {
                 _ = try LogicalRestore(repository: repo, manifest: m, database: database).stream(into: sink)
@@ -234,7 +276,7 @@ extension LogicalRestoreTests {
         let dir = TemporaryDirectory()
         let (repo, m, dump, frames) = try bigDumpSnapshot(dir)
         let victim = frames[frames.count - 1]
-        var restore = LogicalRestore(repository: repo, manifest: m, database: "rst_big")
+        var restore = LogicalRestore(repository: repo, manifest: m, database: "shop")
         restore.afterVerifying = { try self.flipByte(inFrame: victim, of: m, repo) }
         let sink = PipeSink()
         do {
@@ -246,7 +288,7 @@ extension LogicalRestoreTests {
             #expect(written == Int64(sink.bytes.count) && written > 0)
             #expect(!error.allowsFallback && error.isIntegrityFailure && error.exitStatus == .integrity)
         }
-        let all = expected(dump, m, ["rst_big"])
+        let all = expected(dump, m, ["shop"])
         #expect(sink.bytes.count < all.count && Array(all.prefix(sink.bytes.count)) == sink.bytes, "only verified bytes, in order")
     }
 
@@ -257,7 +299,7 @@ extension LogicalRestoreTests {
         let sink = PipeSink()
         sink.failAfter = 100_000
         do {
-            _ = try LogicalRestore(repository: repo, manifest: m, database: "rst_big").stream(into: sink)
+            _ = try LogicalRestore(repository: repo, manifest: m, database: "shop").stream(into: sink)
             Issue.record("the closed pipe must stop the restore")
         } catch let error as RestoreError {
             guard case .targetWrite = error else { Issue.record("\(error)"); return }

@@ -42,6 +42,14 @@ enum DatabaseServers {
 
     static var isRoot: Bool { getuid() == 0 }
 
+    /// In the fast tier (`scripts/test.sh --fast`) no test may start a server: one that does
+    /// lacks its `.tags(.liveServer), .needsLiveServer` traits, and fails saying so.
+    static func refuseInFastTier(_ server: String) throws {
+        if TestTier.isFast {
+            throw ServerError(description: "this test starts a \(server) server in the fast tier (BACKSTOP_FAST=1); give it `.tags(.liveServer), .needsLiveServer`, or make it use the fixtures")
+        }
+    }
+
     /// A bash prologue that closes every inherited descriptor above 2, so a daemon started from
     /// a test never holds another test's pipes open.
     static let closeInheritedDescriptors = #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; "#
@@ -74,6 +82,7 @@ final class PostgresServer: @unchecked Sendable {
     }
 
     static func start() throws -> PostgresServer {
+        try DatabaseServers.refuseInFastTier("PostgreSQL")
         let bin = try findBin()
         let dir = TemporaryDirectory("pg")
         let path = dir.path
@@ -128,6 +137,7 @@ final class MariaDBServer: @unchecked Sendable {
 
     /// Starts a server on a fresh data directory, or on `dataDirectory` (a restored copy).
     static func start(dataDirectory: String? = nil) throws -> MariaDBServer {
+        try DatabaseServers.refuseInFastTier("MariaDB")
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd") else {
             throw ServerError(description: "mariadbd not found; run scripts/test.sh, which installs mariadb-server")
         }

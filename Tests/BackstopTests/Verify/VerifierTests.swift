@@ -2,14 +2,11 @@ import Foundation
 import Testing
 @testable import Backstop
 
-/// The corruption matrix: real snapshots of both kinds, damaged one way each, must fail
+/// The corruption matrix: real snapshots of both kinds (the logical one of the real pg_dumpall
+/// fixture, grown to several frames), damaged one way each, must fail
 /// verification (exit 65 in the CLI) with a report naming the damaged file, while a clean
 /// snapshot beside them still passes.
 @Suite struct VerifierTests {
-    /// This suite's own servers: other suites create and drop databases concurrently.
-    static let postgres = Result { try PostgresServer.start() }
-    static let mariadb = Result { try MariaDBServer.start() }
-
     enum Kind: String, CaseIterable { case filesystem, logical }
 
     /// A repository holding one clean snapshot of `kind` and the snapshot to damage.
@@ -33,14 +30,8 @@ import Testing
         }
     }
 
-    /// One real pg_dumpall output (a few MiB, several frames), made once per test process.
-    static let pgDump: Result<[UInt8], Error> = Result {
-        let pg = try Self.postgres.get()
-        _ = try? pg.sql("DROP DATABASE verifydb")
-        try pg.sql("CREATE DATABASE verifydb")
-        try pg.sql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 150000) g;", database: "verifydb")
-        return try pg.dumpall()
-    }
+    /// The real pg_dumpall fixture grown to a few MiB (several frames), made once per test process.
+    static let pgDump = Result { try Fixtures.bigPgDumpall() }
 
     func verify(_ repo: Repository, _ m: Manifest, _ mode: VerificationMode = .full) -> VerificationResult {
         Verifier(repository: repo, id: m.id).verify(mode: mode)
