@@ -111,6 +111,7 @@ public final class Repository {
         } catch {
             throw RepositoryError.unreadableConfig(path: storage.location, reason: RepositoryError.describe(decoding: error))
         }
+        if config.format == 1 { throw RepositoryError.needsMigration(path: storage.location) }
         guard config.format == Manifest.currentFormat else {
             throw RepositoryError.unsupportedFormat(path: storage.location, format: config.format)
         }

@@ -54,9 +54,39 @@ public struct FilesystemSnapshotWriter {
 /// Names are bytes from `readdir` to the tar header and the entry list, never a `String` (which
 /// would repair invalid UTF-8 and compare NFC and NFD spellings as equal); each directory's names
 /// are sorted bytewise. Warnings show names escaped (`EntryRecord.escaped`).
+/// Where frames end (the frame cuts of DESIGN.md, "Repository format (version 2)"), so that an
+/// unchanged file yields the same frames night after night, whatever changed around it:
+///
+/// - a file of at least `largeFile` bytes starts a new frame at its header, is cut every
+///   `piece` bytes of its content (a page rewritten in place changes one frame), and ends its
+///   last frame;
+/// - smaller files and entries without data are grouped: a group ends after an entry when it
+///   holds at least `groupMinimum` bytes and a hash of the entry's path, scaled by the entry's
+///   length, falls under a threshold (about one cut per `groupTarget` bytes), or once it holds
+///   `groupMaximum` bytes. The decision depends on the entry's path and length alone, so a
+///   changed file changes its own group, and the groups after it resynchronise at once;
+/// - the end-of-archive blocks are a frame of their own.
+enum FrameCuts {
+    static let largeFile: Int64 = 1 << 20
+    static let piece: Int64 = 1 << 20
+    static let groupTarget: Int64 = 1 << 20
+    static let groupMinimum = 64 << 10
+    static let groupMaximum = 2 << 20
+
+    /// Whether a group ends after an entry of `length` tar bytes at `path`.
+    static func endsGroup(path: [UInt8], length: Int64, groupBytes: Int) -> Bool {
+        if groupBytes >= groupMaximum { return true }
+        guard groupBytes >= groupMinimum else { return false }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325   // FNV-1a, 64 bits
+        for b in path { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        let threshold = UInt64(min(length, groupTarget)) << 20 / UInt64(groupTarget)
+        return hash % (1 << 20) < threshold
+    }
+}
+
 private final class TreeWalker {
     let tar: TarWriter
-    let payload: ByteSink
+    let payload: FrameWriter
     let entries: ByteSink
     let excludes: [String]
     let progress: ((BackupProgress) -> Void)?
@@ -70,7 +100,7 @@ private final class TreeWalker {
     /// Holes are hashed (and passed to the tar writer, which skips them) from here, never read.
     let zeros = [UInt8](repeating: 0, count: 1 << 20)
 
-    init(payload: ByteSink, entries: ByteSink, excludes: [String], progress: ((BackupProgress) -> Void)?) throws {
+    init(payload: FrameWriter, entries: ByteSink, excludes: [String], progress: ((BackupProgress) -> Void)?) throws {
         self.payload = payload
         self.entries = entries
         self.excludes = excludes
@@ -119,6 +149,12 @@ private final class TreeWalker {
         if let warning { warnings.append("\(EntryRecord.escaped(storedPath)): \(warning)") }
         try tar.finishEntry()
         try record(storedPath, meta, digest: nil, offset: offset)
+        try endOfSmallEntry(storedPath, length: tar.offset - offset)
+    }
+
+    /// Ends the group after a small entry when `FrameCuts` says so.
+    private func endOfSmallEntry(_ path: [UInt8], length: Int64) throws {
+        if FrameCuts.endsGroup(path: path, length: length, groupBytes: payload.pendingBytes) { try payload.cut() }
     }
 
     private func addDirectory(diskPath: [UInt8], storedPath: [UInt8], st: stat) throws {
@@ -171,6 +207,8 @@ private final class TreeWalker {
         defer { close(fd) }
         if st.st_nlink > 1 { firstPathOfInode[inodeKey] = storedPath }
 
+        let large = Int64(st.st_size) >= FrameCuts.largeFile
+        if large { try payload.cut() }
         let offset = tar.offset
         try payload.markBoundary()
         let (meta, warning) = try tar.writeHeader(diskPath: diskPath, storedPath: storedPath, stat: st, fd: fd, hardlinkTo: nil)
@@ -195,11 +233,14 @@ private final class TreeWalker {
         for (range, hole) in pieces {
             var position = range.lowerBound
             while position < range.upperBound {
-                let want = Int(min(Int64(buffer.count), range.upperBound - position))
+                // A large file's frames end at fixed offsets of its content.
+                let nextCut = (position / FrameCuts.piece + 1) * FrameCuts.piece
+                let want = Int(min(Int64(buffer.count), range.upperBound - position, large ? nextCut - position : Int64.max))
                 if hole || failed {
                     try zeros.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<want]), to: hasher, stored: !hole) }
                     if !hole { zeroFilled += Int64(want) }
                     position += Int64(want)
+                    if large && position % FrameCuts.piece == 0 { try payload.cut() }
                     continue
                 }
                 let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
@@ -213,6 +254,7 @@ private final class TreeWalker {
                 }
                 try buffer.withUnsafeBytes { try pass(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: hasher, stored: true) }
                 position += Int64(n)
+                if large && position % FrameCuts.piece == 0 { try payload.cut() }
             }
         }
         if failed {
@@ -229,6 +271,7 @@ private final class TreeWalker {
         }
         try tar.finishEntry()
         try record(storedPath, meta, digest: hasher.finalize(), offset: offset)
+        if large { try payload.cut() } else { try endOfSmallEntry(storedPath, length: tar.offset - offset) }
     }
 
     /// Hashes `chunk` of a file's logical content and passes it to the tar writer. Progress
@@ -253,6 +296,7 @@ private final class TreeWalker {
     }
 
     func finish() throws {
+        try payload.cut()
         try tar.close()
         progress?(BackupProgress(bytesIn: bytesIn, entries: entryCount))
     }

@@ -80,7 +80,12 @@ public final class FrameStream: @unchecked Sendable {
         let hasher = self.hasher
         DispatchQueue.global().async { [self] in
             let d = pool.take()
-            let result = Result { try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) } }
+            let index = indices[slot]
+            let result = Result {
+                let bytes = try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) }
+                try reader.checkDigest(index, bytes)
+                return bytes
+            }
             pool.give(d)
             if let hasher {
                 if case let .success(bytes) = result { hasher.update(bytes, sequence: slot) } else { hasher.skip(sequence: slot) }

@@ -76,7 +76,7 @@ extension Repository {
         // What the restore relies on (times are left out: a date read back may differ from the
         // one written below a millisecond).
         func restoreFields(_ m: Manifest) -> some Equatable {
-            [m.id.rawValue, m.kind.rawValue, m.sha256.hex, "\(m.bytesIn)", "\(m.entryCount)", "\(m.files)", "\(m.frames)",
+            [m.id.rawValue, m.kind.rawValue, m.sha256?.hex ?? "", "\(m.bytesIn)", "\(m.entryCount)", "\(m.files)", "\(String(describing: m.frameCount))",
              "\(m.sections)", "\(String(describing: m.dumpFormat))"]
         }
         if onDisk.map(restoreFields) != restoreFields(manifest) {

@@ -23,7 +23,7 @@ public struct Verifier {
     /// the problems found.
     public func checkOwnFiles() -> (manifest: Manifest?, problems: [VerificationProblem]) {
         var run = Run(storage: storage, id: id)
-        run.hashPayload = false
+        run.checkFrameObjects = false
         run.check(mode: .quick)
         return (run.manifest, run.problems)
     }
@@ -45,8 +45,10 @@ private struct Run {
     var manifest: Manifest?
     var bytesRead: Int64 = 0
     var sums: [String: SHA256Digest] = [:]
-    /// False for the check before a restore: the payload's size is checked, not its digest.
-    var hashPayload = true
+    /// False for the check before a restore: the frames are checked as they are read.
+    var checkFrameObjects = true
+    /// `frames.tsv`, once read.
+    var frames: [FrameRef]?
 
     init(storage: StorageBackend, id: SnapshotID) {
         self.storage = storage
@@ -86,15 +88,9 @@ private struct Run {
                 problem("SHA256SUMS", nil, "digest of \(f.name) differs from the manifest's")
             }
         }
-        for f in manifest.files {
-            let fullDecode = mode == .full && f.name == manifest.payloadName
-            if fullDecode { continue }
-            if !hashPayload && f.name == manifest.payloadName {
-                checkStoredSize(f)
-                continue
-            }
-            checkStoredDigest(f)
-        }
+        for f in manifest.files { checkStoredDigest(f) }
+        frames = readFrameList(manifest)
+        if checkFrameObjects, let frames { checkFrameObjects(frames) }
         if mode == .full {
             fullCheck(manifest)
         }
@@ -183,44 +179,67 @@ private struct Run {
         if hasher.finalize() != f.sha256 { problem(f.name, nil, "digest does not match the manifest and SHA256SUMS") }
     }
 
-    mutating func fullCheck(_ m: Manifest) {
-        guard let stored = m.files.first(where: { $0.name == m.payloadName }) else {
-            problem("manifest.json", nil, "lists no \(m.payloadName)")
-            return
+    /// `frames.tsv`, parsed and checked against the manifest.
+    mutating func readFrameList(_ m: Manifest) -> [FrameRef]? {
+        guard m.format >= 2 else {
+            problem("manifest.json", nil, "is format \(m.format); run `backstop migrate`")
+            return nil
         }
-        let source: ByteSource
+        guard let bytes = try? storage.read(key("frames.tsv")) else {
+            problem("frames.tsv", nil, "missing or unreadable")
+            return nil
+        }
+        let frames: [FrameRef]
         do {
-            source = try storage.open(key(m.payloadName))
+            frames = try FrameList.decode(bytes, snapshot: id)
         } catch {
-            problem(m.payloadName, nil, "missing or unreadable: \(error)")
-            return
+            problem("frames.tsv", nil, "\(error)")
+            return nil
         }
+        if let count = m.frameCount, count != frames.count {
+            problem("frames.tsv", nil, "lists \(frames.count) frames; the manifest says \(count)")
+        }
+        let total = frames.reduce(Int64(0)) { $0 + Int64($1.uncompressedSize) }
+        if total != m.bytesIn { problem("frames.tsv", nil, "its frames hold \(total) bytes; the manifest says \(m.bytesIn)") }
+        return frames
+    }
+
+    /// Quick: every frame object is there, with the size `frames.tsv` lists.
+    mutating func checkFrameObjects(_ frames: [FrameRef]) {
+        var checked = Set<SHA256Digest>()
+        for (i, f) in frames.enumerated() where checked.insert(f.id).inserted {
+            let key = RepositoryLayout.frame(f.id)
+            switch Result(catching: { try storage.size(of: key) }) {
+            case .success(nil): problem("frames.tsv", "frame \(i)", "\(key) is missing")
+            case let .success(size?) where size != Int64(f.compressedSize):
+                problem("frames.tsv", "frame \(i)", "\(key) is \(size) bytes; frames.tsv says \(f.compressedSize)")
+            case .success: break
+            case let .failure(error): problem("frames.tsv", "frame \(i)", "\(key) cannot be read: \(error)")
+            }
+        }
+    }
+
+    mutating func fullCheck(_ m: Manifest) {
+        guard let frameList = frames else { return }
+        let source = FrameListSource(storage: storage, frames: frameList)
         let reader: SeekableZstdReader
         do {
             reader = try SeekableZstdReader(source: source)
         } catch {
             problem(m.payloadName, "seek table", "\(error)")
-            checkStoredDigest(stored)
             return
         }
-        if source.size != stored.size { problem(m.payloadName, nil, "is \(source.size) bytes; the manifest says \(stored.size)") }
-        if reader.frames.count != m.frames.count {
-            problem(m.payloadName, "seek table", "lists \(reader.frames.count) frames; the manifest lists \(m.frames.count)")
-        } else if let i = reader.frames.indices.first(where: { reader.frames[$0] != m.frames[$0] }) {
-            problem(m.payloadName, "frame \(i)", "seek table and manifest disagree about its position or size")
-        }
+        reader.frameDigests = frameList.map(\.id)
 
-        // One pass: compressed bytes hashed in order (the stored digest), frames decoded in
-        // parallel, the stream hashed and handed to the entry or section checks.
-        let storedHasher = SHA256Hasher()
-        let frames = FrameStream(reader: reader, hashingOutput: true)
+        // One pass: frames decoded in parallel (each checked against its ID), the stream hashed
+        // and handed to the entry or section checks.
+        let frames = FrameStream(reader: reader, hashingOutput: m.sha256 != nil)
         var streamBytes: Int64 = 0
         var frameFailure: FrameError?
         var sectionCheck = SectionCheck(sections: m.kind == .logical ? m.sections : [])
         var lastFrameDone = -1
         let pull: () throws -> [UInt8]? = {
-            guard let (index, bytes, compressed) = try frames.nextWithCompressed() else { return nil }
-            storedHasher.update(compressed)
+            guard let (index, bytes, _) = try frames.nextWithCompressed() else { return nil }
             streamBytes += Int64(bytes.count)
             lastFrameDone = index
             return bytes
@@ -244,24 +263,14 @@ private struct Run {
         }
         // Drain what the tar reader did not need (padding after the end-of-archive blocks).
         do { while try pull() != nil {} } catch { problem(m.payloadName, "frame \(lastFrameDone + 1)", "\(error)") }
-        if let table = try? source.read(at: source.size - Int64(SeekTable.size(frameCount: reader.frames.count)),
-                                        count: SeekTable.size(frameCount: reader.frames.count)) {
-            storedHasher.update(table)
-        }
-        let storedIntact = storedHasher.finalize() == stored.sha256
-        if !storedIntact {
-            problem(m.payloadName, nil, "digest does not match the manifest and SHA256SUMS")
-        }
-        // A payload that matches its stored digest and decodes with valid frame checksums is what
-        // was written; if the stream then disagrees with the manifest, the manifest is the liar.
-        let liar = storedIntact ? "manifest.json" : m.payloadName
+        // Every frame decoded to its ID: the payload is what frames.tsv (whose digest the manifest
+        // and SHA256SUMS hold) says. If the stream then disagrees with the manifest, the manifest
+        // is the liar.
         if streamBytes != m.bytesIn {
-            problem(liar, nil, "the payload decodes to \(streamBytes) bytes; the manifest says \(m.bytesIn)")
+            problem("manifest.json", nil, "the payload decodes to \(streamBytes) bytes; the manifest says \(m.bytesIn)")
         }
-        if frames.streamDigest != m.sha256 {
-            problem(liar, nil, storedIntact
-                ? "its stream digest (sha256) does not match the intact payload: the manifest was edited"
-                : "the decoded stream's digest does not match the manifest")
+        if let want = m.sha256, frames.streamDigest != want {
+            problem("manifest.json", nil, "its stream digest (sha256) does not match the intact payload: the manifest was edited")
         }
         problems += entryProblems
         for p in sectionCheck.finish() { problems.append(VerificationProblem(file: m.payloadName, location: "section \(p.0)", message: p.1)) }
