@@ -83,8 +83,10 @@ public struct PolicyRunner {
                 let p = try repo.retentionPlan(retention, timeZone: policy.timeZone, now: now)
                 plan = p
                 if !dryRun {
-                    pruned = try repo.prune(p)
+                    let result = try repo.prune(p, warn: { logger.warning("\($0)") })
+                    pruned = result.removed
                     if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshots: \(pruned.map(\.rawValue).joined(separator: ", "))") }
+                    if result.framesSwept > 0 { logger.info("removed \(result.framesSwept) unused frames (\(result.bytesFreed) bytes)") }
                 }
             }
             var sampled: [VerificationResult] = []

@@ -145,12 +145,26 @@ public final class Repository {
         let snapshotsToken = storage.changeToken(under: RepositoryLayout.snapshots)
         if try force || snapshotsToken == nil || catalog.meta("snapshots.fingerprint") != snapshotsToken {
             let states = RepositoryLayout.snapshotStates(try storage.list(under: RepositoryLayout.snapshots))
+            // Rows of snapshots that are gone: their frames counted out while the list is there.
+            for id in try catalog.snapshotIDs().subtracting(states.committed) {
+                let frames = try? FrameList.decode(storage.read(RepositoryLayout.snapshotFile(id, "frames.tsv")), snapshot: id)
+                try catalog.removeIndexed(id, frames)
+                report.removed.append(id)
+            }
+            let removed = report.removed
             report = try catalog.reconcile(folders: states.committed) { id in try loadManifest(storage, id) }
+            report.removed = removed.sorted()
             report.incomplete = states.incomplete
             let quiet = states.incomplete.isEmpty && storage.leaseHolder("writer") == nil
             if let snapshotsToken, report.unreadable.isEmpty && quiet {
                 try catalog.setMeta("snapshots.fingerprint", snapshotsToken)
             }
+        }
+        // Format 2: every cataloged snapshot's frames counted in (a snapshot whose frame list
+        // cannot be read stays out, and keeps prune from sweeping frames).
+        for id in try catalog.unindexedSnapshots() {
+            guard let frames = try? FrameList.decode(storage.read(RepositoryLayout.snapshotFile(id, "frames.tsv")), snapshot: id) else { continue }
+            try catalog.indexFrames(id, frames)
         }
         let eventsToken = storage.changeToken(under: RepositoryLayout.events)
         if try force || eventsToken == nil || catalog.meta("events.fingerprint") != eventsToken {
@@ -277,7 +291,7 @@ public final class Repository {
     ///
     /// Crash behaviour: before the manifest, an incomplete snapshot (removed by the next
     /// writer); after it, a whole snapshot that the next open's reconcile catalogs.
-    func commit(manifest: Manifest, cleanup: Int? = nil) throws {
+    func commit(manifest: Manifest, frames: [FrameRef], cleanup: Int? = nil) throws {
         let manifestBytes = Array(try Timestamp.jsonEncoder().encode(manifest)) + [0x0A]
         var sums: [(String, SHA256Digest)] = manifest.files.map { ($0.name, $0.sha256) }
         sums.append(("manifest.json", SHA256Hasher.digest(manifestBytes)))
@@ -288,6 +302,7 @@ public final class Repository {
             try putNew(RepositoryLayout.manifest(manifest.id), manifestBytes)
         }
         try catalog.insert(manifest)
+        try catalog.indexFrames(manifest.id, frames)
     }
 
     /// A create-only put of a snapshot's own object: one already there was not written by us.

@@ -85,7 +85,7 @@ extension Repository {
                 entryCount: result.entryCount, sha256: payload.streamDigest, frames: nil,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
-            try commit(manifest: manifest, cleanup: removeOnSignal)
+            try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
             return manifest
         } catch {
             discard()
