@@ -13,9 +13,11 @@ extension Repository {
                        progress: ((VerificationResult) -> Void)? = nil) throws -> [VerificationResult] {
         var results: [VerificationResult] = []
         var historyFailed = false
+        let ledger = FrameLedger()
+        let structureVerified = mode == .full ? (try? catalog.structureVerified()) ?? [] : []
         for id in ids {
             try Interruption.check()
-            let result = Verifier(repository: self, id: id).verify(mode: mode)
+            let result = Verifier(repository: self, id: id).verify(mode: mode, ledger: ledger, structure: !structureVerified.contains(id))
             try Interruption.check()   // a check cut short proves nothing: report nothing about it
             if !historyFailed && (try? storage.exists(RepositoryLayout.manifest(id))) == true {
                 do {
