@@ -47,6 +47,14 @@ extension Catalog {
         }
     }
 
+    /// The sizes of a frame some cataloged snapshot uses, or nil.
+    public func frameSizes(_ id: SHA256Digest) throws -> (uncompressed: Int, compressed: Int)? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT uncompressedSize, compressedSize FROM frame WHERE id = ? AND refs > 0", arguments: [Data(id.bytes)])
+                .map { ($0["uncompressedSize"], $0["compressedSize"]) }
+        }
+    }
+
     /// Cataloged snapshots whose frames are not counted in yet.
     public func unindexedSnapshots() throws -> [SnapshotID] {
         try database.read { db in

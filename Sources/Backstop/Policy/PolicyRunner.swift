@@ -93,8 +93,17 @@ public struct PolicyRunner {
             if policy.verification.sample > 0 && !dryRun {
                 let fresh = Set(verified.map(\.snapshot))
                 let older = try repo.sampleToVerify(policy.verification.sample, excluding: fresh)
-                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full, warn: { logger.warning("\($0)") })
+                let ledger = FrameLedger()
+                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full, ledger: ledger, warn: { logger.warning("\($0)") })
                 for r in sampled where !r.passed { logger.error("\(r.summary)") }
+                let frames = try repo.verifyFrameSample(ledger: ledger, warn: { logger.warning("\($0)") })
+                for b in frames.bad {
+                    logger.error("\(b.key): \(b.problem); used by \(b.snapshots.map(\.rawValue).joined(separator: ", "))")
+                    for snapshot in b.snapshots {
+                        sampled.append(VerificationResult(snapshot: snapshot, source: nil, kind: nil, mode: .quick, startedAt: Date(), duration: 0,
+                                                          bytesRead: 0, problems: [VerificationProblem(file: "frames.tsv", location: b.key, message: b.problem)]))
+                    }
+                }
             }
             let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }
             return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: Date(),

@@ -9,11 +9,10 @@ extension Repository {
     /// repository), `warn` hears it once and verification goes on. A snapshot that is not in the
     /// catalog (its manifest could not be read when the catalog was built) is verified and
     /// reported like any other; there is no catalog row to attach its history to.
-    public func verify(_ ids: [SnapshotID], mode: VerificationMode, warn: ((String) -> Void)? = nil,
+    public func verify(_ ids: [SnapshotID], mode: VerificationMode, ledger: FrameLedger = FrameLedger(), warn: ((String) -> Void)? = nil,
                        progress: ((VerificationResult) -> Void)? = nil) throws -> [VerificationResult] {
         var results: [VerificationResult] = []
         var historyFailed = false
-        let ledger = FrameLedger()
         let structureVerified = mode == .full ? (try? catalog.structureVerified()) ?? [] : []
         for id in ids {
             try Interruption.check()
