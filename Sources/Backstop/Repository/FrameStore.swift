@@ -131,28 +131,38 @@ public final class FrameWriter: ByteSink {
             return
         }
         // Content-defined: bytes before `cdcMinimum` are not hashed (FastCDC's skip), then a cut
-        // where the gear hash's top bits are zero, or at the maximum.
-        let mask: UInt64 = (UInt64(1) << 20 - 1) << 44   // 20 bits: about 1 MiB past the minimum
+        // where the gear hash's top 20 bits are zero (about 1 MiB past the minimum), or at the
+        // maximum.
+        let mask: UInt64 = (UInt64(1) << 20 - 1) << 44
         var start = 0
-        var i = 0
         let count = bytes.count
-        let table = GearTable.values
-        while i < count {
-            let inFrame = buffer.count + (i - start)
-            if inFrame < Self.cdcMinimum {
-                let skip = min(count - i, Self.cdcMinimum - inFrame)
-                i += skip
-                continue
-            }
-            gear = (gear << 1) &+ table[Int(bytes[i])]
-            i += 1
-            if gear & mask == 0 || buffer.count + (i - start) >= Self.maximumFrameSize {
-                buffer.append(contentsOf: bytes[start..<i])
-                start = i
+        try GearTable.values.withUnsafeBufferPointer { table in
+            let input = bytes.bindMemory(to: UInt8.self)
+            while start < count {
+                let inFrame = buffer.count
+                // Where hashing starts and where the frame must end at the latest, in `bytes`.
+                let hashFrom = start + max(0, Self.cdcMinimum - inFrame)
+                let hardEnd = start + (Self.maximumFrameSize - inFrame)
+                let limit = min(count, hardEnd)
+                var i = hashFrom
+                var h = gear
+                var cutAt: Int?
+                while i < limit {
+                    h = (h << 1) &+ table[Int(input[i])]
+                    i += 1
+                    if h & mask == 0 { cutAt = i; break }
+                }
+                gear = h
+                if cutAt == nil && limit == hardEnd && hardEnd <= count { cutAt = hardEnd }
+                guard let end = cutAt else {
+                    buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<count]))
+                    return
+                }
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                start = end
                 try failing { try endFrame() }
             }
         }
-        buffer.append(contentsOf: bytes[start..<count])
     }
 
     /// Ends the current frame here (nothing happens when it is empty).
