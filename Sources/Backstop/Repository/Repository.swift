@@ -237,9 +237,12 @@ public final class Repository {
         return try Self.loadManifest(storage, id)
     }
 
+    /// A storage failure (EIO) stays what it is (74): it says nothing about the manifest.
     static func loadManifest(_ storage: StorageBackend, _ id: SnapshotID) throws -> Manifest {
         do {
             return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(storage.read(RepositoryLayout.manifest(id))))
+        } catch where ExitStatus.isReadFailure(error) {
+            throw error
         } catch {
             throw RepositoryError.unreadableManifest(id: id.rawValue, reason: RepositoryError.describe(decoding: error))
         }

@@ -60,12 +60,12 @@ public struct FilesystemRestore {
         let reader = SnapshotReader(repository: repository, manifest: manifest)
         let allEntries: [EntryRecord]
         do { allEntries = try reader.entries() } catch {
-            throw RestoreError.corrupt(snapshot: manifest.id, file: "entries.jsonl.zst", location: "", reason: "\(error)")
+            throw RestoreError.reading(error, snapshot: manifest.id, file: "entries.jsonl.zst", location: "")
         }
         let selected = try choose(allEntries)
         let payload: SeekableZstdReader
         do { payload = try reader.payload() } catch {
-            throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "seek table", reason: "\(error)")
+            throw RestoreError.reading(error, snapshot: manifest.id, file: manifest.payloadName, location: "seek table")
         }
 
         let parent = (target as NSString).deletingLastPathComponent
@@ -158,7 +158,7 @@ public struct FilesystemRestore {
                     storedFile?.add(frame: index, stored: compressed)
                     return bytes
                 } catch let e as FrameError {
-                    throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
+                    throw RestoreError.reading(e.underlying, snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)")
                 }
             }
         } else {
@@ -302,7 +302,7 @@ struct RangeChunks {
                 } catch let e as Interrupted {
                     throw e  // never corruption
                 } catch {
-                    throw RestoreError.corrupt(snapshot: id, file: file, location: "frame \(frameIndex)", reason: "\(error)")
+                    throw RestoreError.reading(error, snapshot: id, file: file, location: "frame \(frameIndex)")
                 }
                 decoded.insert(frameIndex)
             }

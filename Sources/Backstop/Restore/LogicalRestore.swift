@@ -157,7 +157,7 @@ public struct LogicalRestore {
         do {
             return try SnapshotReader(repository: repository, manifest: manifest).payload()
         } catch {
-            throw RestoreError.corrupt(snapshot: manifest.id, file: manifest.payloadName, location: "seek table", reason: "\(error)")
+            throw RestoreError.reading(error, snapshot: manifest.id, file: manifest.payloadName, location: "seek table")
         }
     }
 

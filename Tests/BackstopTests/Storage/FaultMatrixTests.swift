@@ -252,13 +252,43 @@ import Testing
                 _ = try FilesystemRestore(repository: t.repo, manifest: m).run(to: target)
                 Issue.record("\(file): restored through a \(fault) fault")
             } catch {
-                let status = ExitStatus(for: error)
-                #expect(status == .integrity || status == .ioError, "\(file): \(error)")
+                // An unreadable repository is an I/O error (74), not evidence of damage;
+                // what was read and is wrong (short, flipped) is an integrity failure (65).
+                let expected: Backstop.ExitStatus = fault == .eioOnOpen || fault == .eioOnRead ? .ioError : .integrity
+                #expect(ExitStatus(for: error) == expected, "\(file): \(error)")
                 #expect("\(error)".contains(file), "\(file): \(error)")
             }
             #expect(!FileSystem.exists(target), "\(file): the target was written")
         }
         faulty.clearRules()
         #expect(Verifier(repository: t.repo, id: m.id).verify(mode: .full).passed, "the stored snapshot itself was never damaged")
+    }
+
+    /// An EIO is no evidence about the data: a restore that meets one exits 74 and records no
+    /// failed verification (other hosts share the history, and would pass the snapshot over),
+    /// and `verify` reports the problem without recording it.
+    @Test(arguments: Backends.allCases, [FaultyBackend.ReadStage.open, .read])
+    func anUnreadableRepositoryIsAnIOErrorAndMarksNothingBad(backend: Backends, stage: FaultyBackend.ReadStage) throws {
+        let dir = TemporaryDirectory()
+        let (t, faulty, m) = try repositoryWithOneSnapshot(backend, dir)
+        for file in m.files.map(\.name) + ["manifest.json", "SHA256SUMS"] {
+            faulty.clearRules()
+            faulty.failReads(of: RepositoryLayout.snapshotFile(m.id, file), when: stage)
+            let target = dir.sub("restored-\(file)")
+            do {
+                _ = try t.repo.restore(candidates: [m.id], request: RestoreRequest(target: target), fallback: true) { _ in }
+                Issue.record("\(file): restored through an EIO")
+            } catch {
+                #expect(ExitStatus(for: error) == .ioError, "\(file): \(error)")
+                #expect("\(error)".contains(file) && "\(error)".contains(String(cString: strerror(EIO))), "\(file): \(error)")
+            }
+            #expect(!FileSystem.exists(target))
+            var warnings: [String] = []
+            let results = try t.repo.verify([m.id], mode: .full, warn: { warnings.append($0) })
+            #expect(results.count == 1 && !results[0].passed)
+            #expect(results.first?.problems.contains { $0.file == file && $0.isReadFailure } == true, "\(file): \(results.first?.problems ?? [])")
+            #expect(try t.repo.lastVerifications()[m.id] == nil, "\(file): an I/O error was recorded as damage")
+            #expect(try t.reopen().lastVerifications()[m.id] == nil)
+        }
     }
 }
