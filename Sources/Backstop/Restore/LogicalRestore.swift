@@ -205,6 +205,9 @@ public struct LogicalRestore {
         while true {
             let next: (index: Int, bytes: [UInt8], compressed: [UInt8])?
             do { next = try stream.nextWithCompressed() } catch let e as FrameError {
+                if ExitStatus.isReadFailure(e) && !(live && written > 0) {
+                    throw RestoreError.unreadable(snapshot: manifest.id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
+                }
                 throw failure(location: "frame \(e.frame)", reason: "\(e.underlying)", written: written, live: live)
             }
             guard let (index, bytes, compressed) = next else { break }

@@ -12,7 +12,8 @@ import Foundation
 ///   beyond them fails with ENOSPC, as a full disk would.
 /// - `failDelete(_:errno:)`: the N-th delete fails (btrfs can refuse an unlink with ENOSPC when
 ///   its metadata is full; an object store can answer with an error).
-/// - `failReads(of:errno:when:)`: opening, or reading from, objects at or below a key fails (EIO).
+/// - `failReads(of:errno:when:in:)`: opening, or reading from, objects at or below a key fails
+///   (EIO); reads can be limited to those that touch a byte range (one frame of a payload).
 /// - `shortenReads(of:to:)`: reads of an object stop at `length` bytes although its size says
 ///   more (a short read): the source throws `FileError.truncated`.
 /// - `flipBit(of:at:bit:)`: a bit of an object's byte at `offset` reads flipped (bit rot).
@@ -43,7 +44,7 @@ public final class FaultyBackend: StorageBackend, @unchecked Sendable {
     private var allPutsFail: Int32?
     private var space: Int64?
     private var deleteFailure: (number: Int, errno: Int32)?
-    private var readFailures: [(prefix: StorageKey, errno: Int32, stage: ReadStage)] = []
+    private var readFailures: [(prefix: StorageKey, errno: Int32, stage: ReadStage, range: Range<Int64>?)] = []
     private var shortReads: [StorageKey: Int64] = [:]
     private var bitFlips: [(key: StorageKey, offset: Int64, mask: UInt8)] = []
     private var crashPut: Int?
@@ -82,9 +83,10 @@ public final class FaultyBackend: StorageBackend, @unchecked Sendable {
     }
     /// The `number`-th delete from now on fails with `errno`.
     public func failDelete(_ number: Int, errno: Int32 = ENOSPC) { locked { deleteFailure = (deleteCount + number, errno) } }
-    /// Objects at or below `prefix` cannot be opened (`.open`) or read (`.read`).
-    public func failReads(of prefix: StorageKey, errno: Int32 = EIO, when stage: ReadStage = .read) {
-        locked { readFailures.append((prefix, errno, stage)) }
+    /// Objects at or below `prefix` cannot be opened (`.open`) or read (`.read`; with `range`,
+    /// only reads that touch those bytes fail).
+    public func failReads(of prefix: StorageKey, errno: Int32 = EIO, when stage: ReadStage = .read, in range: Range<Int64>? = nil) {
+        locked { readFailures.append((prefix, errno, stage, range)) }
     }
     /// Reads of `key` stop after `length` bytes, although its size says more.
     public func shortenReads(of key: StorageKey, to length: Int64) { locked { shortReads[key] = length } }
@@ -149,8 +151,14 @@ public final class FaultyBackend: StorageBackend, @unchecked Sendable {
         }
     }
 
-    fileprivate func readFault(_ key: StorageKey, _ stage: ReadStage) -> Int32? {
-        locked { readFailures.first { key.isWithin($0.prefix) && $0.stage == stage }?.errno }
+    fileprivate func readFault(_ key: StorageKey, _ stage: ReadStage, reading bytes: Range<Int64>? = nil) -> Int32? {
+        locked {
+            readFailures.first { rule in
+                guard key.isWithin(rule.prefix) && rule.stage == stage else { return false }
+                guard let range = rule.range, let bytes else { return true }
+                return range.overlaps(bytes)
+            }?.errno
+        }
     }
 
     fileprivate func readLimit(_ key: StorageKey) -> Int64? { locked { shortReads[key] } }
@@ -263,7 +271,9 @@ final class FaultySource: ByteSource {
 
     func read(at offset: Int64, count: Int) throws -> [UInt8] {
         try backend.checkAlive()
-        if let e = backend.readFault(key, .read) { throw FileError.read(path: backend.name(key), errno: e) }
+        if let e = backend.readFault(key, .read, reading: offset..<(offset + Int64(max(count, 1)))) {
+            throw FileError.read(path: backend.name(key), errno: e)
+        }
         if let limit = backend.readLimit(key), offset + Int64(count) > limit {
             throw FileError.truncated(path: backend.name(key), offset: offset, wanted: count)
         }

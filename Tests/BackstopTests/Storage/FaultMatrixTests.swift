@@ -291,4 +291,44 @@ import Testing
             #expect(try t.reopen().lastVerifications()[m.id] == nil)
         }
     }
+
+    /// The same for one frame of the payload (the seek table reads fine), for both kinds of
+    /// snapshot: a whole restore meets the EIO mid-stream.
+    @Test(arguments: Backends.allCases, [SnapshotKind.filesystem, .logical])
+    func anUnreadableFrameIsAnIOErrorAndMarksNothingBad(backend: Backends, kind: SnapshotKind) throws {
+        let dir = TemporaryDirectory()
+        var faulty: FaultyBackend!
+        let t = try backend.makeRepository(dir, wrap: { faulty = FaultyBackend($0); return faulty })
+        let m: Manifest
+        if kind == .filesystem {
+            try writeSourceTree(dir, big: true)
+            m = try backUp(dir, to: t.repo, time: Self.t0)
+        } else {
+            var gen = SeededBytes(seed: 9)
+            try writeFile(dir.sub("dump.bin"), gen.text(5_000_000))
+            let fd = open(dir.sub("dump.bin"), O_RDONLY)
+            defer { close(fd) }
+            m = try LogicalSnapshotWriter(input: .fileDescriptor(fd), format: .raw, options: BackupOptions(source: "db")).write(to: t.repo)
+        }
+        #expect(m.frames.count >= 2)
+        let frame = m.frames[1]
+        faulty.failReads(of: RepositoryLayout.snapshotFile(m.id, m.payloadName),
+                         in: frame.compressedOffset..<(frame.compressedOffset + Int64(frame.compressedSize)))
+        let target = dir.sub(kind == .filesystem ? "restored" : "restored.sql")
+        do {
+            _ = try t.repo.restore(candidates: [m.id], request: RestoreRequest(target: target), fallback: true) { _ in }
+            Issue.record("restored through an EIO")
+        } catch {
+            #expect(ExitStatus(for: error) == .ioError, "\(error)")
+            #expect("\(error)".contains(m.payloadName) && "\(error)".contains("frame 1"), "\(error)")
+        }
+        #expect(!FileSystem.exists(target))
+        #expect(try t.repo.lastVerifications()[m.id] == nil, "an I/O error was recorded as damage")
+        let results = try t.repo.verify([m.id], mode: .full, warn: { _ in })
+        #expect(results.first?.problems.contains { $0.file == m.payloadName && $0.isReadFailure } == true, "\(results.first?.problems ?? [])")
+        #expect(try t.repo.lastVerifications()[m.id] == nil)
+        faulty.clearRules()
+        _ = try t.repo.restore(candidates: [m.id], request: RestoreRequest(target: target), fallback: false) { _ in }
+        #expect(FileSystem.exists(target), "restores once the storage reads again")
+    }
 }
