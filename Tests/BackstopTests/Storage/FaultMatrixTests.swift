@@ -39,6 +39,10 @@ import Testing
             #expect(r.passed, "\(context): \(id): \(r.problems)")
         }
         #expect(try reopened.catalog.snapshots().map(\.id).sorted() == committed, "\(context)")
+        // A catalog that never saw the command (this process's catalog ran on after the
+        // simulated crash; a killed one would not have): reconciled from the repository alone.
+        let fresh = try t.reopen(catalogPath: t.dir.sub("fresh-\(UInt32.random(in: 0...UInt32.max)).sqlite"))
+        #expect(try fresh.catalog.snapshots().map(\.id).sorted() == committed, "\(context)")
     }
 
     /// No key under `snapshots/` belongs to anything but a committed snapshot.
