@@ -158,7 +158,7 @@ public struct FilesystemRestore {
                     storedFile?.add(frame: index, stored: compressed)
                     return bytes
                 } catch let e as FrameError {
-                    throw RestoreError.reading(e, snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)")
+                    throw RestoreError.reading(e.underlying, snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)")
                 }
             }
         } else {

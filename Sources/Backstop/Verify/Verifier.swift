@@ -59,6 +59,17 @@ private struct Run {
         problems.append(VerificationProblem(file: file, location: location, message: message))
     }
 
+    /// A file that could not be opened or read: a failure of the storage (no evidence about the
+    /// data, see `ExitStatus.isReadFailure`) is reported with its reason; anything else (a
+    /// missing object, a short read) as `otherwise` says.
+    mutating func unreadable(_ file: String, _ location: String? = nil, _ error: Error, otherwise: String) {
+        if ExitStatus.isReadFailure(error) {
+            problems.append(VerificationProblem(file: file, location: location, message: "cannot be read: \(error)", isReadFailure: true))
+        } else {
+            problem(file, location, otherwise)
+        }
+    }
+
     mutating func check(mode: VerificationMode) {
         let names: [String]
         do {
@@ -101,8 +112,9 @@ private struct Run {
     }
 
     mutating func readSums() {
-        guard let bytes = try? storage.read(key("SHA256SUMS")) else {
-            problem("SHA256SUMS", nil, "missing or unreadable")
+        let bytes: [UInt8]
+        do { bytes = try storage.read(key("SHA256SUMS")) } catch {
+            unreadable("SHA256SUMS", nil, error, otherwise: "missing or unreadable")
             return
         }
         bytesRead += Int64(bytes.count)
@@ -134,8 +146,9 @@ private struct Run {
     }
 
     mutating func readManifest() {
-        guard let bytes = try? storage.read(key("manifest.json")) else {
-            problem("manifest.json", nil, "missing or unreadable")
+        let bytes: [UInt8]
+        do { bytes = try storage.read(key("manifest.json")) } catch {
+            unreadable("manifest.json", nil, error, otherwise: "missing or unreadable")
             return
         }
         bytesRead += Int64(bytes.count)
@@ -154,16 +167,21 @@ private struct Run {
     }
 
     mutating func checkStoredSize(_ f: StoredFile) {
-        guard let size = try? storage.size(of: key(f.name)) else {
-            problem(f.name, nil, "missing or not a regular file")
+        let size: Int64
+        do {
+            guard let found = try storage.size(of: key(f.name)) else { throw StorageError.notFound(location: storage.location, key: key(f.name)) }
+            size = found
+        } catch {
+            unreadable(f.name, nil, error, otherwise: "missing or not a regular file")
             return
         }
         if size != f.size { problem(f.name, nil, "is \(size) bytes; the manifest says \(f.size) (truncated or extended)") }
     }
 
     mutating func checkStoredDigest(_ f: StoredFile) {
-        guard let source = try? storage.open(key(f.name)) else {
-            problem(f.name, nil, "missing or unreadable")
+        let source: ByteSource
+        do { source = try storage.open(key(f.name)) } catch {
+            unreadable(f.name, nil, error, otherwise: "missing or unreadable")
             return
         }
         if source.size != f.size { problem(f.name, nil, "is \(source.size) bytes; the manifest says \(f.size) (truncated or extended)") }
@@ -176,7 +194,7 @@ private struct Run {
                 offset += Int64(n)
             }
         } catch {
-            problem(f.name, nil, "read failed: \(error)")
+            unreadable(f.name, nil, error, otherwise: "read failed: \(error)")
             return
         }
         bytesRead += source.bytesRead
@@ -192,14 +210,14 @@ private struct Run {
         do {
             source = try storage.open(key(m.payloadName))
         } catch {
-            problem(m.payloadName, nil, "missing or unreadable: \(error)")
+            unreadable(m.payloadName, nil, error, otherwise: "missing or unreadable: \(error)")
             return
         }
         let reader: SeekableZstdReader
         do {
             reader = try SeekableZstdReader(source: source)
         } catch {
-            problem(m.payloadName, "seek table", "\(error)")
+            unreadable(m.payloadName, "seek table", error, otherwise: "\(error)")
             checkStoredDigest(stored)
             return
         }
@@ -239,7 +257,7 @@ private struct Run {
         }
         bytesRead += source.bytesRead
         if let frameFailure {
-            problem(m.payloadName, "frame \(frameFailure.frame)", "\(frameFailure.underlying)")
+            unreadable(m.payloadName, "frame \(frameFailure.frame)", frameFailure, otherwise: "\(frameFailure.underlying)")
             return
         }
         // Drain what the tar reader did not need (padding after the end-of-archive blocks).
@@ -275,7 +293,7 @@ private struct Run {
             let reader = try SeekableZstdReader(source: storage.open(key("entries.jsonl.zst")))
             entries = try SnapshotReader.decodeEntries(reader, id: id)
         } catch {
-            found.append(VerificationProblem(file: "entries.jsonl.zst", message: "cannot be read: \(error)"))
+            found.append(VerificationProblem(file: "entries.jsonl.zst", message: "cannot be read: \(error)", isReadFailure: ExitStatus.isReadFailure(error)))
         }
         if !entries.isEmpty && entries.count != m.entryCount {
             found.append(VerificationProblem(file: "entries.jsonl.zst", message: "lists \(entries.count) entries; the manifest says \(m.entryCount)"))

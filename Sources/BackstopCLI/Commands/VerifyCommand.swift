@@ -87,7 +87,10 @@ struct VerifyCommand: ReportingCommand {
             output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
         }
         for f in failed { output.error(f.summary) }
-        if !failed.isEmpty { throw CommandExit(status: .integrity) }
+        // Data found wrong is 65; when the only failures are reads the storage refused (an I/O
+        // error proves nothing about the data, and nothing was recorded), 74.
+        if failed.contains(where: { $0.problems.contains { !$0.isReadFailure } }) { throw CommandExit(status: .integrity) }
+        if !failed.isEmpty { throw CommandExit(status: .ioError) }
     }
 }
 
