@@ -70,6 +70,32 @@ extension ExitStatus {
     }
 }
 
+extension ExitStatus {
+    /// Whether `error` is a failure to read the repository's storage (EIO, permission denied, a
+    /// failing network), as opposed to data that was read and found wrong or an object that is
+    /// missing. Such a failure is no evidence about the stored data: 74, and never recorded as a
+    /// failed verification.
+    public static func isReadFailure(_ error: Error) -> Bool {
+        switch error {
+        case let e as FrameError:
+            return isReadFailure(e.underlying)
+        case let e as FileError:
+            switch e {
+            case let .open(_, n), let .read(_, n): return n != ENOENT && n != ENOTDIR
+            default: return false
+            }
+        case let e as StorageError:
+            if case .io = e { return true }
+            return false
+        case let e as RepositoryError:
+            if case let .io(_, _, n) = e { return n != ENOENT && n != ENOTDIR }
+            return false
+        default:
+            return false
+        }
+    }
+}
+
 /// An error that knows which exit status it stands for.
 public protocol ExitStatusProviding: Error {
     var exitStatus: ExitStatus { get }

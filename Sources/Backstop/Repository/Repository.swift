@@ -217,17 +217,26 @@ public final class Repository {
 
     /// Removes incomplete snapshots (objects under `snapshots/<id>/` without a manifest): what a
     /// backup that died before its commit, or a prune that died after removing a manifest,
-    /// left. Call only while holding the writer lease.
+    /// left; then the verification history of snapshots that are not committed (a prune that
+    /// died before removing it). Call only while holding the writer lease.
     static func removeIncompleteSnapshots(storage: StorageBackend, warn: (String) -> Void) throws {
         let keys = try storage.list(under: RepositoryLayout.snapshots)
-        let incomplete = Set(RepositoryLayout.snapshotStates(keys).incomplete)
-        guard !incomplete.isEmpty else { return }
+        let states = RepositoryLayout.snapshotStates(keys)
+        let incomplete = Set(states.incomplete)
         for id in incomplete.sorted() {
             warn("removing snapshots/\(id), an incomplete snapshot (no manifest) left by an interrupted backup or prune")
         }
         for key in keys {
             let c = key.components
             if let id = SnapshotID(c[1]), incomplete.contains(id) { try storage.delete(key) }
+        }
+        // History is only ever written for committed snapshots, so history of any other is a
+        // pruned snapshot's.
+        let committed = Set(states.committed)
+        for name in try storage.children(of: RepositoryLayout.verifications) {
+            guard let id = SnapshotID(name), !committed.contains(id) else { continue }
+            warn("removing verifications/\(id), the verification history of a snapshot that no longer exists (left by an interrupted prune)")
+            for key in try storage.list(under: RepositoryLayout.verifications(of: id)) { try storage.delete(key) }
         }
     }
 
@@ -243,9 +252,12 @@ public final class Repository {
         return try Self.loadManifest(storage, id)
     }
 
+    /// A storage failure (EIO) stays what it is (74): it says nothing about the manifest.
     static func loadManifest(_ storage: StorageBackend, _ id: SnapshotID) throws -> Manifest {
         do {
             return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(storage.read(RepositoryLayout.manifest(id))))
+        } catch where ExitStatus.isReadFailure(error) {
+            throw error
         } catch {
             throw RepositoryError.unreadableManifest(id: id.rawValue, reason: RepositoryError.describe(decoding: error))
         }

@@ -156,7 +156,7 @@ public struct FilesystemRestore {
                     framesRead.insert(index)
                     return bytes
                 } catch let e as FrameError {
-                    throw RestoreError.reading(e, snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)")
+                    throw RestoreError.reading(e.underlying, snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)")
                 }
             }
         } else {

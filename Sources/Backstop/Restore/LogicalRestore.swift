@@ -206,11 +206,8 @@ public struct LogicalRestore {
         while true {
             let next: (index: Int, bytes: [UInt8], compressed: [UInt8])?
             do { next = try stream.nextWithCompressed() } catch let e as FrameError {
-                // An unreadable repository condemns nothing, unless bytes already went out live
-                // (then the operator must hear that they are to be discarded).
-                if !(live && written > 0),
-                   case .repositoryRead = RestoreError.reading(e, snapshot: manifest.id, file: manifest.payloadName, location: "") {
-                    throw RestoreError.reading(e, snapshot: manifest.id, file: manifest.payloadName, location: "frame \(e.frame)")
+                if ExitStatus.isReadFailure(e) && !(live && written > 0) {
+                    throw RestoreError.unreadable(snapshot: manifest.id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
                 }
                 throw failure(location: "frame \(e.frame)", reason: "\(e.underlying)", written: written, live: live)
             }

@@ -4,9 +4,9 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
     case targetNotEmpty(String)
     case hostileEntry(snapshot: SnapshotID, path: String, reason: String)
     case corrupt(snapshot: SnapshotID, file: String, location: String, reason: String)
-    /// The repository could not be read (an I/O error of the disk, later of the network): the
-    /// snapshot is not known to be at fault, so nothing is recorded against it.
-    case repositoryRead(snapshot: SnapshotID, file: String, location: String, reason: String)
+    /// A stored file could not be read (an I/O error of the repository's storage): no evidence
+    /// about the snapshot, so nothing is recorded against it.
+    case unreadable(snapshot: SnapshotID, file: String, location: String, reason: String)
     /// A stored frame changed between the verifying pass and the streaming pass of a restore to
     /// standard output, after `bytesWritten` bytes had gone out.
     case corruptWhileStreaming(snapshot: SnapshotID, file: String, location: String, reason: String, bytesWritten: Int64)
@@ -30,8 +30,8 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
             return "snapshot \(id) holds a hostile entry \"\(path)\": \(reason); refused, nothing was written outside the staging folder and the target is unchanged"
         case let .corrupt(id, file, location, reason):
             return "snapshot \(id) failed verification while restoring: \(file) \(location): \(reason); the stored file is corrupt and the target is unchanged — restore from an older snapshot (backstop restore --before … --fallback, or backstop select --before … --explain)"
-        case let .repositoryRead(id, file, location, reason):
-            return "cannot read \(file)\(location.isEmpty ? "" : " (\(location))") of snapshot \(id) from the repository: \(reason); the target is unchanged and the snapshot was not marked bad (a read error is not proof of damage) — check the disk or mount and restore again, or restore an older snapshot by its ID"
+        case let .unreadable(id, file, location, reason):
+            return "cannot read \(file)\(location.isEmpty ? "" : " " + location) of snapshot \(id): \(reason); the repository's storage failed, not the snapshot's data: nothing was restored, the target is unchanged and the snapshot is not marked bad — check the disk or connection and restore again"
         case let .corruptWhileStreaming(id, file, location, reason, written):
             return "snapshot \(id) failed verification while restoring: \(file) \(location): \(reason); \(written) bytes had already been written to standard output: discard them (do not commit what the client loaded); no fallback was tried, as it would append a second stream — restore again, or from an older snapshot"
         case let .noSuchSection(id, name, kind, available):
@@ -57,21 +57,16 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
         case .hostileEntry, .corrupt, .corruptWhileStreaming: return .integrity
         case .noSuchSection, .nothingIncluded: return .noMatch
         case .ambiguousSection, .wrongKind, .unsupportedTarget, .flagDoesNotApply: return .usage
-        case .targetWrite, .repositoryRead: return .ioError
+        case .targetWrite, .unreadable: return .ioError
         }
     }
 
-    /// `.repositoryRead` when `error` (or the error under a frame's) is an I/O error of the
-    /// repository, else `.corrupt`: the one place a restore decides whether a failed read
-    /// condemns the snapshot.
+    /// What reading a stored file threw, as a restore error: `unreadable` for a failure of the
+    /// storage (`ExitStatus.isReadFailure`), else `corrupt`.
     static func reading(_ error: Error, snapshot: SnapshotID, file: String, location: String) -> RestoreError {
-        var cause = error
-        while let frame = cause as? FrameError { cause = frame.underlying }
-        if let restore = cause as? RestoreError { return restore }
-        if ExitStatus(for: cause) == .ioError {
-            return .repositoryRead(snapshot: snapshot, file: file, location: location, reason: "\(cause)")
-        }
-        return .corrupt(snapshot: snapshot, file: file, location: location, reason: "\(cause)")
+        ExitStatus.isReadFailure(error)
+            ? .unreadable(snapshot: snapshot, file: file, location: location, reason: "\(error)")
+            : .corrupt(snapshot: snapshot, file: file, location: location, reason: "\(error)")
     }
 
     /// Whether the data, not the request or the target, is at fault: recorded as a failed

@@ -12,11 +12,25 @@ public struct VerificationProblem: Codable, Sendable, Equatable, CustomStringCon
     /// Where in it: `frame 12`, `entry mysql/ibdata1`, `section app1`, or nil for the whole file.
     public var location: String?
     public var message: String
+    /// The file could not be read (an I/O error of the repository's storage): no evidence about
+    /// the data, so not recorded as a failed verification. Not part of the JSON report.
+    public var isReadFailure: Bool
 
-    public init(file: String, location: String? = nil, message: String) {
+    enum CodingKeys: String, CodingKey { case file, location, message }
+
+    public init(file: String, location: String? = nil, message: String, isReadFailure: Bool = false) {
         self.file = file
         self.location = location
         self.message = message
+        self.isReadFailure = isReadFailure
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        file = try c.decode(String.self, forKey: .file)
+        location = try c.decodeIfPresent(String.self, forKey: .location)
+        message = try c.decode(String.self, forKey: .message)
+        isReadFailure = false
     }
 
     public var description: String { "\(file)\(location.map { " \($0)" } ?? ""): \(message)" }
@@ -36,6 +50,9 @@ public struct VerificationResult: Codable, Sendable {
     public var problems: [VerificationProblem]
 
     public var passed: Bool { problems.isEmpty }
+
+    /// Some file could not be read (an I/O error): the result says nothing sure about the data.
+    public var hadReadFailure: Bool { problems.contains { $0.isReadFailure } }
 
     enum CodingKeys: String, CodingKey {
         case snapshot, source, kind, mode, startedAt, duration, bytesRead, problems, status

@@ -18,7 +18,11 @@ extension Repository {
             try Interruption.check()
             let result = Verifier(repository: self, id: id).verify(mode: mode, ledger: ledger, structure: !structureVerified.contains(id))
             try Interruption.check()   // a check cut short proves nothing: report nothing about it
-            if !historyFailed && (try? storage.exists(RepositoryLayout.manifest(id))) == true {
+            if result.hadReadFailure {
+                // An I/O error says nothing about the stored data: not recorded, so the
+                // snapshot is not marked bad (here or on hosts that share the history).
+                warn?("snapshot \(id) could not be read in full (an I/O error of \(location)); its result is reported but not recorded")
+            } else if !historyFailed && (try? storage.exists(RepositoryLayout.manifest(id))) == true {
                 do {
                     try recordVerification(result)
                 } catch let error as Interrupted {
@@ -70,6 +74,9 @@ extension Repository {
     /// restore reads only its frames and relies on the entry and section digests.
     public func checkBeforeRestore(_ manifest: Manifest) throws {
         let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
+        if let failure = problems.first(where: \.isReadFailure) {
+            throw RestoreError.unreadable(snapshot: manifest.id, file: failure.file, location: failure.location ?? "", reason: failure.message)
+        }
         if let first = problems.first {
             let more = problems.count > 1 ? " (and \(problems.count - 1) more problems; see `backstop verify \(manifest.id) --quick`)" : ""
             throw RestoreError.corrupt(snapshot: manifest.id, file: first.file, location: first.location ?? "", reason: first.message + more)

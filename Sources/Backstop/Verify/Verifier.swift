@@ -74,6 +74,17 @@ private struct Run {
         problems.append(VerificationProblem(file: file, location: location, message: message))
     }
 
+    /// A file that could not be opened or read: a failure of the storage (no evidence about the
+    /// data, see `ExitStatus.isReadFailure`) is reported with its reason; anything else (a
+    /// missing object, a short read) as `otherwise` says.
+    mutating func unreadable(_ file: String, _ location: String? = nil, _ error: Error, otherwise: String) {
+        if ExitStatus.isReadFailure(error) {
+            problems.append(VerificationProblem(file: file, location: location, message: "cannot be read: \(error)", isReadFailure: true))
+        } else {
+            problem(file, location, otherwise)
+        }
+    }
+
     mutating func check(mode: VerificationMode) {
         let names: [String]
         do {
@@ -112,8 +123,9 @@ private struct Run {
     }
 
     mutating func readSums() {
-        guard let bytes = try? storage.read(key("SHA256SUMS")) else {
-            problem("SHA256SUMS", nil, "missing or unreadable")
+        let bytes: [UInt8]
+        do { bytes = try storage.read(key("SHA256SUMS")) } catch {
+            unreadable("SHA256SUMS", nil, error, otherwise: "missing or unreadable")
             return
         }
         bytesRead += Int64(bytes.count)
@@ -145,8 +157,9 @@ private struct Run {
     }
 
     mutating func readManifest() {
-        guard let bytes = try? storage.read(key("manifest.json")) else {
-            problem("manifest.json", nil, "missing or unreadable")
+        let bytes: [UInt8]
+        do { bytes = try storage.read(key("manifest.json")) } catch {
+            unreadable("manifest.json", nil, error, otherwise: "missing or unreadable")
             return
         }
         bytesRead += Int64(bytes.count)
@@ -165,16 +178,21 @@ private struct Run {
     }
 
     mutating func checkStoredSize(_ f: StoredFile) {
-        guard let size = try? storage.size(of: key(f.name)) else {
-            problem(f.name, nil, "missing or not a regular file")
+        let size: Int64
+        do {
+            guard let found = try storage.size(of: key(f.name)) else { throw StorageError.notFound(location: storage.location, key: key(f.name)) }
+            size = found
+        } catch {
+            unreadable(f.name, nil, error, otherwise: "missing or not a regular file")
             return
         }
         if size != f.size { problem(f.name, nil, "is \(size) bytes; the manifest says \(f.size) (truncated or extended)") }
     }
 
     mutating func checkStoredDigest(_ f: StoredFile) {
-        guard let source = try? storage.open(key(f.name)) else {
-            problem(f.name, nil, "missing or unreadable")
+        let source: ByteSource
+        do { source = try storage.open(key(f.name)) } catch {
+            unreadable(f.name, nil, error, otherwise: "missing or unreadable")
             return
         }
         if source.size != f.size { problem(f.name, nil, "is \(source.size) bytes; the manifest says \(f.size) (truncated or extended)") }
@@ -187,7 +205,7 @@ private struct Run {
                 offset += Int64(n)
             }
         } catch {
-            problem(f.name, nil, "read failed: \(error)")
+            unreadable(f.name, nil, error, otherwise: "read failed: \(error)")
             return
         }
         bytesRead += source.bytesRead
@@ -200,8 +218,11 @@ private struct Run {
             problem("manifest.json", nil, "is format \(m.format); run `backstop migrate`")
             return nil
         }
-        guard let bytes = try? storage.read(key("frames.tsv")) else {
-            problem("frames.tsv", nil, "missing or unreadable")
+        let bytes: [UInt8]
+        do {
+            bytes = try storage.read(key("frames.tsv"))
+        } catch {
+            unreadable("frames.tsv", nil, error, otherwise: "missing or unreadable: \(error)")
             return nil
         }
         let frames: [FrameRef]
@@ -229,7 +250,7 @@ private struct Run {
             case let .success(size?) where size != Int64(f.compressedSize):
                 problem("frames.tsv", "frame \(i)", "\(key) is \(size) bytes; frames.tsv says \(f.compressedSize)")
             case .success: break
-            case let .failure(error): problem("frames.tsv", "frame \(i)", "\(key) cannot be read: \(error)")
+            case let .failure(error): unreadable("frames.tsv", "frame \(i)", error, otherwise: "\(key) cannot be read: \(error)")
             }
         }
     }
@@ -263,8 +284,8 @@ private struct Run {
                 _ = try reader.decodeFrame(index)
                 ledger?.record(frameList[index].id, .ok)
             } catch {
-                ledger?.record(frameList[index].id, .bad("\(error)"))
-                problem("frames.tsv", frameLocation(index), "\(error)")
+                if !ExitStatus.isReadFailure(error) { ledger?.record(frameList[index].id, .bad("\(error)")) }
+                unreadable("frames.tsv", frameLocation(index), error, otherwise: "\(error)")
             }
         }
         bytesRead += source.bytesRead
@@ -285,7 +306,7 @@ private struct Run {
         do {
             reader = try SeekableZstdReader(source: source)
         } catch {
-            problem(m.payloadName, "seek table", "\(error)")
+            unreadable(m.payloadName, "seek table", error, otherwise: "\(error)")
             return
         }
         reader.frameDigests = frameList.map(\.id)
@@ -319,8 +340,8 @@ private struct Run {
         }
         bytesRead += source.bytesRead
         if let frameFailure {
-            ledger?.record(frameList[frameFailure.frame].id, .bad("\(frameFailure.underlying)"))
-            problem(m.payloadName, frameLocation(frameFailure.frame), "\(frameFailure.underlying)")
+            if !ExitStatus.isReadFailure(frameFailure) { ledger?.record(frameList[frameFailure.frame].id, .bad("\(frameFailure.underlying)")) }
+            unreadable(m.payloadName, frameLocation(frameFailure.frame), frameFailure, otherwise: "\(frameFailure.underlying)")
             return
         }
         // Drain what the tar reader did not need (padding after the end-of-archive blocks).
@@ -346,7 +367,7 @@ private struct Run {
             let reader = try SeekableZstdReader(source: storage.open(key("entries.jsonl.zst")))
             entries = try SnapshotReader.decodeEntries(reader, id: id)
         } catch {
-            found.append(VerificationProblem(file: "entries.jsonl.zst", message: "cannot be read: \(error)"))
+            found.append(VerificationProblem(file: "entries.jsonl.zst", message: "cannot be read: \(error)", isReadFailure: ExitStatus.isReadFailure(error)))
         }
         if !entries.isEmpty && entries.count != m.entryCount {
             found.append(VerificationProblem(file: "entries.jsonl.zst", message: "lists \(entries.count) entries; the manifest says \(m.entryCount)"))

@@ -96,7 +96,12 @@ struct VerifyCommand: ReportingCommand {
             }
         }
         for f in failed { output.error(f.summary) }
-        if !failed.isEmpty || !(frameSample?.bad.isEmpty ?? true) { throw CommandExit(status: .integrity) }
+        // Data found wrong is 65; when the only failures are reads the storage refused (an I/O
+        // error proves nothing about the data, and nothing was recorded), 74.
+        if failed.contains(where: { $0.problems.contains { !$0.isReadFailure } }) || !(frameSample?.bad.isEmpty ?? true) {
+            throw CommandExit(status: .integrity)
+        }
+        if !failed.isEmpty { throw CommandExit(status: .ioError) }
     }
 }
 

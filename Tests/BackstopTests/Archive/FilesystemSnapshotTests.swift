@@ -35,6 +35,7 @@ import Testing
 
     /// Proves: `zstd -d < data.tar.zst | tar -x` restores the tree byte for byte with modes,
     /// symlinks, hard links and mtimes, and `sha256sum -c SHA256SUMS` passes.
+    /// About the files on the local disk (read by the standard tools), so local only.
     @Test func standardToolsRestoreTheTreeExactly() throws {
         let dir = TemporaryDirectory()
         let src = dir.sub("mysql")
@@ -75,11 +76,12 @@ import Testing
         #expect(xattr.stdoutText == "hello", "extended attribute restored: \(xattr.stderr)")
     }
 
-    @Test func entryListRecordsDigestsAndTarOffsets() throws {
+    @Test(arguments: Backends.allCases)
+    func entryListRecordsDigestsAndTarOffsets(backend: Backends) throws {
         let dir = TemporaryDirectory()
         let src = dir.sub("mysql")
         try makeTree(src)
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         let m = try backup(repo, [src])
         let reader = SnapshotReader(repository: repo, manifest: m)
         let entries = try reader.entries()
@@ -122,11 +124,12 @@ import Testing
         #expect(Int64(payload.bytes.count) == expectedOffset + 1024)
     }
 
-    @Test func excludesMatchBaseNamesAndPaths() throws {
+    @Test(arguments: Backends.allCases)
+    func excludesMatchBaseNamesAndPaths(backend: Backends) throws {
         let dir = TemporaryDirectory()
         let src = dir.sub("mysql")
         try makeTree(src)
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         let m = try backup(repo, [src], excludes: ["*.pid", "mysql/conf"])
         let paths = try SnapshotReader(repository: repo, manifest: m).entries().map(\.path)
         #expect(!paths.contains("mysql/db/app1/skip.pid"))
@@ -134,19 +137,22 @@ import Testing
         #expect(paths.contains("mysql/db/app1/t.ibd"))
     }
 
-    @Test func aMissingPathCommitsNothing() throws {
+    @Test(arguments: Backends.allCases)
+    func aMissingPathCommitsNothing(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         #expect(throws: BackupError.self) { try backup(repo, [dir.sub("nope")]) }
-        #expect(try repo.snapshotFolders().isEmpty)
-        #expect(try FileSystem.list(repo.tmpDirectory).isEmpty)
+        #expect(try repo.snapshotIDs().isEmpty)
+        #expect(try repo.storage.list(under: RepositoryLayout.snapshots).isEmpty)
+        if backend == .local { #expect(try FileSystem.list(repo.tmpDirectory).isEmpty) }
     }
 
-    @Test func twoPathsWithOneBaseNameAreRefused() throws {
+    @Test(arguments: Backends.allCases)
+    func twoPathsWithOneBaseNameAreRefused(backend: Backends) throws {
         let dir = TemporaryDirectory()
         try writeFile(dir.sub("a/data/x"), [1])
         try writeFile(dir.sub("b/data/y"), [2])
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         do {
             _ = try backup(repo, [dir.sub("a/data"), dir.sub("b/data")])
             Issue.record("expected a refusal")
@@ -156,22 +162,24 @@ import Testing
         }
     }
 
-    @Test func severalPathsAreStoredUnderTheirBaseNames() throws {
+    @Test(arguments: Backends.allCases)
+    func severalPathsAreStoredUnderTheirBaseNames(backend: Backends) throws {
         let dir = TemporaryDirectory()
         try writeFile(dir.sub("etc/mysql-conf/my.cnf"), Array("a".utf8))
         try writeFile(dir.sub("var/lib/mysql/ibdata1"), Array("b".utf8))
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         let m = try backup(repo, [dir.sub("etc/mysql-conf"), dir.sub("var/lib/mysql")])
         let paths = try SnapshotReader(repository: repo, manifest: m).entries().map(\.path)
         #expect(paths == ["mysql", "mysql/ibdata1", "mysql-conf", "mysql-conf/my.cnf"])
         #expect(m.paths == [dir.sub("etc/mysql-conf"), dir.sub("var/lib/mysql")])
     }
 
-    @Test func bigFilesAreCutIntoFramesAtEntryBoundaries() throws {
+    @Test(arguments: Backends.allCases)
+    func bigFilesAreCutIntoFramesAtEntryBoundaries(backend: Backends) throws {
         let dir = TemporaryDirectory()
         var gen = SeededBytes(seed: 11)
         for i in 0..<6 { try writeFile(dir.sub("src/f\(i)"), gen.bytes(1_500_000)) }
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         let m = try backup(repo, [dir.sub("src")])
         let entries = try SnapshotReader(repository: repo, manifest: m).entries()
         let frameStarts = Set(m.frames.map(\.uncompressedOffset))

@@ -4,7 +4,8 @@ import Testing
 @testable import Backstop
 
 /// The catalog on real SQLite files: what it stores from manifests, how it follows `snapshots/`
-/// and `events/`, verification history, `catalog rebuild`, and catalogs of an older schema.
+/// and `events/`, verification history, `catalog rebuild`, and catalogs of an older schema. The
+/// tests through a repository run on every backend.
 @Suite struct CatalogTests {
     static let t0 = Date(timeIntervalSince1970: 1_711_317_600)
 
@@ -167,44 +168,53 @@ import Testing
         #expect(try catalog.events() == [early, other])
     }
 
-    @Test func openingSkipsTheListingWhileTheSnapshotsFolderIsUnchanged() throws {
+    @Test(arguments: Backends.allCases)
+    func openingSkipsTheListingWhileTheSnapshotsFolderIsUnchanged(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
         try writeFile(dir.sub("src/a"), [1])
-        let m = try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: BackupOptions(source: "s")).write(to: repo)
-        // The open after a commit lists `snapshots/` and records its fingerprint.
-        let first = try Repository.open(at: repo.path)
+        let m = try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: BackupOptions(source: "s")).write(to: t.repo)
+        // The open after a commit lists `snapshots/` and records the backend's change token.
+        let first = try t.reopen()
         #expect(try first.catalog.snapshots().map(\.id) == [m.id])
-        #expect(try first.catalog.meta("snapshots.fingerprint") == FileSystem.fingerprint(repo.snapshotsDirectory))
+        let token = try #require(t.base.changeToken(under: RepositoryLayout.snapshots))
+        #expect(try first.catalog.meta("snapshots.fingerprint") == token)
+        if let local = t.base as? LocalBackend {
+            #expect(token == FileSystem.fingerprint(local.path(of: RepositoryLayout.snapshots)))
+        }
 
         // A row lost without the folder changing: the next open does not list, so does not notice.
         try first.catalog.remove(m.id)
-        let skipped = try Repository.open(at: repo.path)
+        let skipped = try t.reopen()
         #expect(skipped.reconciled.added.isEmpty)
         #expect(try skipped.catalog.snapshots().isEmpty)
 
         // Any change to the folder's entries makes the next open list it again.
-        try FileSystem.makeDirectory(repo.snapshotsDirectory + "/not-a-snapshot")
-        try FileSystem.removeTree(repo.snapshotsDirectory + "/not-a-snapshot")
-        let listed = try Repository.open(at: repo.path)
+        let passing = StorageKey("snapshots", "not-a-snapshot", "x")
+        try t.base.put(passing, [1], mode: .createOnly)
+        try t.base.delete(passing)
+        let listed = try t.reopen()
         #expect(listed.reconciled.added == [m.id])
         #expect(try listed.catalog.snapshots().map(\.id) == [m.id])
     }
 
-    @Test func openingFollowsEventsAddedOrRemovedByHand() throws {
+    @Test(arguments: Backends.allCases)
+    func openingFollowsEventsAddedOrRemovedByHand(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
-        let a = try repo.addEvent(name: "deploy", at: Self.t0, note: "v1")
-        let b = try repo.addEvent(name: "migration", at: Self.t0.addingTimeInterval(60), note: nil)
-        #expect(try Repository.open(at: repo.path).events() == [a, b])
+        let t = try backend.makeRepository(dir)
+        let a = try t.repo.addEvent(name: "deploy", at: Self.t0, note: "v1")
+        let b = try t.repo.addEvent(name: "migration", at: Self.t0.addingTimeInterval(60), note: nil)
+        #expect(try t.reopen().events() == [a, b])
         // Another host removed `a` from the shared repository.
-        #expect(unlink(repo.eventsDirectory + "/" + a.id.rawValue + ".json") == 0)
-        #expect(try Repository.open(at: repo.path).events() == [b])
+        try t.damage(RepositoryLayout.event(a.id.rawValue), with: nil)
+        #expect(try t.reopen().events() == [b])
     }
 
-    @Test func rebuildGivesTheSameCatalogFromTheManifestsAndEvents() throws {
+    @Test(arguments: Backends.allCases)
+    func rebuildGivesTheSameCatalogFromTheManifestsAndEvents(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         try writeFile(dir.sub("src/a"), [1])
         var ids: [SnapshotID] = []
         for i in 0..<4 {
@@ -214,19 +224,19 @@ import Testing
         }
         try repo.addEvent(name: "deploy", at: Self.t0.addingTimeInterval(90), note: "note")
         try repo.addEvent(name: "deploy", at: Self.t0.addingTimeInterval(7200), note: nil)
-        // A snapshot folder whose manifest is damaged stays out, and is reported.
+        // A snapshot whose manifest is damaged stays out, and is reported.
         let damaged = ids[3]
-        try writeFile(repo.snapshotDirectory(damaged) + "/manifest.json", Array("{\"format\": 1".utf8))
+        try t.damage(RepositoryLayout.manifest(damaged), with: Array("{\"format\": 1".utf8))
 
-        let before = try Repository.open(at: repo.path)
+        let before = try t.reopen()
         let snapshotsBefore = try before.catalog.snapshots()
         let eventsBefore = try before.events()
         #expect(snapshotsBefore.count == 4)   // cataloged before the damage
 
-        let report = try Repository.rebuildCatalog(at: repo.path)
+        let report = try t.rebuildCatalog()
         #expect(report.added == Array(ids.prefix(3)))
         #expect(report.unreadable.map(\.id) == [damaged.rawValue])
-        let after = try Repository.open(at: repo.path)
+        let after = try t.reopen()
         #expect(try after.catalog.snapshots() == snapshotsBefore.filter { $0.id != damaged })
         #expect(try after.events() == eventsBefore)
         #expect(try after.catalog.snapshots().first { $0.id == ids[2] }?.tags == ["a", "x"])
@@ -265,25 +275,26 @@ import Testing
         #expect(try Catalog(path: path).snapshots() == rows)
     }
 
-    @Test func aDamagedCatalogSaysToRebuildIt() throws {
+    @Test(arguments: Backends.allCases)
+    func aDamagedCatalogSaysToRebuildIt(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
-        try writeFile(repo.catalogPath, Array(repeating: 0x41, count: 4096))
+        let t = try backend.makeRepository(dir)
+        try writeFile(t.catalogPath, Array(repeating: 0x41, count: 4096))
         do {
-            _ = try Catalog(path: repo.catalogPath)
+            _ = try Catalog(path: t.catalogPath)
             Issue.record("a damaged catalog opened")
         } catch {
             #expect(Catalog.explain(error).contains("backstop catalog rebuild"))
             #expect(!Catalog.isUnwritable(error))
         }
         do {
-            _ = try Repository.open(at: repo.path)
+            _ = try t.reopen()
             Issue.record("a repository with a damaged catalog opened")
         } catch let RepositoryError.unreadableCatalog(path, _, reason) {
-            #expect(path == repo.path)
+            #expect(path == t.base.location)
             #expect(reason.contains("backstop catalog rebuild"))
         }
-        try Repository.rebuildCatalog(at: repo.path)
-        #expect(try Repository.open(at: repo.path).catalog.snapshots().isEmpty)
+        try t.rebuildCatalog()
+        #expect(try t.reopen().catalog.snapshots().isEmpty)
     }
 }

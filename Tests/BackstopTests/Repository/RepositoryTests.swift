@@ -2,34 +2,46 @@ import Foundation
 import Testing
 @testable import Backstop
 
+/// The repository facade on every backend; the tests about the local disk (its lock file, `tmp/`)
+/// say so and run on a local one only.
 @Suite struct RepositoryTests {
-    @Test func initLaysOutTheRepository() throws {
+    @Test(arguments: Backends.allCases)
+    func initWritesItsIdentityAndRefusesASecondInit(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
-        for sub in ["snapshots", "events", "tmp", "locks"] {
-            #expect(FileSystem.isDirectory(repo.path + "/" + sub))
-        }
-        let json = try JSONSerialization.jsonObject(with: Data(readFile(repo.path + "/backstop.json"))) as? [String: Any]
+        let t = try backend.makeRepository(dir)
+        let json = try JSONSerialization.jsonObject(with: Data(t.stored(RepositoryLayout.config))) as? [String: Any]
         #expect(json?["format"] as? Int == 1)
         #expect((json?["compression"] as? [String: Any])?["algorithm"] as? String == "zstd")
         #expect((json?["compression"] as? [String: Any])?["level"] as? Int == 3)
-        #expect(throws: RepositoryError.self) { try Repository.create(at: repo.path) }
-    }
-
-    @Test func openingSomethingElseSaysToRunInit() throws {
-        let dir = TemporaryDirectory()
-        do {
-            _ = try Repository.open(at: dir.path)
-            Issue.record("opened a folder that is no repository")
-        } catch let error as RepositoryError {
-            #expect(error.exitStatus == .failure)
-            #expect(error.description.contains("backstop init"))
+        #expect(throws: RepositoryError.self) { try Repository.create(storage: t.base, catalogPath: t.catalogPath) }
+        if let local = t.base as? LocalBackend {
+            // The local disk's folders.
+            for sub in ["snapshots", "events", "verifications", "tmp", "locks"] {
+                #expect(FileSystem.isDirectory(local.root + "/" + sub))
+            }
+            #expect(throws: RepositoryError.self) { try Repository.create(at: local.root) }
         }
     }
 
-    @Test func aSecondWriterTimesOutNamingTheHolder() throws {
+    @Test(arguments: Backends.allCases)
+    func openingSomethingElseSaysToRunInit(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let storage = backend.makeStorage(dir)
+        try storage.prepare()
+        do {
+            _ = try Repository.open(storage: storage, catalogPath: dir.sub("catalog.sqlite"))
+            Issue.record("opened storage that holds no repository")
+        } catch let error as RepositoryError {
+            #expect(error.exitStatus == .failure)
+            #expect(error.description.contains("backstop init"))
+            #expect(error.description.contains(storage.location))
+        }
+    }
+
+    @Test(arguments: Backends.allCases)
+    func aSecondWriterTimesOutNamingTheHolder(backend: Backends) throws {
+        let dir = TemporaryDirectory()
+        let repo = try backend.makeRepository(dir).repo
         try repo.withWriterLock(command: "first", timeout: 0, warn: { _ in }) {
             let start = Date()
             do {
@@ -45,6 +57,8 @@ import Testing
         try repo.withWriterLock(command: "third", timeout: 0, warn: { _ in }) {}
     }
 
+    /// About the local disk's lock file (a dead pid of this host); on other backends a lease
+    /// is broken once expired (`StorageBackendTests`).
     @Test func aStaleLockOfADeadProcessIsBrokenWithAWarning() throws {
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
@@ -58,6 +72,7 @@ import Testing
         #expect(warnings.contains { $0.contains("stale lock") && $0.contains("crashed backup") })
     }
 
+    /// About the local disk: `tmp/` is where a local backend's puts are staged.
     @Test func leftoversInTmpAreRemovedByTheNextWriter() throws {
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
@@ -68,25 +83,29 @@ import Testing
         #expect(warnings.count == 1)
     }
 
-    @Test func openingReconcilesTheCatalogWithTheSnapshotFolders() throws {
+    @Test(arguments: Backends.allCases)
+    func openingReconcilesTheCatalogWithTheSnapshotFolders(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         try writeFile(dir.sub("src/a"), [1])
         let options = BackupOptions(source: "s")
         let kept = try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: options).write(to: repo)
         let dropped = try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: options).write(to: repo)
-        // A crash between rename and catalog insert: the row is missing. A folder removed by hand: a row too many.
+        // A crash between commit and catalog insert: the row is missing. A snapshot removed by hand: a row too many.
         try repo.catalog.remove(kept.id)
-        try FileSystem.removeTree(repo.snapshotDirectory(dropped.id))
-        let reopened = try Repository.open(at: repo.path)
+        for key in try t.base.list(under: RepositoryLayout.snapshot(dropped.id)) { try t.damage(key, with: nil) }
+        let reopened = try t.reopen()
         #expect(reopened.reconciled.added == [kept.id])
         #expect(reopened.reconciled.removed == [dropped.id])
         #expect(try reopened.catalog.snapshots().map(\.id) == [kept.id])
     }
 
-    @Test func catalogRebuildUsesTheManifestsAlone() throws {
+    @Test(arguments: Backends.allCases)
+    func catalogRebuildUsesTheManifestsAlone(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         try writeFile(dir.sub("src/a"), [1])
         var ids: [SnapshotID] = []
         for i in 0..<3 {
@@ -95,17 +114,18 @@ import Testing
             ids.append(try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: options).write(to: repo).id)
         }
         let before = try repo.catalog.snapshots()
-        try writeFile(repo.catalogPath, Array("this is not sqlite".utf8))
-        let report = try Repository.rebuildCatalog(at: repo.path)
+        try writeFile(t.catalogPath, Array("this is not sqlite".utf8))
+        let report = try t.rebuildCatalog()
         #expect(report.added.sorted() == ids.sorted())
-        let after = try Repository.open(at: repo.path).catalog.snapshots()
+        let after = try t.reopen().catalog.snapshots()
         #expect(after == before)
         #expect(after.map(\.tags) == [["t0"], ["t1"], ["t2"]])
     }
 
-    @Test func prefixesResolveAndAmbiguityIsAnError() throws {
+    @Test(arguments: Backends.allCases)
+    func prefixesResolveAndAmbiguityIsAnError(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         try writeFile(dir.sub("src/a"), [1])
         var options = BackupOptions(source: "s")
         options.time = Date(timeIntervalSince1970: 1_700_000_000)
@@ -113,9 +133,9 @@ import Testing
         let b = try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: options).write(to: repo)
         #expect(try repo.resolve(a.id.rawValue) == a.id)
         #expect(try repo.resolve(a.id.suffix) == a.id)
+        #expect(try repo.resolve(b.id.suffix) == b.id)
         #expect(throws: RepositoryError.self) { try repo.resolve("20231114") }
         #expect(throws: RepositoryError.self) { try repo.resolve("zzzz") }
-        _ = b
     }
 
     @Test func snapshotIDsSortByTimeAndParseStrictly() {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Backstop
 
+/// Filesystem restores from a repository on every backend (the target is always a local folder).
 @Suite struct FilesystemRestoreTests {
     func tree(_ dir: TemporaryDirectory) throws -> String {
         let src = dir.sub("datadir")
@@ -20,10 +21,12 @@ import Testing
         try FilesystemSnapshotWriter(paths: [path], options: BackupOptions(source: "datadir")).write(to: repo)
     }
 
-    @Test func aWholeRestoreReproducesTheTree() throws {
+    @Test(arguments: Backends.allCases)
+    func aWholeRestoreReproducesTheTree(backend: Backends) throws {
         let dir = TemporaryDirectory()
         let src = try tree(dir)
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         let m = try backup(repo, src)
         let report = try FilesystemRestore(repository: repo, manifest: m).run(to: dir.sub("restored"))
         #expect(report.entries == m.entryCount)
@@ -40,10 +43,12 @@ import Testing
         #expect(try FileSystem.list(dir.path).allSatisfy { !$0.hasPrefix(".backstop-restore") })
     }
 
-    @Test func aNonEmptyTargetIsRefusedAndForceMovesItAside() throws {
+    @Test(arguments: Backends.allCases)
+    func aNonEmptyTargetIsRefusedAndForceMovesItAside(backend: Backends) throws {
         let dir = TemporaryDirectory()
         let src = try tree(dir)
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         let m = try backup(repo, src)
         try writeFile(dir.sub("target/keep.txt"), Array("mine".utf8))
         do {
@@ -64,12 +69,14 @@ import Testing
 
     /// Proves: one small file out of a large snapshot costs a small fraction of the payload
     /// (counted in bytes read, not timed).
-    @Test func aPartialRestoreReadsOnlyTheFramesItNeeds() throws {
+    @Test(arguments: Backends.allCases)
+    func aPartialRestoreReadsOnlyTheFramesItNeeds(backend: Backends) throws {
         let dir = TemporaryDirectory()
         var gen = SeededBytes(seed: 31)
         for i in 0..<24 { try writeFile(dir.sub("big/part\(String(format: "%02d", i)).bin"), gen.bytes(1_500_000)) }
         try writeFile(dir.sub("big/m/needle.txt"), Array("the one file we need\n".utf8))
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         let m = try backup(repo, dir.sub("big"))
         let payloadSize = m.files.first { $0.name == "data.tar.zst" }!.size
         let report = try FilesystemRestore(repository: repo, manifest: m, includes: ["big/m/needle.txt"]).run(to: dir.sub("one"))
@@ -106,10 +113,11 @@ import Testing
 
     /// Proves: hostile entries (with correct digests) are refused with 65, and victim files
     /// outside the target are unchanged.
-    @Test(arguments: hostile)
-    func hostileArchivesAreRefused(h: Hostile) throws {
+    @Test(arguments: hostile, Backends.allCases)
+    func hostileArchivesAreRefused(h: Hostile, backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         try FileManager.default.createDirectory(atPath: dir.sub("restores"), withIntermediateDirectories: true)
         let victims = [dir.sub("victim.txt"), dir.sub("restores/victim.txt"), dir.sub("victimdir/victim.txt")]
         for v in victims { try writeFile(v, Array("original".utf8)) }
@@ -131,17 +139,19 @@ import Testing
         #expect(try FileSystem.list(dir.sub("restores")) == ["victim.txt"], "staging removed")
     }
 
-    @Test func aCorruptSnapshotLeavesTheTargetUntouchedAndFallbackUsesTheOlderOne() throws {
+    @Test(arguments: Backends.allCases)
+    func aCorruptSnapshotLeavesTheTargetUntouchedAndFallbackUsesTheOlderOne(backend: Backends) throws {
         let dir = TemporaryDirectory()
         let src = try tree(dir)
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         let old = try backup(repo, src)
         try writeFile(src + "/my.cnf", Array("[mysqld]\nchanged\n".utf8))
         let new = try backup(repo, src)
-        let payload = repo.snapshotDirectory(new.id) + "/data.tar.zst"
-        var bytes = try readFile(payload)
+        let payload = RepositoryLayout.snapshotFile(new.id, "data.tar.zst")
+        var bytes = try t.stored(payload)
         bytes[bytes.count / 3] ^= 0x01
-        try writeFile(payload, bytes)
+        try t.damage(payload, with: bytes)
 
         let request = RestoreRequest(target: dir.sub("out"))
         var notices: [RestoreNotice] = []
@@ -162,10 +172,12 @@ import Testing
         #expect(try readFile(dir.sub("out/datadir/my.cnf")) == Array("[mysqld]\n".utf8))
     }
 
-    @Test func diffOfTwoFilesystemSnapshots() throws {
+    @Test(arguments: Backends.allCases)
+    func diffOfTwoFilesystemSnapshots(backend: Backends) throws {
         let dir = TemporaryDirectory()
         let src = try tree(dir)
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         let a = try backup(repo, src)
         try writeFile(src + "/app1/new.ibd", Array("n".utf8))
         unlink(src + "/app1/t.frm")

@@ -109,9 +109,11 @@ import Testing
         #expect(try catalog.select(SelectionCriteria(point: .latest, tags: ["nightly", "nope"])).chosen == nil)
     }
 
-    @Test func eventsResolveByNameNewestFirstOrByID() throws {
+    @Test(arguments: Backends.allCases)
+    func eventsResolveByNameNewestFirstOrByID(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let t = try backend.makeRepository(dir)
+        let repo = t.repo
         let first = try repo.addEvent(name: "upgrade", at: Self.at(1.5), note: nil)
         let second = try repo.addEvent(name: "upgrade", at: Self.at(2.5), note: "retry")
         let parser = TimeParser(timeZone: TimeZone(identifier: "UTC")!)
@@ -119,10 +121,10 @@ import Testing
         #expect(try repo.resolveBefore("upgrade", eventID: first.id.rawValue, parser: parser) == .before(first.at, event: first))
         #expect(throws: EventError.self) { try repo.resolveBefore("no-such-event", eventID: nil, parser: parser) }
         // Events survive a catalog rebuild: they live in events/.
-        try Repository.rebuildCatalog(at: repo.path)
-        let reopened = try Repository.open(at: repo.path)
+        try t.rebuildCatalog()
+        let reopened = try t.reopen()
         #expect(try reopened.events().map(\.id) == [first.id, second.id])
         try reopened.removeEvent(first.id.rawValue)
-        #expect(try Repository.open(at: repo.path).events().map(\.id) == [second.id])
+        #expect(try t.reopen().events().map(\.id) == [second.id])
     }
 }

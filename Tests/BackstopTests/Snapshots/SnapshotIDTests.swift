@@ -79,9 +79,10 @@ import Testing
         }
     }
 
-    @Test func resolvesAWholeIDOrAUniquePrefixOfTheIDOrOfItsSuffix() throws {
+    @Test(arguments: Backends.allCases)
+    func resolvesAWholeIDOrAUniquePrefixOfTheIDOrOfItsSuffix(backend: Backends) throws {
         let dir = TemporaryDirectory()
-        let repo = try makeRepository(dir)
+        let repo = try backend.makeRepository(dir).repo
         try writeFile(dir.sub("src/a"), [1])
         func take(_ seconds: Double) throws -> SnapshotID {
             var options = BackupOptions(source: "s")
