@@ -135,6 +135,14 @@ enum V1Fixture {
         let logical = try CLI.run(["restore", V1Fixture.logicalID, "--to", s.sub("shop.sql"), "--repo", s.repo])
         #expect(logical.status == 0, "\(logical.stderr)")
         try sh("cmp '\(V1Fixture.dump)' '\(s.sub("shop.sql"))'")
+
+        // No recompression: exporting a migrated snapshot gives back the format-1 payload file,
+        // byte for byte.
+        for (id, name) in [(V1Fixture.filesystemID, "data.tar.zst"), (V1Fixture.logicalID, "data.zst")] {
+            let export = try CLI.run(["export", id, "--to", s.sub(name), "--repo", s.repo])
+            #expect(export.status == 0, "\(export.stderr)")
+            try sh("cmp '\(V1Fixture.directory)/snapshots/\(id)/\(name)' '\(s.sub(name))'")
+        }
     }
 
     /// Proves: every other command refuses the format-1 repository (exit 1) saying to run
