@@ -190,6 +190,34 @@ enum V1Fixture {
         #expect(verify.status == 0, "\(fault): \(verify.stdout)\(verify.stderr)")
     }
 
+    /// Proves: frames identical across snapshots are stored once. A copy of the filesystem
+    /// snapshot under another ID (what backing up the same tree again wrote in format 1: the
+    /// same frames, byte for byte) adds no frame object and counts no new bytes, and both
+    /// snapshots verify and restore.
+    @Test func framesSharedBySnapshotsAreStoredOnce() throws {
+        let s = Scratch()
+        try V1Fixture.copy(to: s.repo)
+        let twin = "20240322T220000Z-0000abcd"
+        try sh("""
+            cp -a '\(s.repo)/snapshots/\(V1Fixture.filesystemID)' '\(s.repo)/snapshots/\(twin)' && \
+            sed -i 's/\(V1Fixture.filesystemID)/\(twin)/' '\(s.repo)/snapshots/\(twin)/manifest.json'
+            """)
+        let r = try CLI.run(["migrate", "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("\(twin)  filesystem  files: 3 frames, 0 new (0 B)"), "\(r.stdout)")
+        #expect(r.stdout.contains("migrated 3 snapshots to format 2: 7 frames, 4 stored"), "\(r.stdout)")
+        #expect(try sh("find '\(s.repo)/frames' -type f | wc -l").trimmingCharacters(in: .whitespacesAndNewlines) == "4")
+        let twinManifest = try #require(try json(String(contentsOfFile: s.repo + "/snapshots/\(twin)/manifest.json", encoding: .utf8)) as? [String: Any])
+        #expect(twinManifest["framesNew"] as? Int == 0 && twinManifest["bytesNew"] as? Int == 0, "\(twinManifest)")
+        #expect(try String(contentsOfFile: s.repo + "/snapshots/\(twin)/frames.tsv", encoding: .utf8)
+            == (try String(contentsOfFile: s.repo + "/snapshots/\(V1Fixture.filesystemID)/frames.tsv", encoding: .utf8)))
+        let verify = try CLI.run(["verify", "--all", "--repo", s.repo])
+        #expect(verify.status == 0 && verify.stdout.contains("3 passed"), "\(verify.stdout)\(verify.stderr)")
+        try V1Fixture.makeTree(at: s.sub("expected/tree"))
+        #expect(try CLI.run(["restore", twin, "--to", s.sub("restored"), "--repo", s.repo]).status == 0)
+        try sh("diff -r --no-dereference '\(s.sub("expected/tree"))' '\(s.sub("restored/tree"))'")
+    }
+
     /// Proves: migrate on a format-2 repository says so, exits 0 and changes nothing (not even
     /// a lock file).
     @Test func aFormat2RepositoryIsLeftAlone() throws {

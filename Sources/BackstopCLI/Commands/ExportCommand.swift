@@ -43,7 +43,8 @@ struct ExportCommand: ReportingCommand {
         if output.json {
             output.printJSON(report)
         } else if to == "-" {
-            output.note("exported \(report.snapshot): \(report.frames) frames, \(Output.bytes(report.bytes)) to standard output")
+            // The payload is on stdout: the summary goes to stderr (not with --quiet).
+            if !output.quiet { output.note("exported \(report.snapshot): \(report.frames) frames, \(Output.bytes(report.bytes)) to standard output") }
         } else {
             output.line("exported \(report.snapshot) to \(report.target): \(report.frames) frames, \(Output.bytes(report.bytes))")
         }
