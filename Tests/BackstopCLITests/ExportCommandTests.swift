@@ -80,6 +80,18 @@ import Testing
         #expect(try String(contentsOfFile: s.sub("err"), encoding: .utf8).contains("\(firstFrame ?? -1) bytes had already gone to standard output"))
     }
 
+    /// Proves: a reader that goes away (a broken pipe on `--to -`) is an I/O error of the
+    /// target (74), not an integrity failure, and the message says bytes had gone out.
+    @Test func aBrokenPipeIsAnIOError() throws {
+        let s = Scratch()
+        let id = try filesystemSnapshot(s)
+        let status = try sh("'\(CLI.binary)' export \(id) --to - --repo '\(s.repo)' 2> '\(s.sub("err"))' | head -c 10 > /dev/null; echo ${PIPESTATUS[0]}")
+        #expect(status == "74\n")
+        let err = try String(contentsOfFile: s.sub("err"), encoding: .utf8)
+        #expect(err.contains("cannot export snapshot \(id)") && err.contains("bytes had already gone to standard output"), "\(err)")
+        #expect(!err.contains("damaged"), "\(err)")
+    }
+
     /// Proves: an existing FILE is never replaced (73), and a missing snapshot is 66.
     @Test func anExistingFileIsKeptAndAMissingSnapshotIsNoMatch() throws {
         let s = Scratch()

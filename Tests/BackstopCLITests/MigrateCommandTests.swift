@@ -190,6 +190,19 @@ enum V1Fixture {
         #expect(verify.status == 0, "\(fault): \(verify.stdout)\(verify.stderr)")
     }
 
+    /// Proves: a format-1 manifest that cannot be read stops migrate with 65, naming the
+    /// snapshot and what to do; the repository stays format 1.
+    @Test func anUnreadableManifestStopsTheMigration() throws {
+        let s = Scratch()
+        try V1Fixture.copy(to: s.repo)
+        try s.write("repo/snapshots/\(V1Fixture.logicalID)/manifest.json", "{ \"format\": 1, \"id\"")
+        let r = try CLI.run(["migrate", "--repo", s.repo])
+        #expect(r.status == 65, "\(r.stderr)")
+        #expect(r.stderr.contains("cannot migrate snapshot \(V1Fixture.logicalID): snapshots/\(V1Fixture.logicalID)/manifest.json cannot be read"), "\(r.stderr)")
+        #expect(r.stderr.contains("remove the folder snapshots/\(V1Fixture.logicalID)"), "\(r.stderr)")
+        #expect(try V1Fixture.config(s.repo)["format"] as? Int == 1)
+    }
+
     /// Proves: frames identical across snapshots are stored once. A copy of the filesystem
     /// snapshot under another ID (what backing up the same tree again wrote in format 1: the
     /// same frames, byte for byte) adds no frame object and counts no new bytes, and both

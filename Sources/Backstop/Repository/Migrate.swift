@@ -128,7 +128,12 @@ extension Repository {
     /// converted before it, so that `framesNew`/`bytesNew` are the same whether or not a run was
     /// interrupted.
     static func migrateSnapshot(_ id: SnapshotID, storage: StorageBackend, seen: inout Set<SHA256Digest>) throws -> MigratedSnapshot {
-        let old = try loadManifest(storage, id)
+        let old: Manifest
+        do {
+            old = try loadManifest(storage, id)
+        } catch RepositoryError.unreadableManifest(_, let reason) {
+            throw MigrationError.damagedSnapshot(id: id, file: "manifest.json", reason: "cannot be read (\(reason))")
+        }
         let payloadKeys = ["data.tar.zst", "data.zst"].map { RepositoryLayout.snapshotFile(id, $0) }
         if old.format >= 2 {
             // Converted by an interrupted run, perhaps up to its manifest only.
