@@ -85,7 +85,7 @@ extension Repository {
     public static func migrate(storage: StorageBackend, catalogPath: String? = nil, lockTimeout: TimeInterval = 0,
                                warn: (String) -> Void, progress: (MigratedSnapshot) -> Void = { _ in }) throws -> MigrationReport {
         let clock = Date()
-        if try readConfig(storage, acceptingFormat1: true).format == currentFormatValue {
+        if try readConfig(storage, acceptingFormat1: true).format == Manifest.currentFormat {
             return MigrationReport(alreadyCurrent: true)
         }
         let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
@@ -93,7 +93,7 @@ extension Repository {
         var report = try withWriterLock(storage: storage, command: "backstop migrate", timeout: lockTimeout, warn: warn) { () -> MigrationReport in
             // Another migrate may have finished while this one waited for the lease.
             var config = try readConfig(storage, acceptingFormat1: true)
-            if config.format == currentFormatValue { return MigrationReport(alreadyCurrent: true) }
+            if config.format == Manifest.currentFormat { return MigrationReport(alreadyCurrent: true) }
             keepCatalogOnlyVerifications(storage: storage, catalogFile: catalogFile, warn: warn)
             var report = MigrationReport(alreadyCurrent: false)
             var seen = Set<SHA256Digest>()
@@ -107,7 +107,7 @@ extension Repository {
             FaultInjection.point("migrate-before-catalog")
             try rebuildCatalogFile(storage: storage, catalogFile: catalogFile)
             FaultInjection.point("migrate-before-config")
-            config.format = currentFormatValue
+            config.format = Manifest.currentFormat
             let bytes = Array(try Timestamp.jsonEncoder().encode(config)) + [0x0A]
             try storage.put(RepositoryLayout.config, bytes, mode: .replace)
             return report
@@ -121,8 +121,6 @@ extension Repository {
                                progress: (MigratedSnapshot) -> Void = { _ in }) throws -> MigrationReport {
         try migrate(storage: LocalBackend(root: path), lockTimeout: lockTimeout, warn: warn, progress: progress)
     }
-
-    private static var currentFormatValue: Int { Manifest.currentFormat }
 
     /// Converts one snapshot (see `migrate`). `seen` holds the frame IDs of the snapshots
     /// converted before it, so that `framesNew`/`bytesNew` are the same whether or not a run was
@@ -214,7 +212,7 @@ extension Repository {
         FaultInjection.point("migrate-after-frames-tsv")
 
         var manifest = old
-        manifest.format = currentFormatValue
+        manifest.format = Manifest.currentFormat
         manifest.frames = nil
         manifest.frameCount = refs.count
         manifest.framesNew = framesNew
