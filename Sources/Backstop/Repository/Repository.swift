@@ -96,8 +96,9 @@ public final class Repository {
         return path
     }
 
-    /// `backstop.json`, checked for a format this version reads.
-    static func readConfig(_ storage: StorageBackend) throws -> RepositoryConfig {
+    /// `backstop.json`, checked for a format this version reads (format 1 too with
+    /// `acceptingFormat1`: for `migrate`, which converts it).
+    static func readConfig(_ storage: StorageBackend, acceptingFormat1: Bool = false) throws -> RepositoryConfig {
         let bytes: [UInt8]
         do {
             guard try storage.exists(RepositoryLayout.config) else { throw RepositoryError.notARepository(path: storage.location) }
@@ -111,7 +112,10 @@ public final class Repository {
         } catch {
             throw RepositoryError.unreadableConfig(path: storage.location, reason: RepositoryError.describe(decoding: error))
         }
-        if config.format == 1 { throw RepositoryError.needsMigration(path: storage.location) }
+        if config.format == 1 {
+            if acceptingFormat1 { return config }
+            throw RepositoryError.needsMigration(path: storage.location)
+        }
         guard config.format == Manifest.currentFormat else {
             throw RepositoryError.unsupportedFormat(path: storage.location, format: config.format)
         }
@@ -329,7 +333,13 @@ public final class Repository {
     @discardableResult
     public static func rebuildCatalog(storage: StorageBackend, catalogPath: String? = nil) throws -> ReconcileReport {
         _ = try readConfig(storage)
-        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
+        return try rebuildCatalogFile(storage: storage, catalogFile: try resolveCatalogPath(catalogPath, storage: storage))
+    }
+
+    /// `rebuildCatalog`'s work, whatever `backstop.json` says (`migrate` rebuilds the catalog
+    /// before it writes format 2 there).
+    @discardableResult
+    static func rebuildCatalogFile(storage: StorageBackend, catalogFile: String) throws -> ReconcileReport {
         let temp = catalogFile + ".rebuild-\(getpid())"
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
         let fresh = try Catalog(path: temp)
