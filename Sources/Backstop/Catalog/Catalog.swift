@@ -138,12 +138,16 @@ public final class Catalog: @unchecked Sendable {
     }
 
     private static func insert(_ m: Manifest, _ db: Database) throws {
-        // A snapshot's row is only ever replaced by the same manifest: its frame counts stay.
-        if try Int.fetchOne(db, sql: "SELECT 1 FROM snapshot WHERE id = ?", arguments: [m.id.rawValue]) != nil { return }
+        // Replaces the row's fields and tags, keeping its frame counts (`framesIndexed`) and history.
+        try db.execute(sql: "DELETE FROM snapshotTag WHERE snapshotID = ?", arguments: [m.id.rawValue])
         try db.execute(
             sql: """
             INSERT INTO snapshot (id, kind, source, host, runID, startedAtMs, completedAtMs, bytesIn, bytesStored, bytesNew, entryCount, warningCount)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, source = excluded.source, host = excluded.host,
+                runID = excluded.runID, startedAtMs = excluded.startedAtMs, completedAtMs = excluded.completedAtMs,
+                bytesIn = excluded.bytesIn, bytesStored = excluded.bytesStored, bytesNew = excluded.bytesNew,
+                entryCount = excluded.entryCount, warningCount = excluded.warningCount
             """,
             arguments: [m.id.rawValue, m.kind.rawValue, m.source, m.host, m.runID?.rawValue,
                         millis(m.startedAt), millis(m.completedAt), m.bytesIn, m.bytesStored, m.bytesNew,

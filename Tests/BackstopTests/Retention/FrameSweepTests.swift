@@ -97,18 +97,21 @@ import Testing
         let plan = try keepLast2(t.repo)
         let second = try Repository.open(storage: t.base, catalogPath: t.catalogPath)
         let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var backupError: Error?
+        final class Outcome: @unchecked Sendable { var error: Error? }
+        let outcome = Outcome()
+        let box = UncheckedBox(value: (second, dir))
         Thread {
+            let (repo, dir) = box.value
             do {
-                try second.withWriterLock(command: "backup", timeout: 30, warn: { _ in }) {
-                    _ = try backUp(dir, to: second, time: Self.t0.addingTimeInterval(6 * 86_400))
+                try repo.withWriterLock(command: "backup", timeout: 30, warn: { _ in }) {
+                    _ = try backUp(dir, to: repo, time: Self.t0.addingTimeInterval(6 * 86_400))
                 }
-            } catch { backupError = error }
+            } catch { outcome.error = error }
             done.signal()
         }.start()
         try t.repo.withWriterLock(command: "prune", timeout: 30, warn: { _ in }) { _ = try t.repo.prune(plan) }
         done.wait()
-        #expect(backupError == nil, "\(String(describing: backupError))")
+        #expect(outcome.error == nil, "\(String(describing: outcome.error))")
         let reopened = try t.reopen()
         for id in try reopened.snapshotIDs() {
             #expect(Verifier(repository: reopened, id: id).verify(mode: .full).passed, "\(id)")
