@@ -47,7 +47,7 @@ import Testing
         let manifest = try #require(report["manifest"] as? [String: Any])
         #expect(manifest["id"] as? String == id)
         for key in ["kind", "source", "host", "tags", "startedAt", "completedAt", "bytesIn", "bytesStored", "entryCount",
-                    "sha256", "frames", "sections", "warnings", "format", "toolVersion", "files"] {
+                    "sha256", "frameCount", "framesNew", "bytesNew", "sections", "warnings", "format", "toolVersion", "files"] {
             #expect(manifest[key] != nil, "manifest has \(key)")
         }
         let entries = try #require(report["entries"] as? [[String: Any]])

@@ -104,15 +104,20 @@ import Testing
     @Test func verifyIgnoresASnapshotBeingWritten() throws {
         let s = Scratch()
         let ids = try threeSnapshots(s)
-        try s.write("dump.sql", sampleDump(rows: 2000))
-        let writer = try CLI.start(["backup", "--command", "head -c 100000 '\(s.sub("dump.sql"))'; sleep 3; tail -c +100001 '\(s.sub("dump.sql"))'",
+        try s.write("dump.sql", sampleDump(rows: 300_000))
+        let framesBefore = try sh("find '\(s.repo)/frames' -type f | wc -l")
+        let writer = try CLI.start(["backup", "--command", "head -c 6000000 '\(s.sub("dump.sql"))'; sleep 8; tail -c +6000001 '\(s.sub("dump.sql"))'",
                                     "--source", "in-progress", "--repo", s.repo])
         defer { writer.waitUntilExit() }
+        // Format 2: the writer holds its lease and has stored its first frames (each section
+        // starts one), but has no manifest yet.
+        var writing = false
         for _ in 0..<100 {
-            if let staged = try? FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp"), !staged.isEmpty { break }
+            let leases = (try? FileManager.default.contentsOfDirectory(atPath: s.repo + "/locks")) ?? []
+            if !leases.isEmpty, try sh("find '\(s.repo)/frames' -type f | wc -l") != framesBefore { writing = true; break }
             usleep(50_000)
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: s.repo + "/tmp").count == 1, "a snapshot is being written")
+        #expect(writing && writer.isRunning, "a snapshot is being written")
         let r = try CLI.run(["verify", "--all", "--json", "--repo", s.repo])
         #expect(r.status == 0, "\(r.stderr)")
         let checked = ((try json(r.stdout) as? [String: Any])?["results"] as? [[String: Any]])?.compactMap { $0["snapshot"] as? String }

@@ -10,7 +10,7 @@ import Testing
             #expect(FileSystem.isDirectory(repo.path + "/" + sub))
         }
         let json = try JSONSerialization.jsonObject(with: Data(readFile(repo.path + "/backstop.json"))) as? [String: Any]
-        #expect(json?["format"] as? Int == 1)
+        #expect(json?["format"] as? Int == 2)
         #expect((json?["compression"] as? [String: Any])?["algorithm"] as? String == "zstd")
         #expect((json?["compression"] as? [String: Any])?["level"] as? Int == 3)
         #expect(throws: RepositoryError.self) { try Repository.create(at: repo.path) }

@@ -220,9 +220,9 @@ extension LogicalRestoreTests {
         func finish() throws {}
     }
 
-    /// A dump whose `shop` section spans several 2 MiB frames, stored in a fresh repository.
+    /// A dump whose `shop` section spans several frames (content-defined, about 1.25 MiB), stored in a fresh repository.
     func bigDumpSnapshot(_ dir: TemporaryDirectory) throws -> (Repository, Manifest, [UInt8], frames: [Int]) {
-        let dump = try Fixtures.bigMariaDBShop()
+        let dump = try Fixtures.bigMariaDBShop(megabytes: 12)
         let repo = try makeRepository(dir)
         let m = try backup(repo, dump, dir, name: "big.sql")
         let section = try #require(m.sections.first { $0.kind == .database && $0.name == "shop" })
