@@ -67,10 +67,12 @@ import Testing
         let repo = try makeRepository(dir)
         let first = try backup(repo, src)
         let keys = try repo.storedFrameKeys()
-        // Rewrite one small file in place, with other content of another length.
+        // Rewrite one small file in place, with other content of another length (it grows by
+        // tens of KiB: frames cut at fixed stream offsets would all shift after it).
         let path = src + "/db3/t100.frm"
         let fd = open(path, O_WRONLY | O_TRUNC)
-        let text = Array("changed: one row\n".utf8)
+        var more = SeededBytes(seed: 14)
+        let text = more.text(40_000)
         #expect(write(fd, text, text.count) == text.count)
         close(fd)
 
