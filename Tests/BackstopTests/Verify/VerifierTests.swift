@@ -185,6 +185,27 @@ import Testing
         #expect(verify(repo, clean).passed)
     }
 
+    /// A file's content that does not match the entry list's digest is reported against the
+    /// payload as this format names it (`frames.tsv`), not a file format 2 does not have.
+    @Test func aContentDigestMismatchNamesThePayloadOfThisFormat() throws {
+        let dir = TemporaryDirectory()
+        var (repo, clean, victim) = try makeSnapshots(.filesystem, dir)
+        let folder = repo.snapshotDirectory(victim.id)
+        var lines = try shell("zstd -dc entries.jsonl.zst", directory: folder).stdoutText.split(separator: "\n").map(String.init)
+        let index = lines.firstIndex { $0.contains("f3.dat") }!
+        let forged = SHA256Hasher.digest(Array("forged".utf8)).hex
+        lines[index] = lines[index].replacingOccurrences(of: #""sha256":"[0-9a-f]{64}""#, with: "\"sha256\":\"\(forged)\"", options: .regularExpression)
+        #expect(lines[index].contains(forged))
+        unlink(folder + "/entries.jsonl.zst")
+        let writer = SeekableZstdWriter(downstream: try FileSink(path: folder + "/entries.jsonl.zst"))
+        try writer.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+        try writer.finish()
+        try resign(repo, &victim, changing: "entries.jsonl.zst")
+        let r = verify(repo, victim)
+        #expect(r.problems.contains { $0.file == victim.payloadName && $0.location == "entry src/f3.dat" }, "\(r.problems)")
+        #expect(verify(repo, clean).passed)
+    }
+
     @Test func anEntryListThatDisagreesWithTheTarIsCaught() throws {
         let dir = TemporaryDirectory()
         var (repo, clean, victim) = try makeSnapshots(.filesystem, dir)
