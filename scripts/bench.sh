@@ -61,14 +61,12 @@ measure "  the same, then sync FILE (durable)"      "$tree_bytes" "tar -cf - -C 
 measure "restic backup"                             "$tree_bytes" "restic backup --repo '$out/restic' -q '$tree'"
 measure "borg create --compression zstd,3"         "$tree_bytes" "borg create --compression zstd,3 '$out/borg::a' '$tree'"
 snap=$(ls "$out/backstop/snapshots" | head -n 1)
-# The peers' pipelines read one .tar.zst: the snapshot exported as one (not timed).
-"$bin" export "$snap" --to "$out/export.tar.zst" --repo "$out/backstop" --quiet
-measure "zstd -dc data.tar.zst | sha256sum"        "$tree_bytes" "zstd -dc '$out/export.tar.zst' | sha256sum"
-measure "zstd -dc data.tar.zst | tar -x"           "$tree_bytes" "mkdir -p '$out/x' && zstd -dc '$out/export.tar.zst' | tar -xf - -C '$out/x'"
+measure "zstd -dc tree.tar.zst | sha256sum"        "$tree_bytes" "zstd -dc '$out/tree.tar.zst' | sha256sum"
+measure "zstd -dc tree.tar.zst | tar -x"           "$tree_bytes" "mkdir -p '$out/x' && zstd -dc '$out/tree.tar.zst' | tar -xf - -C '$out/x'"
 measure "backstop restore (whole snapshot)"       "$tree_bytes" "'$bin' restore '$snap' --to '$out/r' --repo '$out/backstop' --quiet"
 one="tree/small/d042/f04242.frm"
 measure "backstop restore --include (one file)"    "$(stat -c %s "$corpus/$one")" "'$bin' restore '$snap' --include '$one' --to '$out/r1' --repo '$out/backstop' --quiet"
-measure "zstd -dc | tar -x (one file)"             "$(stat -c %s "$corpus/$one")" "mkdir -p '$out/x1' && zstd -dc '$out/export.tar.zst' | tar -xf - -C '$out/x1' '$one'"
+measure "zstd -dc | tar -x (one file)"             "$(stat -c %s "$corpus/$one")" "mkdir -p '$out/x1' && zstd -dc '$out/tree.tar.zst' | tar -xf - -C '$out/x1' '$one'"
 measure "backstop verify (full)"                   "$tree_bytes" "'$bin' verify '$snap' --repo '$out/backstop' --quiet"
 measure "restic check --read-data"                 "$tree_bytes" "restic check --repo '$out/restic' --read-data -q"
 measure "borg check --verify-data"                 "$tree_bytes" "borg check --verify-data '$out/borg'"

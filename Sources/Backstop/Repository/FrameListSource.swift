@@ -101,12 +101,15 @@ public enum FrameObjectError: Error, CustomStringConvertible, ExitStatusProvidin
     case missing(key: StorageKey)
     case sizeMismatch(key: StorageKey, listed: Int, stored: Int64)
     case digestMismatch(key: StorageKey)
+    /// The object does not decode (zstd's error, its content checksum included).
+    case corrupt(key: StorageKey, reason: String)
 
     public var description: String {
         switch self {
         case let .missing(key): return "\(key) is missing"
         case let .sizeMismatch(key, listed, stored): return "\(key) is \(stored) bytes; frames.tsv says \(listed)"
         case let .digestMismatch(key): return "\(key) decodes to bytes whose SHA-256 is not its name: the frame was altered"
+        case let .corrupt(key, reason): return "\(key) is damaged: \(reason)"
         }
     }
 

@@ -82,7 +82,12 @@ public final class FrameStream: @unchecked Sendable {
             let d = pool.take()
             let index = indices[slot]
             let result = Result {
-                let bytes = try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) }
+                let bytes: [UInt8]
+                do {
+                    bytes = try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) }
+                } catch {
+                    throw reader.decodingFailure(index, error)
+                }
                 try reader.checkDigest(index, bytes)
                 return bytes
             }

@@ -35,9 +35,21 @@ public final class SeekableZstdReader {
     public func decodeFrame(_ index: Int) throws -> [UInt8] {
         let f = frames[index]
         let compressed = try source.read(at: f.compressedOffset, count: f.compressedSize)
-        let bytes = try compressed.withUnsafeBytes { try decompressor.decompressFrame($0, expectedSize: f.uncompressedSize) }
+        let bytes: [UInt8]
+        do {
+            bytes = try compressed.withUnsafeBytes { try decompressor.decompressFrame($0, expectedSize: f.uncompressedSize) }
+        } catch {
+            throw decodingFailure(index, error)
+        }
         try checkDigest(index, bytes)
         return bytes
+    }
+
+    /// Format 2: a frame object that does not decode is named by its key (a bare zstd error
+    /// would not say which object to look at); other errors pass unchanged.
+    public func decodingFailure(_ index: Int, _ error: Error) -> Error {
+        guard let frameDigests, let zstd = error as? ZstdError else { return error }
+        return FrameObjectError.corrupt(key: RepositoryLayout.frame(frameDigests[index]), reason: "\(zstd)")
     }
 
     /// Throws when frame `index` has an ID (format 2) that `bytes` do not hash to.

@@ -397,7 +397,7 @@ private struct Run {
             guard !entries.isEmpty else { continue }
             guard index < entries.count else {
                 if index == entries.count {
-                    found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(entry.path)", message: "is not in the entry list"))
+                    found.append(VerificationProblem(file: m.payloadName, location: "entry \(entry.path)", message: "is not in the entry list"))
                 }
                 continue
             }
@@ -414,9 +414,9 @@ private struct Run {
             }
             if e.type == .file {
                 if size != e.size {
-                    found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(e.path)", message: "holds \(size) bytes; the entry list says \(e.size)"))
+                    found.append(VerificationProblem(file: m.payloadName, location: "entry \(e.path)", message: "holds \(size) bytes; the entry list says \(e.size)"))
                 } else if let want = e.sha256, want != digest {
-                    found.append(VerificationProblem(file: "data.tar.zst", location: "entry \(e.path)", message: "content digest does not match the entry list"))
+                    found.append(VerificationProblem(file: m.payloadName, location: "entry \(e.path)", message: "content digest does not match the entry list"))
                 }
             } else if e.size != entry.size {
                 found.append(VerificationProblem(file: "entries.jsonl.zst", location: "entry \(e.path)", message: "declares \(e.size) bytes; the tar header says \(entry.size)"))
