@@ -291,11 +291,8 @@ private struct Run {
         bytesRead += source.bytesRead
     }
 
-    /// `frame 3 (frames/ab/ab12…)`: where an operator finds it.
-    func frameLocation(_ index: Int) -> String {
-        guard let frames, index < frames.count else { return "frame \(index)" }
-        return "frame \(index) (\(RepositoryLayout.frame(frames[index].id)))"
-    }
+    /// `frame 3`: the frame's place in `frames.tsv` (the messages name its object).
+    func frameLocation(_ index: Int) -> String { "frame \(index)" }
 
     var manifestPayloadName: String { manifest?.payloadName ?? "frames.tsv" }
 

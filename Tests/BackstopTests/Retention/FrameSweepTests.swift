@@ -135,7 +135,7 @@ import Testing
         #expect(results.count == 4)
         for r in results {
             #expect(!r.passed, "\(r.snapshot)")
-            #expect(r.problems.contains { ($0.location ?? "").contains(key.rawValue) }, "\(r.snapshot): \(r.problems)")
+            #expect(r.problems.contains { $0.message.contains(key.rawValue) }, "\(r.snapshot): \(r.problems)")
         }
         // Every snapshot is now known bad: selection passes over all of them.
         #expect(try t.repo.lastVerifications().values.allSatisfy { !$0.passed })
