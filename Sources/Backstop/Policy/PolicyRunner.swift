@@ -140,6 +140,7 @@ public struct PolicyRunner {
         }
         var options = BackupOptions(source: job.source, tags: job.tags, runID: runID)
         options.time = time
+        options.filesCache = job.filesCache
         do {
             let manifest: Manifest
             switch job.kind {
