@@ -146,10 +146,24 @@ final class FilesCacheParent {
     /// Whether the parent warned about `path` (it was skipped, zero-filled or changed while
     /// read): such an entry is read again.
     func warned(_ path: [UInt8]) -> Bool {
-        guard !manifest.warnings.isEmpty else { return false }
+        guard !warnedPaths.isEmpty else { return false }
         let shown = EntryRecord.escaped(path)
-        return manifest.warnings.contains { $0.hasPrefix(shown + ": ") || $0.hasPrefix(shown + "/: ") }
+        return warnedPaths.contains(shown) || warnedPaths.contains(shown + "/")
     }
+
+    /// Every text before a `: ` in the parent's warnings (`PATH: what happened`; a path may
+    /// hold `: ` itself, so each place counts).
+    private lazy var warnedPaths: Set<String> = {
+        var out = Set<String>()
+        for w in manifest.warnings {
+            var rest = w[...]
+            while let r = rest.range(of: ": ") {
+                out.insert(String(w[..<r.lowerBound]))
+                rest = w[r.upperBound...]
+            }
+        }
+        return out
+    }()
 
     /// The parent's record of an entry whose `lstat` is `st` and that the walk would store as
     /// `type` (`hardlinkTo` for hard links), when the entry is unchanged and not racy.

@@ -208,6 +208,21 @@ import Testing
         try restoresAndVerifies(repo, child, src, dir)
     }
 
+    /// A parent whose last verification failed is no parent: nothing is reused from it.
+    @Test func aKnownBadSnapshotIsNoParent() throws {
+        let dir = TemporaryDirectory()
+        let (src, total) = try tree(dir)
+        let repo = try makeRepository(dir)
+        let now = Date()
+        let bad = try backup(repo, src, at: now.addingTimeInterval(3600), counters: FilesystemWalkCounters())
+        try repo.catalog.record(VerificationResult(snapshot: bad.id, source: "tree", kind: .filesystem, mode: .full, startedAt: now,
+                                                   duration: 1, bytesRead: 0, problems: [VerificationProblem(file: "frames.tsv", message: "test")]))
+        let counters = FilesystemWalkCounters()
+        let child = try backup(repo, src, at: now.addingTimeInterval(7200), counters: counters)
+        #expect(child.filesReused == nil)
+        #expect(counters.bytesRead == total)
+    }
+
     @Test func walkOrderPutsAFoldersContentsBeforeLongerNames() {
         let order = ["a", "a/b", "a/b/c", "a.txt", "a0", "b"].map { Array($0.utf8) }
         for (x, y) in zip(order, order.dropFirst()) {
