@@ -48,6 +48,38 @@ import Testing
         }
     }
 
+    /// The policy key: `files-cache: off` reads every file; the default reuses.
+    @Test func aPolicyJobTurnsItOffWithTheKey() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let data = try tree(s)
+        let policy = s.sub("policy.yaml")
+        try """
+        repository: \(s.repo)
+        jobs:
+          - source: cached
+            kind: filesystem
+            paths: [\(data)]
+          - source: uncached
+            kind: filesystem
+            paths: [\(data)]
+            files-cache: off
+        verify:
+          after-backup: none
+        """.write(toFile: policy, atomically: false, encoding: .utf8)
+        let now = Int(Date().timeIntervalSince1970)
+        var reused: [String: Int] = [:]
+        for hours in [1, 2] {
+            let r = try CLI.run(["run", policy, "--time", "@\(now + hours * 3600)", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let summary = try #require(try json(r.stdout) as? [String: Any])
+            for job in summary["jobs"] as? [[String: Any]] ?? [] {
+                if let n = job["filesReused"] as? Int { reused[job["source"] as? String ?? "?"] = n }
+            }
+        }
+        #expect(reused == ["cached": 41], "\(reused)")
+    }
+
     @Test func theFlagIsCheckedAndRefusedForLogicalSnapshots() throws {
         let s = Scratch()
         #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)

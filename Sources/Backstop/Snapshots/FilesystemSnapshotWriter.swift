@@ -134,7 +134,7 @@ private final class TreeWalker {
         var storedPath: [UInt8]
         var st: stat
         var hardlinkTo: [UInt8]?
-        var record: EntryRecord
+        var record: CachedEntry
     }
     private var held: [Held] = []
     /// The parent frame the held entries start, and where they end in the parent's stream.
@@ -242,10 +242,11 @@ private final class TreeWalker {
             let base = tar.offset, start = parent.starts[heldFrame]
             tar.skip(bytes: frameEnd - start)
             for h in held {
-                var rec = h.record
-                rec.offset = base + (rec.offset - start)
-                try write(rec)
-                if rec.type == .file { counters.filesReused += 1 }
+                try write(h.record, at: base + (h.record.offset - start))
+                if h.record.type == .file {
+                    counters.filesReused += 1
+                    bytesIn += h.record.size
+                }
             }
             held.removeAll(keepingCapacity: true)
         } else if heldEnd > frameEnd {
@@ -271,13 +272,11 @@ private final class TreeWalker {
 
     /// Files cache, large files: the parent's frames of the unchanged file (which start at its
     /// header and end after its data) are appended unread. False when they cannot be.
-    private func reuseLarge(_ r: EntryRecord) throws -> Bool {
+    private func reuseLarge(_ r: CachedEntry) throws -> Bool {
         guard let parent, let frames = parent.frames(covering: r.offset, length: r.length), parent.stored(frames) else { return false }
         try payload.append(reused: Array(frames))
-        var rec = r
-        rec.offset = tar.offset
+        try write(r, at: tar.offset)
         tar.skip(bytes: r.length)
-        try write(rec)
         counters.filesReused += 1
         bytesIn += r.size
         return true
@@ -450,6 +449,12 @@ private final class TreeWalker {
 
     private func write(_ record: EntryRecord) throws {
         try entries.write(Array(try encoder.encode(record)) + [0x0A])
+        entryCount += 1
+    }
+
+    /// A reused entry: the parent's line, with its new offset.
+    private func write(_ cached: CachedEntry, at offset: Int64) throws {
+        try entries.write(try cached.line(at: offset, encoder: encoder) + [0x0A])
         entryCount += 1
     }
 

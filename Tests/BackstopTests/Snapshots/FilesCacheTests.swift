@@ -223,6 +223,42 @@ import Testing
         #expect(counters.bytesRead == total)
     }
 
+    /// The entry-line scanner reads what the JSON decoder reads, for hard names and times; a
+    /// reused line is the parent's, byte for byte, apart from its offset.
+    @Test func theLineScannerAgreesWithTheDecoder() throws {
+        let encoder = Timestamp.jsonEncoder(pretty: false)
+        let names: [[UInt8]] = [Array("plain/name.txt".utf8), Array("quote\"back\\slash".utf8), [0x6E, 0x0A, 0x09, 0x01, 0x7F],
+                                Array("café/日本/😀".utf8), [0x62, 0x61, 0x64, 0xFF, 0xFE], Array("/slash//".utf8)]
+        let times = [FileTime(seconds: 0, nanoseconds: 0), FileTime(seconds: -1, nanoseconds: 999_999_999),
+                     FileTime(seconds: 1_700_000_000, nanoseconds: 987_654_321), FileTime(seconds: 951_782_400, nanoseconds: 1),
+                     FileTime(seconds: -2_208_988_800, nanoseconds: 5), FileTime(seconds: 253_402_300_799, nanoseconds: 0)]
+        for (k, name) in names.enumerated() {
+            for (j, t) in times.enumerated() {
+                var r = EntryRecord(rawPath: name, type: k % 2 == 0 ? .file : .symlink, mode: 0o644, uid: -2, gid: 7, modificationTime: t,
+                                    size: Int64(k * 1000), sha256: k % 2 == 0 ? SHA256Hasher.digest(name) : nil,
+                                    rawLinkTarget: k % 2 == 0 ? nil : names[(k + 1) % names.count], offset: Int64(j * 512), length: 1536)
+                r.inode = UInt64.max - UInt64(j)
+                r.device = UInt64(k)
+                r.changeTime = times[(j + 1) % times.count]
+                let line = Array(try encoder.encode(r))
+                let scanned = try #require(CachedEntry(line: line[...]), "\(String(decoding: line, as: UTF8.self))")
+                #expect(scanned.record == nil)
+                #expect(scanned.rawPath == r.rawPath && scanned.type == r.type && scanned.size == r.size)
+                #expect(scanned.mtime == r.modificationTime && scanned.ctime == r.changeTime)
+                #expect(scanned.inode == r.inode && scanned.device == r.device)
+                #expect(scanned.offset == r.offset && scanned.length == r.length && scanned.rawLinkTarget == r.rawLinkTarget)
+                var moved = r
+                moved.offset = 123_456_789
+                #expect(try scanned.line(at: 123_456_789, encoder: encoder) == Array(try encoder.encode(moved)))
+                #expect(try scanned.line(at: r.offset, encoder: encoder) == line)
+            }
+        }
+        // Forms the scanner leaves to the decoder: milliseconds, an offset, nested values.
+        #expect(CachedEntry.fileTime(Array("2020-01-01T00:00:00.123Z".utf8)) == FileTime(rfc3339: "2020-01-01T00:00:00.123Z"))
+        #expect(CachedEntry.fileTime(Array("2020-01-01T01:00:00.000000000+01:00".utf8)) == FileTime(seconds: 1_577_836_800, nanoseconds: 0))
+        #expect(CachedEntry(line: Array(#"{"path":"a","type":"file","x":{"y":1}}"#.utf8)[...]) == nil)
+    }
+
     @Test func walkOrderPutsAFoldersContentsBeforeLongerNames() {
         let order = ["a", "a/b", "a/b/c", "a.txt", "a0", "b"].map { Array($0.utf8) }
         for (x, y) in zip(order, order.dropFirst()) {
