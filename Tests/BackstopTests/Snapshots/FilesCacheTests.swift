@@ -52,6 +52,14 @@ import Testing
         #expect(diff.status == 0, "\(diff.stdoutText)\(diff.stderr)")
         let result = Verifier(repository: repo, id: m.id).verify(mode: .full)
         #expect(result.passed, "\(result.problems)")
+        // With the standard tools: the frames concatenated are one zstd stream of one tar, its
+        // end-of-archive where it belongs (the tar writer's offset skipped the reused bytes).
+        let list = dir.sub("frames-\(m.id.suffix).txt")
+        let paths = try frames(repo, m).map { repo.path + "/frames/" + String($0.id.hex.prefix(2)) + "/" + $0.id.hex + "\n" }
+        try writeFile(list, Array(paths.joined().utf8))
+        let plain = dir.sub("tar-\(m.id.suffix)")
+        let tar = try shell("mkdir '\(plain)' && xargs cat < '\(list)' | zstd -dc | tar -xf - -C '\(plain)' && diff -r --no-dereference '\(src)' '\(plain)/src'")
+        #expect(tar.status == 0 && tar.stderr.isEmpty, "\(tar.stdoutText)\(tar.stderr)")
     }
 
     @Test func anUnchangedRerunReadsNoFileAndStoresNoFrame() throws {
