@@ -206,7 +206,22 @@ private final class TreeWalker {
             return
         }
         try releaseHeld()
-        try writeMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: hardlinkTo)
+        if hardlinkTo != nil {
+            try writeLinkOrFile(diskPath: diskPath, storedPath: storedPath, st: st)
+        } else {
+            try writeMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: nil)
+        }
+    }
+
+    /// A hard link to its inode's first stored path as it is now: a first path held by the files
+    /// cache that could not be stored after all (it vanished before it was read) is forgotten,
+    /// and this path is then stored as the file.
+    private func writeLinkOrFile(diskPath: [UInt8], storedPath: [UInt8], st: stat) throws {
+        if let first = firstPathOfInode["\(st.st_dev):\(st.st_ino)"] {
+            try writeMetadataOnly(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: first)
+        } else {
+            try writeFile(diskPath: diskPath, storedPath: storedPath, st: st)
+        }
     }
 
     private func writeMetadataOnly(diskPath: [UInt8], storedPath: [UInt8], st: stat, hardlinkTo: [UInt8]?) throws {
@@ -264,6 +279,8 @@ private final class TreeWalker {
         for h in entries {
             if h.record.type == .file {
                 try writeFile(diskPath: h.diskPath, storedPath: h.storedPath, st: h.st)
+            } else if h.hardlinkTo != nil {
+                try writeLinkOrFile(diskPath: h.diskPath, storedPath: h.storedPath, st: h.st)
             } else {
                 try writeMetadataOnly(diskPath: h.diskPath, storedPath: h.storedPath, st: h.st, hardlinkTo: h.hardlinkTo)
             }
@@ -334,9 +351,10 @@ private final class TreeWalker {
                     if st.st_nlink > 1 { firstPathOfInode[inodeKey] = storedPath }
                     return
                 }
-            } else if st.st_nlink <= 1,   // hard-linked files are written at once: the links after them depend on it
-                      try offerSmall(Held(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: nil, record: r)) {
-                return
+            } else {
+                // The links after a hard-linked file point to it, held or not.
+                if st.st_nlink > 1 { firstPathOfInode[inodeKey] = storedPath }
+                if try offerSmall(Held(diskPath: diskPath, storedPath: storedPath, st: st, hardlinkTo: nil, record: r)) { return }
             }
         }
         try releaseHeld()
@@ -350,6 +368,7 @@ private final class TreeWalker {
         let fd = withBytesAsCString(diskPath) { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         if fd < 0 {
             warnings.append("\(shown): skipped, cannot read: \(String(cString: strerror(errno)))")
+            if firstPathOfInode[inodeKey] == storedPath { firstPathOfInode[inodeKey] = nil }
             return
         }
         defer { close(fd) }

@@ -30,6 +30,12 @@ import Testing
         total += Int64(large.count)
         try writeFile(src + "/empty", [])
         symlink("large.bin", src + "/link")
+        // Hard links: a small file in d2 linked from d5, a second large file linked from the top.
+        link(src + "/small/d2/f2", src + "/small/d5/hard")
+        let large2 = rng.bytes(1_200_000)
+        try writeFile(src + "/large2.bin", large2)
+        total += Int64(large2.count)
+        link(src + "/large2.bin", src + "/z-large.hard")
         try shell("find '\(src)' -exec touch -h -d @\(Self.old) {} +")
         return (src, total)
     }
@@ -77,13 +83,19 @@ import Testing
         #expect(second.bytesRead == 0)
         #expect(second.filesRead == 0)
         #expect(child.framesNew == 0)
-        #expect(child.filesReused == Self.smallFiles + 2, "the small files, the large one and the empty one")
+        #expect(child.filesReused == Self.smallFiles + 3, "the small files, the large ones and the empty one")
         #expect(child.sha256 == nil, "frames reused unread: no stream digest")
         // The same stream, frame for frame.
         #expect(try frames(repo, child) == frames(repo, parent))
         let parentEntries = try SnapshotReader(repository: repo, manifest: parent).entries()
         #expect(try SnapshotReader(repository: repo, manifest: child).entries() == parentEntries)
+        #expect(parentEntries.filter { $0.type == .hardlink }.map(\.path) == ["src/small/d5/hard", "src/z-large.hard"])
         try restoresAndVerifies(repo, child, src, dir)
+        // Hard links come back as links.
+        var a = stat(), b = stat()
+        lstat(dir.sub("restored-\(child.id.suffix)/src/small/d2/f2"), &a)
+        lstat(dir.sub("restored-\(child.id.suffix)/src/small/d5/hard"), &b)
+        #expect(a.st_ino == b.st_ino && a.st_nlink == 2)
     }
 
     @Test func entriesRecordInodeDeviceAndCTime() throws {
@@ -161,7 +173,7 @@ import Testing
         let child = try backup(repo, src, at: start.addingTimeInterval(3600), counters: counters)
         #expect(counters.filesRead == 1)
         #expect(counters.bytesRead == 2_600_000)
-        #expect(child.filesReused == Self.smallFiles + 1)
+        #expect(child.filesReused == Self.smallFiles + 2)
         #expect(child.framesNew == 0)
     }
 
