@@ -243,6 +243,23 @@ import Testing
         #expect(counters.bytesRead == total)
     }
 
+    /// The parent is the same source's from this host: another host's snapshot of the same
+    /// source (a shared repository) is never one, nor another source's.
+    @Test func theParentIsTheSourcesFromThisHost() throws {
+        let dir = TemporaryDirectory()
+        let (src, total) = try tree(dir)
+        let repo = try makeRepository(dir)
+        let now = Date()
+        _ = try FilesystemSnapshotWriter(paths: [src], options: BackupOptions(source: "tree", time: now.addingTimeInterval(3600), host: "elsewhere"))
+            .write(to: repo)
+        _ = try FilesystemSnapshotWriter(paths: [src], options: BackupOptions(source: "other", time: now.addingTimeInterval(3600)))
+            .write(to: repo)
+        let counters = FilesystemWalkCounters()
+        let child = try backup(repo, src, at: now.addingTimeInterval(7200), counters: counters)
+        #expect(child.filesReused == nil)
+        #expect(counters.bytesRead == total)
+    }
+
     /// The entry-line scanner reads what the JSON decoder reads, for hard names and times; a
     /// reused line is the parent's, byte for byte, apart from its offset.
     @Test func theLineScannerAgreesWithTheDecoder() throws {
