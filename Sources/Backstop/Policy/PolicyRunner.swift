@@ -10,6 +10,8 @@ public struct JobOutcome: Codable, Sendable {
     public var snapshot: SnapshotID?
     public var bytesIn: Int64 = 0
     public var bytesStored: Int64 = 0
+    /// Filesystem jobs with the files cache and a parent: files reused without being read.
+    public var filesReused: Int?
     public var duration: Double = 0
     public var messages: [String] = []
     /// The exit status this job contributes.
@@ -151,6 +153,7 @@ public struct PolicyRunner {
         }
         var options = BackupOptions(source: job.source, tags: job.tags, runID: runID)
         options.time = time
+        options.filesCache = job.filesCache
         do {
             let manifest: Manifest
             switch job.kind {
@@ -163,6 +166,7 @@ public struct PolicyRunner {
             outcome.snapshot = manifest.id
             outcome.bytesIn = manifest.bytesIn
             outcome.bytesStored = manifest.bytesStored
+            outcome.filesReused = manifest.filesReused
             if !manifest.warnings.isEmpty {
                 outcome.status = .warnings
                 outcome.exitCode = ExitStatus.warnings.rawValue

@@ -84,6 +84,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var frameCount: Int?
     public var framesNew: Int?
     public var entryCount: Int
+    /// Filesystem snapshots with the files cache and a parent: how many regular files were not
+    /// read, their frames reused from the parent. Absent without a parent or with the cache off.
+    public var filesReused: Int?
     /// Digest of the whole uncompressed stream. Format 2: absent when the files cache reused
     /// frames without reading them (the frames' IDs, checked against `frames.tsv`, cover the
     /// stream then).

@@ -27,6 +27,7 @@ struct SnapshotBody {
     var warnings: [String] = []
     var dumpFormat: DumpFormat? = nil
     var paths: [String] = []
+    var filesReused: Int? = nil
 }
 
 extension Repository {
@@ -82,7 +83,7 @@ extension Repository {
                 startedAt: startedAt, completedAt: completedAt,
                 bytesIn: payload.bytesIn, bytesStored: frameBytes + files.reduce(0) { $0 + $1.size },
                 bytesNew: payload.bytesNew, frameCount: payload.frames.count, framesNew: payload.framesNew,
-                entryCount: result.entryCount, sha256: payload.streamDigest, frames: nil,
+                entryCount: result.entryCount, filesReused: result.filesReused, sha256: payload.streamDigest, frames: nil,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
