@@ -62,18 +62,23 @@ measure "1% changed: restic backup"     "restic backup --repo '$inc/restic' -q '
 measure "1% changed: borg create"       "borg create --compression zstd,3 '$inc/borg::n2' '$inc/tree'"
 b1=$(size "$inc/backstop"); r1=$(size "$inc/restic"); g1=$(size "$inc/borg")
 
-# 30 nights of a data directory (the binary files and small files) changing ~1% a day: 16 KiB
-# pages rewritten in place in the large files, and 1% of the small files rewritten.
-night="$inc/night"
-mkdir -p "$night"
-cp -a "$corpus/tree/binary" "$corpus/tree/small" "$night/"
-"$bin" init --repo "$inc/n-backstop" --quiet
-restic init --repo "$inc/n-restic" -q >/dev/null
-first_full=""
-for n in $(seq 1 30); do
-    python3 - "$night" "$n" <<'PY'
+# 30 nights of a data directory (the binary files and small files) changing ~1% of its bytes a
+# day, in two models: "scattered", 16 KiB pages rewritten at random places (the worst case for
+# any chunking: most 1 MiB pieces get one page), and "clustered", what a database's files see
+# more often: half the day's bytes appended to a few tables (new rows) and half rewritten as
+# 256 KiB hot extents; both also rewrite 1% of the small files.
+nights() { # model
+    local model="$1" night="$inc/night-$1"
+    rm -rf "$night"
+    mkdir -p "$night"
+    cp -a "$corpus/tree/binary" "$corpus/tree/small" "$night/"
+    "$bin" init --repo "$inc/n-backstop-$model" --quiet
+    restic init --repo "$inc/n-restic-$model" -q >/dev/null
+    local first=""
+    for n in $(seq 1 30); do
+        python3 - "$night" "$n" "$model" <<'PY'
 import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
+root, n, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rng = random.Random(n)
 files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
 total = sum(os.path.getsize(p) for p in files)
@@ -84,20 +89,32 @@ for p in rng.sample(small, max(1, len(small) // 100)):
     with open(p, "r+b") as f:
         f.write(rng.randbytes(min(os.path.getsize(p), 512)))
         budget -= 512
-while budget > 0 and big:
-    p = rng.choice(big)
-    pages = os.path.getsize(p) // 16384
-    with open(p, "r+b") as f:
-        f.seek(rng.randrange(pages) * 16384)
-        f.write(rng.randbytes(16384))
-    budget -= 16384
+if model == "scattered":
+    while budget > 0:
+        p = rng.choice(big)
+        with open(p, "r+b") as f:
+            f.seek(rng.randrange(os.path.getsize(p) // 16384) * 16384)
+            f.write(rng.randbytes(16384))
+        budget -= 16384
+else:
+    for p in rng.sample(big, 3):
+        with open(p, "ab") as f:
+            f.write(rng.randbytes(budget // 6))
+    left = budget // 2
+    while left > 0:
+        p = rng.choice(big)
+        with open(p, "r+b") as f:
+            f.seek(rng.randrange(os.path.getsize(p) // 16384 - 16) * 16384)
+            f.write(rng.randbytes(1 << 18))
+        left -= 1 << 18
 PY
-    "$bin" backup "$night" --source night --repo "$inc/n-backstop" --quiet
-    restic backup --repo "$inc/n-restic" -q "$night" >/dev/null
-    if [ -z "$first_full" ]; then first_full=$(size "$inc/n-backstop"); fi
-done
-nb=$(size "$inc/n-backstop"); nr=$(size "$inc/n-restic")
-
+        "$bin" backup "$night" --source night --repo "$inc/n-backstop-$model" --quiet
+        restic backup --repo "$inc/n-restic-$model" -q "$night" >/dev/null
+        if [ -z "$first" ]; then first=$(size "$inc/n-backstop-$model"); echo "$first" > "$inc/first-$model"; fi
+    done
+}
+nights scattered
+nights clustered
 # 100,000 files of 1 KiB.
 many="$inc/many"
 python3 - "$many" <<'PY'
@@ -128,4 +145,7 @@ printf '%-52s %10s %12s\n' "command" "wall" "peak RSS"
 printf '%s\n' "${rows[@]}"
 echo
 echo "1% of files changed, new bytes stored: backstop $(mib $((b1 - b0))) ($(echo "100 * ($b1 - $b0) / $tree_bytes" | bc -l | cut -c1-5)% of the tree), restic $(mib $((r1 - r0))), borg $(mib $((g1 - g0)))"
-echo "30 nights at ~1%/day: backstop repository $(mib "$nb") = $(echo "$nb / $first_full" | bc -l | cut -c1-5)x its first full snapshot ($(mib "$first_full")); restic $(mib "$nr")"
+for model in scattered clustered; do
+    nb=$(size "$inc/n-backstop-$model"); nr=$(size "$inc/n-restic-$model"); first=$(cat "$inc/first-$model")
+    echo "30 nights at ~1%/day ($model): backstop repository $(mib "$nb") = $(echo "$nb / $first" | bc -l | cut -c1-5)x its first full snapshot ($(mib "$first")); restic $(mib "$nr") = $(echo "$nr / $first" | bc -l | cut -c1-5)x"
+done
