@@ -128,6 +128,8 @@ public final class Catalog: @unchecked Sendable {
                 t.add(column: "framesIndexed", .integer).notNull().defaults(to: 0)
                 t.add(column: "bytesNew", .integer)
             }
+            // Every open asks for the snapshots not counted in yet: none, almost always.
+            try db.execute(sql: "CREATE INDEX snapshot_unindexed ON snapshot(id) WHERE framesIndexed = 0")
         }
         return m
     }

@@ -9,7 +9,12 @@ import Foundation
 public final class FrameListSource: ByteSource {
     public let frames: [FrameRef]
     public let size: Int64
-    public private(set) var bytesRead: Int64 = 0
+    private var sequentialBytesRead: Int64 = 0
+    public var bytesRead: Int64 {
+        counter.lock()
+        defer { counter.unlock() }
+        return sequentialBytesRead + parallelBytesRead
+    }
     private let storage: StorageBackend
     /// Where each frame starts in the virtual file.
     private let starts: [Int64]
@@ -36,6 +41,33 @@ public final class FrameListSource: ByteSource {
         seekTable = SeekTable.encode(infos)
         size = c + Int64(seekTable.count)
     }
+
+    /// Frame `index`'s whole object, read on its own (safe from several threads at once, unlike
+    /// `read(at:count:)`), its size checked against `frames.tsv`.
+    public func readFrame(_ index: Int) throws -> [UInt8] {
+        try Interruption.check()
+        let key = key(ofFrame: index)
+        let source: ByteSource
+        do {
+            source = try storage.open(key)
+        } catch let error as FileError where error.errnoValue == ENOENT {
+            throw FrameObjectError.missing(key: key)
+        } catch let error as StorageError {
+            if case .notFound = error { throw FrameObjectError.missing(key: key) }
+            throw error
+        }
+        guard source.size == Int64(frames[index].compressedSize) else {
+            throw FrameObjectError.sizeMismatch(key: key, listed: frames[index].compressedSize, stored: source.size)
+        }
+        let bytes = try source.read(at: 0, count: frames[index].compressedSize)
+        counter.lock()
+        parallelBytesRead += Int64(bytes.count)
+        counter.unlock()
+        return bytes
+    }
+
+    private let counter = NSLock()
+    private var parallelBytesRead: Int64 = 0
 
     /// The key of frame `index`'s object.
     public func key(ofFrame index: Int) -> StorageKey { RepositoryLayout.frame(frames[index].id) }
@@ -65,7 +97,7 @@ public final class FrameListSource: ByteSource {
             }
             let before = source.bytesRead
             out.append(contentsOf: try source.read(at: within, count: take))
-            bytesRead += source.bytesRead - before
+            sequentialBytesRead += source.bytesRead - before
             position += Int64(take)
         }
         return out

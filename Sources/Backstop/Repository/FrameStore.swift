@@ -78,6 +78,8 @@ public final class FrameWriter: ByteSink {
     private let level: Int32
     private let contentDefined: Bool
     private let maxInFlight: Int
+    /// Puts run here, so a core never waits on a disk's fsync or a network round trip.
+    private let io: IOPool
     private var buffer: [UInt8] = []
     private var gear: UInt64 = 0
     private let pool: FrameCompressorPool
@@ -111,7 +113,10 @@ public final class FrameWriter: ByteSink {
         self.level = level
         self.contentDefined = contentDefined
         self.cutAtBoundaries = cutAtBoundaries
-        maxInFlight = max(1, workers)
+        // Frames wait on the storage (a local put ends with two fsyncs) far longer than on a
+        // core: a few more in flight than cores keep both busy, each holding at most one frame.
+        maxInFlight = max(1, workers) + 2
+        io = IOPool(threads: 8)
         pool = FrameCompressorPool(level: level)
         streamHash = hashingStream ? OrderedHasher() : nil
         buffer = pool.takeInput()
@@ -199,10 +204,14 @@ public final class FrameWriter: ByteSink {
         try failing {
             if !buffer.isEmpty { try endFrame() }
             while written < submitted { try drain(blocking: true) }
+            io.stop()
             let digest = streamHash?.finalize()
             streamDigest = reusedUnread ? nil : digest
         }
     }
+
+    /// The I/O threads end once their last job is done (also when the writer failed).
+    deinit { io.stop() }
 
     private func failing<T>(_ body: () throws -> T) throws -> T {
         do {
@@ -220,31 +229,45 @@ public final class FrameWriter: ByteSink {
         gear = 0
         let sequence = submitted
         submitted += 1
-        let storage = self.storage, pool = self.pool, results = self.results, streamHash = self.streamHash
+        let storage = self.storage, pool = self.pool, results = self.results, streamHash = self.streamHash, io = self.io
         DispatchQueue.global().async {
             streamHash?.update(input, sequence: sequence)
-            let outcome = Result { try FrameWriter.store(input, storage: storage, pool: pool) }
-            pool.recycle(input: input)
-            results.deliver(sequence, outcome)
+            // On a core: hash, look the frame up, compress. On the I/O pool: store it.
+            do {
+                try Interruption.check()
+                let id = SHA256Hasher.digest(input)
+                let key = RepositoryLayout.frame(id)
+                let count = input.count
+                // A stored frame is never empty (a zstd frame has a header): an empty object is
+                // what a crash can leave of a put whose data never reached the disk.
+                if let size = try storage.size(of: key), size > 0 {
+                    pool.recycle(input: input)
+                    results.deliver(sequence, .success(FrameOutcome(ref: FrameRef(id: id, uncompressedSize: count, compressedSize: Int(size)), isNew: false)))
+                    return
+                }
+                let compressed = try pool.compress(input)
+                pool.recycle(input: input)
+                io.submit {
+                    results.deliver(sequence, Result { try FrameWriter.put(compressed, id: id, uncompressedSize: count, storage: storage) })
+                }
+            } catch {
+                pool.recycle(input: input)
+                results.deliver(sequence, .failure(error))
+            }
         }
         try drain(blocking: false)
     }
 
-    /// Hashes a frame, and compresses and stores it unless it is stored already.
-    private static func store(_ input: [UInt8], storage: StorageBackend, pool: FrameCompressorPool) throws -> FrameOutcome {
+    /// Stores a compressed frame (create-only; an object another writer stored meanwhile counts,
+    /// with its own size, as it may have been compressed otherwise).
+    private static func put(_ compressed: [UInt8], id: SHA256Digest, uncompressedSize: Int, storage: StorageBackend) throws -> FrameOutcome {
         try Interruption.check()
-        let id = SHA256Hasher.digest(input)
         let key = RepositoryLayout.frame(id)
-        if let size = try storage.size(of: key) {
-            return FrameOutcome(ref: FrameRef(id: id, uncompressedSize: input.count, compressedSize: Int(size)), isNew: false)
-        }
-        let compressed = try pool.compress(input)
         if try storage.put(key, compressed, mode: .createOnly) == .alreadyPresent {
-            // Stored meanwhile by another writer, perhaps compressed otherwise: its size counts.
             let size = try storage.size(of: key) ?? Int64(compressed.count)
-            return FrameOutcome(ref: FrameRef(id: id, uncompressedSize: input.count, compressedSize: Int(size)), isNew: false)
+            return FrameOutcome(ref: FrameRef(id: id, uncompressedSize: uncompressedSize, compressedSize: Int(size)), isNew: false)
         }
-        return FrameOutcome(ref: FrameRef(id: id, uncompressedSize: input.count, compressedSize: compressed.count), isNew: true)
+        return FrameOutcome(ref: FrameRef(id: id, uncompressedSize: uncompressedSize, compressedSize: compressed.count), isNew: true)
     }
 
     private func drain(blocking: Bool) throws {
@@ -311,9 +334,12 @@ final class FrameCompressorPool: @unchecked Sendable {
         return fresh
     }
 
+    /// Keeps a few buffers for the next frames (not the largest: a 4 MiB one is rare, and
+    /// memory stays bounded by frames in flight).
     func recycle(input: [UInt8]) {
+        guard input.capacity <= 2 << 20 else { return }
         lock.lock()
-        if inputs.count < 8 { inputs.append(input) }
+        if inputs.count < 4 { inputs.append(input) }
         lock.unlock()
     }
 
@@ -348,4 +374,47 @@ enum GearTable {
             return z ^ (z >> 31)
         }
     }()
+}
+
+/// A few threads that run blocking jobs (puts that end in fsyncs or network round trips), so
+/// the cores go on compressing meanwhile. The threads end after `stop()`, once the jobs
+/// submitted before it are done.
+final class IOPool: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [() -> Void] = []
+    private var stopping = false
+
+    init(threads: Int) {
+        for _ in 0..<threads {
+            Thread { self.work() }.start()
+        }
+    }
+
+    func submit(_ job: @escaping () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty && stopping {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job()
+        }
+    }
 }

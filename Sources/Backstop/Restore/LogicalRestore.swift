@@ -184,7 +184,7 @@ public struct LogicalRestore {
         }
         let verifying = expected == nil
         let hashFrames = recordFrameDigests || expected != nil
-        let stream = FrameStream(reader: payload, frames: indices, hashingOutput: verifying && sections == nil && manifest.sha256 != nil)
+        let stream = FrameStream(reader: payload, frames: indices, hashingOutput: verifying && sections == nil && manifest.sha256 != nil && payload.frameDigests == nil)
         var digests: [SHA256Digest] = []
         var written: Int64 = 0
         // Per chosen section: its hasher (verifying pass) and the bytes seen so far.
@@ -251,7 +251,7 @@ public struct LogicalRestore {
                 }
             }
         } else if verifying {
-            if (manifest.sha256 != nil && stream.streamDigest != manifest.sha256) || written != manifest.bytesIn {
+            if (manifest.sha256 != nil && payload.frameDigests == nil && stream.streamDigest != manifest.sha256) || written != manifest.bytesIn {
                 throw RestoreError.corrupt(snapshot: id, file: file, location: "stream", reason: "digest does not match the manifest")
             }
         }

@@ -58,7 +58,7 @@ extension Repository {
         defer { Interruption.unregister(removeOnSignal) }
         do {
             let level = options.compressionLevel ?? config.compression.level
-            let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical)
+            let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical, hashingStream: false)
             var entriesFile: StagedFile?
             var entriesSink: HashingSink?
             if kind == .filesystem {

@@ -56,7 +56,7 @@ struct ShowCommand: ReportingCommand {
             "completed   \(Timestamp.format(manifest.completedAt))",
             "size        \(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored, \(Output.bytes(manifest.bytesNew ?? 0)) new",
             "frames      \(manifest.frameCount ?? 0) (\(manifest.framesNew ?? 0) new)",
-            "sha256      \(manifest.sha256?.hex ?? "- (frames reused without reading; each frame is checked against its ID)")",
+            "sha256      \(manifest.sha256?.hex ?? "- (format 2: frames.tsv and each frame's ID cover the stream)")",
         ]
         if let run = manifest.runID { lines.append("run         \(run)") }
         if !manifest.paths.isEmpty { lines.append("paths       \(manifest.paths.joined(separator: ", "))") }
