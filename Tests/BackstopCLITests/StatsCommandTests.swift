@@ -32,7 +32,7 @@ import Testing
         #expect(frameBytes <= onDisk && onDisk - frameBytes < 64 * 1024, "frame bytes \(frameBytes), frames/ on disk \(onDisk)")
 
         let text = try CLI.run(["show", list[2]["id"] as! String, "--repo", s.repo]).stdout
-        #expect(text.contains("0 B new"), text)
+        #expect(text.contains("0 B new"), "\(text)")
 
         // Change the big file, back up, then a prune keeping the last one frees the old frames.
         _ = try sh("head -c 3000000 /dev/urandom > '\(s.sub("src/big.bin"))'")
