@@ -100,8 +100,15 @@ import Testing
         }
         #expect(entries.map(\.path) == walk("mysql"))
         let payload = MemorySink()
-        try reader.payload().readAll(into: payload)
-        #expect(SHA256Hasher.digest(payload.bytes) == m.sha256)
+        let seekable = try reader.payload()
+        try seekable.readAll(into: payload)
+        #expect(Int64(payload.bytes.count) == m.bytesIn)
+        // The stream is its frames: each decodes to the bytes its ID names.
+        let refs = try reader.frameList()
+        for (i, f) in seekable.frames.enumerated() {
+            let bytes = Array(payload.bytes[Int(f.uncompressedOffset)..<Int(f.uncompressedEnd)])
+            #expect(SHA256Hasher.digest(bytes) == refs[i].id, "frame \(i)")
+        }
         var expectedOffset: Int64 = 0
         for e in entries {
             #expect(e.offset == expectedOffset, "\(e.path) starts where the previous entry ended")

@@ -204,7 +204,6 @@ import Testing
         #expect(counters.bytesRead == total)
         #expect(child.filesReused == nil)
         #expect(child.framesNew == 0)
-        #expect(child.sha256 == parent.sha256 && child.sha256 != nil)
         #expect(try frames(repo, child) == frames(repo, parent))
     }
 
