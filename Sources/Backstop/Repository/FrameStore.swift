@@ -210,6 +210,17 @@ public final class FrameWriter: ByteSink {
         }
     }
 
+    /// After a failure: waits until every frame in flight is done (stored, or failed and its
+    /// temporary file removed), so that nothing is still being written when the caller cleans up
+    /// and exits.
+    public func abandon() {
+        while written < submitted, let outcome = results.take(written, wait: true) {
+            if case let .success(done) = outcome, done.isNew { framesNew += 1 }
+            written += 1
+        }
+        io.stop()
+    }
+
     /// The I/O threads end once their last job is done (also when the writer failed).
     deinit { io.stop() }
 
@@ -274,13 +285,13 @@ public final class FrameWriter: ByteSink {
         var wait = blocking
         while written < submitted, let outcome = results.take(written, wait: wait) {
             wait = false
+            written += 1   // taken, failed or not: `abandon()` must not wait for it again
             let done = try outcome.get()
             frames.append(done.ref)
             if done.isNew {
                 bytesNew += Int64(done.ref.compressedSize)
                 framesNew += 1
             }
-            written += 1
         }
     }
 }

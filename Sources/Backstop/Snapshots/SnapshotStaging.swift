@@ -56,9 +56,11 @@ extension Repository {
         }
         let removeOnSignal = Interruption.register(discard)
         defer { Interruption.unregister(removeOnSignal) }
+        var writer: FrameWriter?
         do {
             let level = options.compressionLevel ?? config.compression.level
             let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical, hashingStream: false)
+            writer = payload
             var entriesFile: StagedFile?
             var entriesSink: HashingSink?
             if kind == .filesystem {
@@ -89,6 +91,7 @@ extension Repository {
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
             return manifest
         } catch {
+            writer?.abandon()
             discard()
             throw error
         }
