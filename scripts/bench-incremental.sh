@@ -108,7 +108,7 @@ else:
             f.write(rng.randbytes(1 << 18))
         left -= 1 << 18
 PY
-        "$bin" backup "$night" --source night --repo "$inc/n-backstop-$model" --quiet
+        "$bin" backup "$night" --source night --repo "$inc/n-backstop-$model" --quiet >/dev/null
         restic backup --repo "$inc/n-restic-$model" -q "$night" >/dev/null
         if [ -z "$first" ]; then first=$(size "$inc/n-backstop-$model"); echo "$first" > "$inc/first-$model"; fi
     done
