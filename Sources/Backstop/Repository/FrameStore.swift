@@ -115,7 +115,7 @@ public final class FrameWriter: ByteSink {
         self.cutAtBoundaries = cutAtBoundaries
         // Frames wait on the storage (a local put ends with two fsyncs) far longer than on a
         // core: a few more in flight than cores keep both busy, each holding at most one frame.
-        maxInFlight = max(1, workers) + 2
+        maxInFlight = max(1, workers) + 1
         io = IOPool(threads: 8)
         pool = FrameCompressorPool(level: level)
         streamHash = hashingStream ? OrderedHasher() : nil
@@ -350,7 +350,7 @@ final class FrameCompressorPool: @unchecked Sendable {
     func recycle(input: [UInt8]) {
         guard input.capacity <= 2 << 20 else { return }
         lock.lock()
-        if inputs.count < 4 { inputs.append(input) }
+        if inputs.count < 2 { inputs.append(input) }
         lock.unlock()
     }
 
