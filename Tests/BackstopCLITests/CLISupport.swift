@@ -207,3 +207,58 @@ final class OwnedChild {
         return status! & 0x7f == 0
     }
 }
+
+/// Format 2 on disk: a snapshot's payload is the frame objects its `frames.tsv` lists
+/// (`frames/<first two hex digits>/<ID>`), concatenated in that order.
+struct StoredFrame {
+    var index: Int
+    var id: String
+    var uncompressedSize: Int64
+    var compressedSize: Int64
+    /// Where the frame starts in the decoded stream and in the concatenated frame objects.
+    var uncompressedOffset: Int64
+    var compressedOffset: Int64
+    /// `frames/ab/<ID>`, as messages name it.
+    var key: String { "frames/\(id.prefix(2))/\(id)" }
+}
+
+/// The frames of snapshot `id`, from its `frames.tsv`.
+func storedFrames(_ repo: String, _ id: String) throws -> [StoredFrame] {
+    let text = try String(contentsOfFile: repo + "/snapshots/\(id)/frames.tsv", encoding: .utf8)
+    var frames: [StoredFrame] = []
+    var u: Int64 = 0, c: Int64 = 0
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: "\t")
+        guard f.count == 3, let us = Int64(f[1]), let cs = Int64(f[2]) else { throw ShellError(command: "frames.tsv", status: 1, stderr: "bad line \(line)") }
+        frames.append(StoredFrame(index: frames.count, id: String(f[0]), uncompressedSize: us, compressedSize: cs, uncompressedOffset: u, compressedOffset: c))
+        u += us
+        c += cs
+    }
+    return frames
+}
+
+/// The local path of a frame's object.
+func framePath(_ repo: String, _ frame: StoredFrame) -> String { repo + "/" + frame.key }
+
+/// The README's standard-tool recipe, run in the snapshot's folder: writes the payload's zstd
+/// stream (the frame objects concatenated in `frames.tsv` order) to standard output.
+func catFramesCommand(_ repo: String, _ id: String) -> String {
+    #"cd '\#(repo)/snapshots/\#(id)' && cut -f1 frames.tsv | sed 's|^\(..\)|../../frames/\1/\1|' | xargs cat"#
+}
+
+/// The first frame of snapshot `id` that none of `others` uses (so damage to it is damage to
+/// `id` alone).
+func ownFrame(_ repo: String, _ id: String, notIn others: [String]) throws -> StoredFrame {
+    var shared = Set<String>()
+    for o in others { shared.formUnion(try storedFrames(repo, o).map(\.id)) }
+    return try #require(try storedFrames(repo, id).first { !shared.contains($0.id) }, "snapshot \(id) has a frame of its own")
+}
+
+/// XORs the byte at `offset` of a frame's object with `mask`, in place.
+func flipFrameByte(_ repo: String, _ frame: StoredFrame, at offset: Int, mask: UInt8 = 0x40) throws {
+    let path = framePath(repo, frame)
+    chmod(path, 0o644)
+    var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+    bytes[offset] ^= mask
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}

@@ -12,7 +12,7 @@ import Testing
         ("manifest edited", "sed -i 's/\"source\" : \"\\([a-z]*\\)\"/\"source\" : \"\\1x\"/' manifest.json && grep -q '\"source\" : \"[a-z]*x\"' manifest.json"),
         ("manifest bit flip", "python3 -c \"b=bytearray(open('manifest.json','rb').read());i=b.index(b'toolVersion')+20;b[i]^=1;open('manifest.json','wb').write(b)\""),
         ("extra file", "echo surprise > extra.bin"),
-        ("SHA256SUMS in upper case", "sed -i -E 's/^([0-9a-f]{64})/\\U\\1/' SHA256SUMS && grep -q '^[0-9A-F]\\{64\\}  data' SHA256SUMS"),
+        ("SHA256SUMS in upper case", "sed -i -E 's/^([0-9a-f]{64})/\\U\\1/' SHA256SUMS && grep -q '^[0-9A-F]\\{64\\}  frames.tsv' SHA256SUMS"),
         ("SHA256SUMS without its final newline", "truncate -s -1 SHA256SUMS"),
     ]
 

@@ -107,21 +107,21 @@ import Testing
     @Test func aCorruptChoiceExits65AndFallbackSaysSo() throws {
         let s = Scratch()
         let (before, _) = try outage(s)
-        let payload = s.repo + "/snapshots/\(before["dump"]!)/data.zst"
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: payload)))
-        bytes[bytes.count / 4] ^= 0x20
-        try Data(bytes).write(to: URL(fileURLWithPath: payload))
+        // Format 2: damage a frame object that only this dump uses (day 1's dump shares the rest).
+        let frame = try ownFrame(s.repo, before["dump"]!, notIn: try ids(s, source: "dump").filter { $0 != before["dump"]! })
+        let size = try Data(contentsOf: URL(fileURLWithPath: framePath(s.repo, frame))).count
+        try flipFrameByte(s.repo, frame, at: size / 4, mask: 0x20)
         // --quiet hides the routine notices, never the failure and the fallback.
         let f = try CLI.run(["restore", "--before", "upgrade", "--source", "dump", "--to", s.sub("dump.sql.out"), "--fallback", "--quiet", "--repo", s.repo])
         #expect(f.status == 0, "\(f.stderr)")
-        #expect(f.stderr.contains(before["dump"]!) && f.stderr.contains("data.zst"))
+        #expect(f.stderr.contains(before["dump"]!) && f.stderr.contains("frames.tsv frame \(frame.index)"))
         #expect(f.stderr.contains("falling back to the next older candidate"))
         #expect(!f.stderr.contains("selected ") && !f.stderr.contains("restored "), "\(f.stderr)")
         #expect(try String(contentsOfFile: s.sub("dump.sql.out"), encoding: .utf8) == sampleDump(rows: 3))
         // Named explicitly, the corrupt snapshot fails with 65 and leaves the target untouched.
         let r = try CLI.run(["restore", before["dump"]!, "--to", s.sub("again.sql"), "--repo", s.repo])
         #expect(r.status == 65)
-        #expect(r.stderr.contains("failed verification while restoring: data.zst"))
+        #expect(r.stderr.contains("failed verification while restoring: frames.tsv frame \(frame.index)"))
         #expect(!FileManager.default.fileExists(atPath: s.sub("again.sql")))
         // The failure is remembered: a later selection passes over the bad snapshot and takes the
         // one before it (day 1).

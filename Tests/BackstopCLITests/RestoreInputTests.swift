@@ -42,20 +42,14 @@ import Testing
         let sections = try #require(m["sections"] as? [[String: Any]])
         let section = try #require(sections.first { $0["name"] as? String == name })
         let start = (section["offset"] as! NSNumber).int64Value, end = start + (section["length"] as! NSNumber).int64Value
-        let frames = try #require(m["frames"] as? [[String: Any]])
+        let frames = try storedFrames(s.repo, id)
         let overlapping = frames.indices.filter { i in
-            let f = frames[i]
-            let off = (f["uncompressedOffset"] as! NSNumber).int64Value
-            return off < end && off + (f["uncompressedSize"] as! NSNumber).int64Value > start
+            frames[i].uncompressedOffset < end && frames[i].uncompressedOffset + frames[i].uncompressedSize > start
         }
         #expect(overlapping.count >= 2, "the section spans several frames")
         let victim = try #require(overlapping.last)
-        let f = frames[victim]
-        let at = (f["compressedOffset"] as! NSNumber).int64Value + (f["compressedSize"] as! NSNumber).int64Value / 2
-        let path = s.repo + "/snapshots/\(id)/data.zst"
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[Int(at)] ^= 0x5A
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        // Format 2: the frame's own object, changed in place.
+        try flipFrameByte(s.repo, frames[victim], at: Int(frames[victim].compressedSize / 2), mask: 0x5A)
         return victim
     }
 

@@ -164,6 +164,15 @@ final class TarWriter {
         archive_free(disk)
     }
 
+    /// Counts `bytes` of whole entries that the caller put into the stream itself (the files
+    /// cache appends a parent's frames): only the offset moves. Call it between entries (after
+    /// `finishEntry`). libarchive keeps no position of its own between entries here (no blocking:
+    /// `bytes_per_block` is 0), so the end-of-archive blocks still come out right.
+    func skip(bytes: Int64) {
+        precondition(bytes >= 0, "skip(bytes:) cannot go back")
+        offset += bytes
+    }
+
     /// Writes the header of the file at `diskPath` (already `lstat`ed as `st`), named `storedPath`;
     /// both are exact bytes. `fd` is the open file for regular files (or -1). A `hardlinkTo` path
     /// makes it a hard link entry with no data. Returns the metadata written and any libarchive

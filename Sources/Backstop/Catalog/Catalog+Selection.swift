@@ -75,6 +75,7 @@ extension Catalog {
         return CatalogSnapshot(
             id: id, kind: kind, source: row["source"], host: row["host"], tags: [], runID: row["runID"],
             startedAt: Catalog.date(row["startedAtMs"]), completedAt: Catalog.date(row["completedAtMs"]),
-            bytesIn: row["bytesIn"], bytesStored: row["bytesStored"], entryCount: row["entryCount"], warningCount: row["warningCount"])
+            bytesIn: row["bytesIn"], bytesStored: row["bytesStored"], bytesNew: row["bytesNew"],
+            entryCount: row["entryCount"], warningCount: row["warningCount"])
     }
 }

@@ -69,6 +69,15 @@ extension Catalog {
         }
     }
 
+    /// Snapshots that passed a full verification at least once: their structure (tar or sections
+    /// against the entry list and manifest) is proven for as long as their files and frames keep
+    /// their digests.
+    public func structureVerified() throws -> Set<SnapshotID> {
+        try database.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT DISTINCT snapshotID FROM verification WHERE mode = 'full' AND passed = 1").compactMap(SnapshotID.init))
+        }
+    }
+
     /// Each snapshot's most recent verification.
     public func lastVerifications() throws -> [SnapshotID: VerificationRecord] {
         try database.read { db in

@@ -13,6 +13,8 @@ public struct CatalogSnapshot: Sendable, Equatable {
     public var completedAt: Date
     public var bytesIn: Int64
     public var bytesStored: Int64
+    /// Format 2: the compressed bytes of the frames this snapshot added to the repository.
+    public var bytesNew: Int64? = nil
     public var entryCount: Int
     public var warningCount: Int
 }
@@ -112,6 +114,23 @@ public final class Catalog: @unchecked Sendable {
             try db.alter(table: "verification") { t in t.add(column: "storedAs", .text) }
             try db.create(index: "verification_on_storedAs", on: "verification", columns: ["storedAs"], unique: true)
         }
+        m.registerMigration("v5: frame index") { db in
+            // Format 2: every frame a cataloged snapshot uses, with its sizes and how many
+            // cataloged snapshots use it (`refs`). `framesIndexed` says a snapshot's frames are
+            // counted in; both change in the transaction that adds or removes the snapshot.
+            try db.create(table: "frame") { t in
+                t.primaryKey("id", .blob)
+                t.column("uncompressedSize", .integer).notNull()
+                t.column("compressedSize", .integer).notNull()
+                t.column("refs", .integer).notNull()
+            }
+            try db.alter(table: "snapshot") { t in
+                t.add(column: "framesIndexed", .integer).notNull().defaults(to: 0)
+                t.add(column: "bytesNew", .integer)
+            }
+            // Every open asks for the snapshots not counted in yet: none, almost always.
+            try db.execute(sql: "CREATE INDEX snapshot_unindexed ON snapshot(id) WHERE framesIndexed = 0")
+        }
         return m
     }
 
@@ -121,14 +140,19 @@ public final class Catalog: @unchecked Sendable {
     }
 
     private static func insert(_ m: Manifest, _ db: Database) throws {
-        try db.execute(sql: "DELETE FROM snapshot WHERE id = ?", arguments: [m.id.rawValue])
+        // Replaces the row's fields and tags, keeping its frame counts (`framesIndexed`) and history.
+        try db.execute(sql: "DELETE FROM snapshotTag WHERE snapshotID = ?", arguments: [m.id.rawValue])
         try db.execute(
             sql: """
-            INSERT INTO snapshot (id, kind, source, host, runID, startedAtMs, completedAtMs, bytesIn, bytesStored, entryCount, warningCount)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO snapshot (id, kind, source, host, runID, startedAtMs, completedAtMs, bytesIn, bytesStored, bytesNew, entryCount, warningCount)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, source = excluded.source, host = excluded.host,
+                runID = excluded.runID, startedAtMs = excluded.startedAtMs, completedAtMs = excluded.completedAtMs,
+                bytesIn = excluded.bytesIn, bytesStored = excluded.bytesStored, bytesNew = excluded.bytesNew,
+                entryCount = excluded.entryCount, warningCount = excluded.warningCount
             """,
             arguments: [m.id.rawValue, m.kind.rawValue, m.source, m.host, m.runID?.rawValue,
-                        millis(m.startedAt), millis(m.completedAt), m.bytesIn, m.bytesStored,
+                        millis(m.startedAt), millis(m.completedAt), m.bytesIn, m.bytesStored, m.bytesNew,
                         m.entryCount, m.warnings.count])
         for tag in Set(m.tags) {
             try db.execute(sql: "INSERT INTO snapshotTag (snapshotID, tag) VALUES (?, ?)", arguments: [m.id.rawValue, tag])

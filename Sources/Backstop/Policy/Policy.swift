@@ -14,6 +14,9 @@ public struct Policy: Sendable {
         public var before: String?
         /// Run by `/bin/sh -c` after the job, whatever happened (even when `before` failed).
         public var after: String?
+        /// Filesystem jobs: reuse unchanged files' frames from the source's previous snapshot
+        /// without reading them (`files-cache: on`, the default); `off` reads every file.
+        public var filesCache = true
     }
 
     public struct Verification: Sendable, Equatable {

@@ -216,7 +216,7 @@ private struct Reader {
     }
 
     mutating func job(_ node: Node) -> Policy.Job? {
-        guard let m = mapping(node, "a job", allowed: ["source", "kind", "paths", "exclude", "command", "format", "tags", "before", "after"]) else { return nil }
+        guard let m = mapping(node, "a job", allowed: ["source", "kind", "paths", "exclude", "command", "format", "tags", "before", "after", "files-cache"]) else { return nil }
         guard let source = string(m["source"], "source") else {
             if m["source"] == nil { fail(node, "a job needs 'source' (the name its snapshots are filed under)") }
             return nil
@@ -246,6 +246,13 @@ private struct Reader {
                 fail(m["format"]!.value, "format must be auto, mysqldump, pgdump, pgdump-custom, pgdump-tar, pgdumpall or raw, not '\(f)'")
             }
         }
+        if let cache = string(m["files-cache"], "files-cache") {
+            switch cache {
+            case "on": job.filesCache = true
+            case "off": job.filesCache = false
+            default: fail(m["files-cache"]!.value, "files-cache must be on or off, not '\(cache)'")
+            }
+        }
         switch kind {
         case .filesystem?:
             if job.paths.isEmpty { fail(m["paths"]?.value ?? node, "filesystem job '\(source)' needs 'paths'") }
@@ -255,6 +262,7 @@ private struct Reader {
             if job.command == nil && m["command"] == nil { fail(node, "logical job '\(source)' needs 'command' (its output is the snapshot)") }
             if m["paths"] != nil { fail(m["paths"]!.key, "'paths' is for filesystem jobs; job '\(source)' is logical") }
             if m["exclude"] != nil { fail(m["exclude"]!.key, "'exclude' is for filesystem jobs; job '\(source)' is logical") }
+            if m["files-cache"] != nil { fail(m["files-cache"]!.key, "'files-cache' is for filesystem jobs; job '\(source)' is logical") }
         case nil:
             break
         }

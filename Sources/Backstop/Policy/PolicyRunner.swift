@@ -10,6 +10,8 @@ public struct JobOutcome: Codable, Sendable {
     public var snapshot: SnapshotID?
     public var bytesIn: Int64 = 0
     public var bytesStored: Int64 = 0
+    /// Filesystem jobs with the files cache and a parent: files reused without being read.
+    public var filesReused: Int?
     public var duration: Double = 0
     public var messages: [String] = []
     /// The exit status this job contributes.
@@ -83,16 +85,27 @@ public struct PolicyRunner {
                 let p = try repo.retentionPlan(retention, timeZone: policy.timeZone, now: now)
                 plan = p
                 if !dryRun {
-                    pruned = try repo.prune(p)
+                    let result = try repo.prune(p, warn: { logger.warning("\($0)") })
+                    pruned = result.removed
                     if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshots: \(pruned.map(\.rawValue).joined(separator: ", "))") }
+                    if result.framesSwept > 0 { logger.info("removed \(result.framesSwept) unused frames (\(result.bytesFreed) bytes)") }
                 }
             }
             var sampled: [VerificationResult] = []
             if policy.verification.sample > 0 && !dryRun {
                 let fresh = Set(verified.map(\.snapshot))
                 let older = try repo.sampleToVerify(policy.verification.sample, excluding: fresh)
-                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full, warn: { logger.warning("\($0)") })
+                let ledger = FrameLedger()
+                sampled = try repo.verify(Array(older.prefix(policy.verification.sample)), mode: .full, ledger: ledger, warn: { logger.warning("\($0)") })
                 for r in sampled where !r.passed { logger.error("\(r.summary)") }
+                let frames = try repo.verifyFrameSample(ledger: ledger, warn: { logger.warning("\($0)") })
+                for b in frames.bad {
+                    logger.error("\(b.key): \(b.problem); used by \(b.snapshots.map(\.rawValue).joined(separator: ", "))")
+                    for snapshot in b.snapshots {
+                        sampled.append(VerificationResult(snapshot: snapshot, source: nil, kind: nil, mode: .quick, startedAt: Date(), duration: 0,
+                                                          bytesRead: 0, problems: [VerificationProblem(file: "frames.tsv", location: b.key, message: b.problem)]))
+                    }
+                }
             }
             let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }
             return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: Date(),
@@ -140,6 +153,7 @@ public struct PolicyRunner {
         }
         var options = BackupOptions(source: job.source, tags: job.tags, runID: runID)
         options.time = time
+        options.filesCache = job.filesCache
         do {
             let manifest: Manifest
             switch job.kind {
@@ -152,6 +166,7 @@ public struct PolicyRunner {
             outcome.snapshot = manifest.id
             outcome.bytesIn = manifest.bytesIn
             outcome.bytesStored = manifest.bytesStored
+            outcome.filesReused = manifest.filesReused
             if !manifest.warnings.isEmpty {
                 outcome.status = .warnings
                 outcome.exitCode = ExitStatus.warnings.rawValue

@@ -96,8 +96,9 @@ public final class Repository {
         return path
     }
 
-    /// `backstop.json`, checked for a format this version reads.
-    static func readConfig(_ storage: StorageBackend) throws -> RepositoryConfig {
+    /// `backstop.json`, checked for a format this version reads (format 1 too with
+    /// `acceptingFormat1`: for `migrate`, which converts it).
+    static func readConfig(_ storage: StorageBackend, acceptingFormat1: Bool = false) throws -> RepositoryConfig {
         let bytes: [UInt8]
         do {
             guard try storage.exists(RepositoryLayout.config) else { throw RepositoryError.notARepository(path: storage.location) }
@@ -110,6 +111,10 @@ public final class Repository {
             config = try Timestamp.jsonDecoder().decode(RepositoryConfig.self, from: Data(bytes))
         } catch {
             throw RepositoryError.unreadableConfig(path: storage.location, reason: RepositoryError.describe(decoding: error))
+        }
+        if config.format == 1 {
+            if acceptingFormat1 { return config }
+            throw RepositoryError.needsMigration(path: storage.location)
         }
         guard config.format == Manifest.currentFormat else {
             throw RepositoryError.unsupportedFormat(path: storage.location, format: config.format)
@@ -144,12 +149,26 @@ public final class Repository {
         let snapshotsToken = storage.changeToken(under: RepositoryLayout.snapshots)
         if try force || snapshotsToken == nil || catalog.meta("snapshots.fingerprint") != snapshotsToken {
             let states = RepositoryLayout.snapshotStates(try storage.list(under: RepositoryLayout.snapshots))
+            // Rows of snapshots that are gone: their frames counted out while the list is there.
+            for id in try catalog.snapshotIDs().subtracting(states.committed) {
+                let frames = try? FrameList.decode(storage.read(RepositoryLayout.snapshotFile(id, "frames.tsv")), snapshot: id)
+                try catalog.removeIndexed(id, frames)
+                report.removed.append(id)
+            }
+            let removed = report.removed
             report = try catalog.reconcile(folders: states.committed) { id in try loadManifest(storage, id) }
+            report.removed = removed.sorted()
             report.incomplete = states.incomplete
             let quiet = states.incomplete.isEmpty && storage.leaseHolder("writer") == nil
             if let snapshotsToken, report.unreadable.isEmpty && quiet {
                 try catalog.setMeta("snapshots.fingerprint", snapshotsToken)
             }
+        }
+        // Format 2: every cataloged snapshot's frames counted in (a snapshot whose frame list
+        // cannot be read stays out, and keeps prune from sweeping frames).
+        for id in try catalog.unindexedSnapshots() {
+            guard let frames = try? FrameList.decode(storage.read(RepositoryLayout.snapshotFile(id, "frames.tsv")), snapshot: id) else { continue }
+            try catalog.indexFrames(id, frames)
         }
         let eventsToken = storage.changeToken(under: RepositoryLayout.events)
         if try force || eventsToken == nil || catalog.meta("events.fingerprint") != eventsToken {
@@ -288,7 +307,7 @@ public final class Repository {
     ///
     /// Crash behaviour: before the manifest, an incomplete snapshot (removed by the next
     /// writer); after it, a whole snapshot that the next open's reconcile catalogs.
-    func commit(manifest: Manifest, cleanup: Int? = nil) throws {
+    func commit(manifest: Manifest, frames: [FrameRef], cleanup: Int? = nil) throws {
         let manifestBytes = Array(try Timestamp.jsonEncoder().encode(manifest)) + [0x0A]
         var sums: [(String, SHA256Digest)] = manifest.files.map { ($0.name, $0.sha256) }
         sums.append(("manifest.json", SHA256Hasher.digest(manifestBytes)))
@@ -299,6 +318,7 @@ public final class Repository {
             try putNew(RepositoryLayout.manifest(manifest.id), manifestBytes)
         }
         try catalog.insert(manifest)
+        try catalog.indexFrames(manifest.id, frames)
     }
 
     /// A create-only put of a snapshot's own object: one already there was not written by us.
@@ -313,7 +333,13 @@ public final class Repository {
     @discardableResult
     public static func rebuildCatalog(storage: StorageBackend, catalogPath: String? = nil) throws -> ReconcileReport {
         _ = try readConfig(storage)
-        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
+        return try rebuildCatalogFile(storage: storage, catalogFile: try resolveCatalogPath(catalogPath, storage: storage))
+    }
+
+    /// `rebuildCatalog`'s work, whatever `backstop.json` says (`migrate` rebuilds the catalog
+    /// before it writes format 2 there).
+    @discardableResult
+    static func rebuildCatalogFile(storage: StorageBackend, catalogFile: String) throws -> ReconcileReport {
         let temp = catalogFile + ".rebuild-\(getpid())"
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
         let fresh = try Catalog(path: temp)

@@ -6,6 +6,8 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
     case alreadyExists(path: String)
     case notEmpty(path: String, entries: [String])
     case unsupportedFormat(path: String, format: Int)
+    /// A format-1 repository: `backstop migrate` converts it.
+    case needsMigration(path: String)
     case unreadableConfig(path: String, reason: String)
     case lockHeld(path: String, holder: LockHolder, waited: TimeInterval, lockFile: String)
     case io(path: String, operation: String, errno: Int32)
@@ -26,6 +28,8 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
             return "\(path) is not empty (\(shown)) and is not a Backstop repository; nothing was changed. Choose an empty or new directory, or pass --force to create the repository beside what is there"
         case let .unsupportedFormat(path, format):
             return "\(path) uses repository format \(format), which this backstop (format \(Manifest.currentFormat)) cannot read; upgrade backstop"
+        case let .needsMigration(path):
+            return "\(path) is a format-1 repository (one payload file per snapshot); this backstop stores content-addressed frames (format \(Manifest.currentFormat)). Convert it in place with `backstop migrate --repo \(path)` (no recompression; safe to interrupt and run again), then run this command again"
         case let .unreadableConfig(path, reason):
             return "cannot read \(path)/backstop.json: \(reason); the repository's identity file is damaged: restore it from a copy of the repository, or recreate it with the same \"format\" (\(Manifest.currentFormat)), any \"id\", a \"createdAt\" time and \"compression\" as `backstop init` writes them"
         case let .lockHeld(path, holder, waited, lockFile):
@@ -47,7 +51,7 @@ public enum RepositoryError: Error, CustomStringConvertible, ExitStatusProviding
     public var exitStatus: ExitStatus {
         switch self {
         case .notARepository, .alreadyExists, .notEmpty, .unreadableConfig: return .failure
-        case .unsupportedFormat: return .failure
+        case .unsupportedFormat, .needsMigration: return .failure
         case .lockHeld: return .lockHeld
         case .io: return .ioError
         case .snapshotNotFound, .ambiguousSnapshot: return .noMatch

@@ -147,15 +147,15 @@ public struct FilesystemRestore {
         let pull: () throws -> [UInt8]?
         var frameStream: FrameStream?
         // A whole restore reads every stored byte anyway: the stored file's digest is checked too.
-        let storedFile = whole ? StoredFileCheck(payload: payload, manifest: manifest) : nil
         if whole {
-            let frames = FrameStream(reader: payload, hashingOutput: true)
+            // Every frame is checked against its ID as it is decoded, and frames.tsv (which lists
+            // the IDs) against the manifest: the stream is proven without hashing it again.
+            let frames = FrameStream(reader: payload, hashingOutput: manifest.sha256 != nil && payload.frameDigests == nil)
             frameStream = frames
             pull = {
                 do {
-                    guard let (index, bytes, compressed) = try frames.nextWithCompressed() else { return nil }
+                    guard let (index, bytes, _) = try frames.nextWithCompressed() else { return nil }
                     framesRead.insert(index)
-                    storedFile?.add(frame: index, stored: compressed)
                     return bytes
                 } catch let e as FrameError {
                     throw RestoreError.reading(e.underlying, snapshot: id, file: manifest.payloadName, location: "frame \(e.frame)")
@@ -208,10 +208,9 @@ public struct FilesystemRestore {
         warnings += disk.warnings
         if whole {
             while try pull() != nil {}
-            if frameStream?.streamDigest != manifest.sha256 {
+            if let want = manifest.sha256, payload.frameDigests == nil, frameStream?.streamDigest != want {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
             }
-            try storedFile?.finish()
         }
         return RestoreReport(snapshot: id, target: "", entries: index, bytesWritten: bytes, bytesRead: source.bytesRead,
                              framesRead: framesRead.count, framesTotal: payload.frames.count, movedAside: nil, warnings: warnings)

@@ -184,8 +184,7 @@ public struct LogicalRestore {
         }
         let verifying = expected == nil
         let hashFrames = recordFrameDigests || expected != nil
-        let stream = FrameStream(reader: payload, frames: indices, hashingOutput: verifying && sections == nil)
-        let storedFile = verifying && sections == nil ? StoredFileCheck(payload: payload, manifest: manifest) : nil
+        let stream = FrameStream(reader: payload, frames: indices, hashingOutput: verifying && sections == nil && manifest.sha256 != nil && payload.frameDigests == nil)
         var digests: [SHA256Digest] = []
         var written: Int64 = 0
         // Per chosen section: its hasher (verifying pass) and the bytes seen so far.
@@ -213,7 +212,6 @@ public struct LogicalRestore {
                 throw failure(location: "frame \(e.frame)", reason: "\(e.underlying)", written: written, live: live)
             }
             guard let (index, bytes, compressed) = next else { break }
-            storedFile?.add(frame: index, stored: compressed)
             if hashFrames {
                 let digest = SHA256Hasher.digest(compressed)
                 if let expected, digest != expected[position] {
@@ -253,10 +251,9 @@ public struct LogicalRestore {
                 }
             }
         } else if verifying {
-            if stream.streamDigest != manifest.sha256 || written != manifest.bytesIn {
+            if (manifest.sha256 != nil && payload.frameDigests == nil && stream.streamDigest != manifest.sha256) || written != manifest.bytesIn {
                 throw RestoreError.corrupt(snapshot: id, file: file, location: "stream", reason: "digest does not match the manifest")
             }
-            try storedFile?.finish()
         }
         let report = RestoreReport(snapshot: id, target: "", entries: sections?.count ?? 1, bytesWritten: written,
                                    bytesRead: payload.source.bytesRead, framesRead: indices.count, framesTotal: payload.frames.count,

@@ -10,6 +10,9 @@ public struct BackupOptions: Sendable {
     public var host: String
     public var runID: RunID?
     public var compressionLevel: Int32?
+    /// Filesystem snapshots: reuse the frames of files unchanged since the parent snapshot (the
+    /// source's newest from this host) without reading them. Off, every file is read.
+    public var filesCache = true
 
     public init(source: String, tags: [String] = [], time: Date? = nil, host: String? = nil, runID: RunID? = nil) {
         self.source = source

@@ -38,6 +38,12 @@ public struct EntryRecord: Codable, Sendable, Equatable {
     public var rawPath: [UInt8]
     /// The link target's exact bytes (symlinks and hard links).
     public var rawLinkTarget: [UInt8]?
+    /// For the files cache (format 2 lists write them for every entry; older lists lack them):
+    /// the inode number, the device, and the ctime (`st_ctim`, exact, JSON `ctime` in the form
+    /// of `mtime`) the entry had when it was stored. Never part of the tar stream.
+    public var inode: UInt64?
+    public var device: UInt64?
+    public var changeTime: FileTime?
 
     public init(path: String, type: EntryType, mode: UInt32, uid: Int64, gid: Int64, mtime: Date, size: Int64,
                 sha256: SHA256Digest?, linkTarget: String?, offset: Int64, length: Int64,
@@ -133,6 +139,7 @@ public struct EntryRecord: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case path, type, mode, uid, gid, mtime, size, sha256, linkTarget, offset, length, pathBytes, linkTargetBytes
+        case inode, device, ctime
     }
 
     public init(from decoder: Decoder) throws {
@@ -153,6 +160,9 @@ public struct EntryRecord: Codable, Sendable, Equatable {
                   offset: try c.decode(Int64.self, forKey: .offset), length: try c.decode(Int64.self, forKey: .length),
                   rawPath: try bytes(.pathBytes), rawLinkTarget: try bytes(.linkTargetBytes),
                   modificationTime: try c.decode(FileTime.self, forKey: .mtime))
+        inode = try c.decodeIfPresent(UInt64.self, forKey: .inode)
+        device = try c.decodeIfPresent(UInt64.self, forKey: .device)
+        changeTime = try c.decodeIfPresent(FileTime.self, forKey: .ctime)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -172,5 +182,8 @@ public struct EntryRecord: Codable, Sendable, Equatable {
         if let raw = rawLinkTarget, !EntryRecord.isValidUTF8(raw) {
             try c.encode(Data(raw).base64EncodedString(), forKey: .linkTargetBytes)
         }
+        try c.encodeIfPresent(inode, forKey: .inode)
+        try c.encodeIfPresent(device, forKey: .device)
+        try c.encodeIfPresent(changeTime, forKey: .ctime)
     }
 }

@@ -56,7 +56,9 @@ public struct StoredFile: Codable, Sendable, Equatable {
 
 /// A snapshot's summary, `snapshots/<id>/manifest.json`. Key names are stable.
 public struct Manifest: Codable, Sendable, Equatable {
-    public static let currentFormat = 1
+    /// The format this version writes: 2, content-addressed frames. Format 1 (one payload file
+    /// per snapshot) is read only by `backstop migrate`.
+    public static let currentFormat = 2
 
     public var format: Int
     public var id: SnapshotID
@@ -74,19 +76,37 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var completedAt: Date
     /// Uncompressed bytes: the tar stream or the dump.
     public var bytesIn: Int64
-    /// Bytes of the payload and entry list as stored.
+    /// Stored bytes the snapshot uses: its frames (shared or not) and its own files.
     public var bytesStored: Int64
+    /// Format 2: compressed bytes of the frames this snapshot added to the repository.
+    public var bytesNew: Int64?
+    /// Format 2: how many frames the payload has, and how many of them were new.
+    public var frameCount: Int?
+    public var framesNew: Int?
     public var entryCount: Int
-    /// Digest of the whole uncompressed stream.
-    public var sha256: SHA256Digest
-    /// The payload's zstd frames.
-    public var frames: [FrameInfo]
+    /// Filesystem snapshots with the files cache and a parent: how many regular files were not
+    /// read, their frames reused from the parent. Absent without a parent or with the cache off.
+    public var filesReused: Int?
+    /// Digest of the whole uncompressed stream. Format 2: absent when the files cache reused
+    /// frames without reading them (the frames' IDs, checked against `frames.tsv`, cover the
+    /// stream then).
+    public var sha256: SHA256Digest?
+    /// Format 1: the payload's zstd frames (format 2 lists them in `frames.tsv`).
+    public var frames: [FrameInfo]?
     public var sections: [Section]
-    /// The payload and entry list, with their stored sizes and digests.
+    /// The snapshot's own stored files, with their sizes and digests: format 2, `frames.tsv`
+    /// and the entry list; format 1, the payload and the entry list.
     public var files: [StoredFile]
     public var warnings: [String]
     public var toolVersion: String
 
-    /// The payload's file name in the snapshot folder.
-    public var payloadName: String { kind == .filesystem ? "data.tar.zst" : "data.zst" }
+    /// The payload as messages name it: format 1, its file in the snapshot folder; format 2,
+    /// the frames listed in `frames.tsv`.
+    public var payloadName: String {
+        if format >= 2 { return "frames.tsv" }
+        return kind == .filesystem ? "data.tar.zst" : "data.zst"
+    }
+
+    /// The name of the payload as a single file (`backstop export`, format 1's folder).
+    public var exportName: String { kind == .filesystem ? "data.tar.zst" : "data.zst" }
 }

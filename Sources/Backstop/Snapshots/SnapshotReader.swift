@@ -10,9 +10,18 @@ public struct SnapshotReader {
         self.manifest = manifest
     }
 
-    /// The payload, frame by frame.
+    /// The payload, frame by frame: format 2's frames (each checked against its ID as it is
+    /// decoded) seen as one seekable file.
     public func payload() throws -> SeekableZstdReader {
-        try SeekableZstdReader(source: storage.open(RepositoryLayout.snapshotFile(manifest.id, manifest.payloadName)))
+        let frames = try frameList()
+        let reader = try SeekableZstdReader(source: FrameListSource(storage: storage, frames: frames))
+        reader.frameDigests = frames.map(\.id)
+        return reader
+    }
+
+    /// `frames.tsv`, parsed.
+    public func frameList() throws -> [FrameRef] {
+        try FrameList.decode(storage.read(RepositoryLayout.snapshotFile(manifest.id, "frames.tsv")), snapshot: manifest.id)
     }
 
     /// Every entry of a filesystem snapshot, in tar order.

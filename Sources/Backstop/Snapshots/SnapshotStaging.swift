@@ -27,6 +27,7 @@ struct SnapshotBody {
     var warnings: [String] = []
     var dumpFormat: DumpFormat? = nil
     var paths: [String] = []
+    var filesReused: Int? = nil
 }
 
 extension Repository {
@@ -39,7 +40,7 @@ extension Repository {
     /// removed and nothing is committed.
     func writeSnapshot(
         kind: SnapshotKind, options: BackupOptions,
-        body: (_ payload: ByteSink, _ entries: ByteSink?) throws -> SnapshotBody
+        body: (_ payload: FrameWriter, _ entries: ByteSink?) throws -> SnapshotBody
     ) throws -> Manifest {
         try options.validate()
         let startedAt = Repository.truncatedToMillis(options.time ?? Date())
@@ -47,17 +48,19 @@ extension Repository {
         let id = SnapshotID(startedAt: startedAt)
         var staged: [StagedFile] = []
         let storage = self.storage
+        // Frames are never removed here: they may be shared, and an unreferenced one is swept
+        // by the next prune.
         let discard: @Sendable () -> Void = { [staged = UncheckedBox(value: { staged })] in
             for file in staged.value() { file.writer.abort() }
             for key in (try? storage.list(under: RepositoryLayout.snapshot(id))) ?? [] { try? storage.delete(key) }
         }
         let removeOnSignal = Interruption.register(discard)
         defer { Interruption.unregister(removeOnSignal) }
+        var writer: FrameWriter?
         do {
             let level = options.compressionLevel ?? config.compression.level
-            let payloadFile = try StagedFile(storage: storage, id: id, name: kind == .filesystem ? "data.tar.zst" : "data.zst")
-            staged.append(payloadFile)
-            let stream = SeekableZstdWriter(downstream: payloadFile.stored, level: level, hashingInput: true)
+            let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical, hashingStream: false)
+            writer = payload
             var entriesFile: StagedFile?
             var entriesSink: HashingSink?
             if kind == .filesystem {
@@ -66,23 +69,29 @@ extension Repository {
                 entriesFile = f
                 entriesSink = HashingSink(SeekableZstdWriter(downstream: f.stored, level: level, frameSize: 256 << 10, minimumFrameAtBoundary: 64 << 10, workers: 1))
             }
-            let result = try body(stream, entriesSink)
-            try stream.finish()
+            let result = try body(payload, entriesSink)
+            try payload.finish()
             try entriesSink?.finish()
             for file in staged { try putCommitted(file) }
-            let files = [payloadFile.record] + (entriesFile.map { [$0.record] } ?? [])
+            let list = FrameList.encode(payload.frames)
+            try putNew(RepositoryLayout.snapshotFile(id, "frames.tsv"), list)
+            let frameFile = StoredFile(name: "frames.tsv", size: Int64(list.count), sha256: SHA256Hasher.digest(list))
+            let files = [frameFile] + (entriesFile.map { [$0.record] } ?? [])
+            let frameBytes = payload.frames.reduce(Int64(0)) { $0 + Int64($1.compressedSize) }
             let completedAt = Date(millisecondsSince1970: startedAt.millisecondsSince1970 + Int64(Date().timeIntervalSince(clockStart) * 1000))
             let manifest = Manifest(
                 format: Manifest.currentFormat, id: id, kind: kind, source: options.source, host: options.host,
                 tags: options.tags, runID: options.runID, paths: result.paths, dumpFormat: result.dumpFormat,
                 startedAt: startedAt, completedAt: completedAt,
-                bytesIn: stream.bytesIn, bytesStored: files.reduce(0) { $0 + $1.size },
-                entryCount: result.entryCount, sha256: stream.inputDigest!, frames: stream.frames,
+                bytesIn: payload.bytesIn, bytesStored: frameBytes + files.reduce(0) { $0 + $1.size },
+                bytesNew: payload.bytesNew, frameCount: payload.frames.count, framesNew: payload.framesNew,
+                entryCount: result.entryCount, filesReused: result.filesReused, sha256: payload.streamDigest, frames: nil,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
-            try commit(manifest: manifest, cleanup: removeOnSignal)
+            try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
             return manifest
         } catch {
+            writer?.abandon()
             discard()
             throw error
         }

@@ -68,19 +68,44 @@ public final class FrameStream: @unchecked Sendable {
     private func submit(_ slot: Int) throws {
         let frame = reader.frames[indices[slot]]
         submitted += 1
-        let compressed: [UInt8]
-        do {
-            compressed = try reader.source.read(at: frame.compressedOffset, count: frame.compressedSize)
-        } catch {
-            hasher?.skip(sequence: slot)
-            deliver(slot, [], .failure(error))
-            return
+        // Format 2: each frame is an object of its own, read in the decoding task (in parallel,
+        // with the decoding of others); otherwise a range of one file, read here in order.
+        let list = reader.source as? FrameListSource
+        var read: [UInt8]?
+        if list == nil {
+            do {
+                read = try reader.source.read(at: frame.compressedOffset, count: frame.compressedSize)
+            } catch {
+                hasher?.skip(sequence: slot)
+                deliver(slot, [], .failure(error))
+                return
+            }
         }
         let pool = decompressors
         let hasher = self.hasher
+        let box = UncheckedBox(value: (list, read))
         DispatchQueue.global().async { [self] in
+            let index = indices[slot]
+            let (list, read) = box.value
+            let compressed: [UInt8]
+            do {
+                compressed = try read ?? list!.readFrame(index)
+            } catch {
+                hasher?.skip(sequence: slot)
+                deliver(slot, [], .failure(error))
+                return
+            }
             let d = pool.take()
-            let result = Result { try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) } }
+            let result = Result {
+                let bytes: [UInt8]
+                do {
+                    bytes = try compressed.withUnsafeBytes { try d.decompressFrame($0, expectedSize: frame.uncompressedSize) }
+                } catch {
+                    throw reader.decodingFailure(index, error)
+                }
+                try reader.checkDigest(index, bytes)
+                return bytes
+            }
             pool.give(d)
             if let hasher {
                 if case let .success(bytes) = result { hasher.update(bytes, sequence: slot) } else { hasher.skip(sequence: slot) }

@@ -81,7 +81,11 @@ public enum CryptoError: Error, CustomStringConvertible, ExitStatusProviding {
 public final class SHA256Hasher {
     private let context: OpaquePointer
 
+    /// libcrypto set up once, before its first use, without its exit-time cleanup (see the shim).
+    private static let initialized: Bool = backstop_crypto_init_without_atexit() == 1
+
     public init() {
+        _ = Self.initialized
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
         context = ctx
         Self.check(EVP_DigestInit_ex(ctx, EVP_sha256(), nil), "EVP_DigestInit_ex")

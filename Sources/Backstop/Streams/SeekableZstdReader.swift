@@ -4,6 +4,8 @@ public final class SeekableZstdReader {
     public let source: ByteSource
     public let frames: [FrameInfo]
     private let decompressor = ZstdDecompressor()
+    /// Format 2: each frame's ID, the SHA-256 of its decoded bytes, checked on every decode.
+    public var frameDigests: [SHA256Digest]?
 
     /// Reads the seek table from the end of `source` and checks that it accounts for every byte.
     public init(source: ByteSource) throws {
@@ -33,7 +35,29 @@ public final class SeekableZstdReader {
     public func decodeFrame(_ index: Int) throws -> [UInt8] {
         let f = frames[index]
         let compressed = try source.read(at: f.compressedOffset, count: f.compressedSize)
-        return try compressed.withUnsafeBytes { try decompressor.decompressFrame($0, expectedSize: f.uncompressedSize) }
+        let bytes: [UInt8]
+        do {
+            bytes = try compressed.withUnsafeBytes { try decompressor.decompressFrame($0, expectedSize: f.uncompressedSize) }
+        } catch {
+            throw decodingFailure(index, error)
+        }
+        try checkDigest(index, bytes)
+        return bytes
+    }
+
+    /// Format 2: a frame object that does not decode is named by its key (a bare zstd error
+    /// would not say which object to look at); other errors pass unchanged.
+    public func decodingFailure(_ index: Int, _ error: Error) -> Error {
+        guard let frameDigests, let zstd = error as? ZstdError else { return error }
+        return FrameObjectError.corrupt(key: RepositoryLayout.frame(frameDigests[index]), reason: "\(zstd)")
+    }
+
+    /// Throws when frame `index` has an ID (format 2) that `bytes` do not hash to.
+    public func checkDigest(_ index: Int, _ bytes: [UInt8]) throws {
+        guard let frameDigests else { return }
+        if SHA256Hasher.digest(bytes) != frameDigests[index] {
+            throw FrameObjectError.digestMismatch(key: RepositoryLayout.frame(frameDigests[index]))
+        }
     }
 
     /// Index of the frame holding decoded byte `offset`.

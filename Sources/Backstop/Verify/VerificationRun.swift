@@ -9,13 +9,14 @@ extension Repository {
     /// repository), `warn` hears it once and verification goes on. A snapshot that is not in the
     /// catalog (its manifest could not be read when the catalog was built) is verified and
     /// reported like any other; there is no catalog row to attach its history to.
-    public func verify(_ ids: [SnapshotID], mode: VerificationMode, warn: ((String) -> Void)? = nil,
+    public func verify(_ ids: [SnapshotID], mode: VerificationMode, ledger: FrameLedger = FrameLedger(), warn: ((String) -> Void)? = nil,
                        progress: ((VerificationResult) -> Void)? = nil) throws -> [VerificationResult] {
         var results: [VerificationResult] = []
         var historyFailed = false
+        let structureVerified = mode == .full ? (try? catalog.structureVerified()) ?? [] : []
         for id in ids {
             try Interruption.check()
-            let result = Verifier(repository: self, id: id).verify(mode: mode)
+            let result = Verifier(repository: self, id: id).verify(mode: mode, ledger: ledger, structure: !structureVerified.contains(id))
             try Interruption.check()   // a check cut short proves nothing: report nothing about it
             if result.hadReadFailure {
                 // An I/O error says nothing about the stored data: not recorded, so the
@@ -83,7 +84,7 @@ extension Repository {
         // What the restore relies on (times are left out: a date read back may differ from the
         // one written below a millisecond).
         func restoreFields(_ m: Manifest) -> some Equatable {
-            [m.id.rawValue, m.kind.rawValue, m.sha256.hex, "\(m.bytesIn)", "\(m.entryCount)", "\(m.files)", "\(m.frames)",
+            [m.id.rawValue, m.kind.rawValue, m.sha256?.hex ?? "", "\(m.bytesIn)", "\(m.entryCount)", "\(m.files)", "\(String(describing: m.frameCount))",
              "\(m.sections)", "\(String(describing: m.dumpFormat))"]
         }
         if onDisk.map(restoreFields) != restoreFields(manifest) {

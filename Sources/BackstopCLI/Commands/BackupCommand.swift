@@ -19,6 +19,11 @@ struct BackupCommand: ReportingCommand {
 
         The snapshot's ID is printed on stdout.
 
+        Files cache: a file whose path, size, mtime, ctime, inode and device match the source's
+        previous snapshot from this host (and whose times are not within 2 s of its start) is not
+        read: its frames are reused. --files-cache=off reads every file (still storing only new
+        frames).
+
         Exit codes: 0 taken; 3 taken with warnings (files skipped or changed while read);
         64 usage; 65 stream refused (empty, truncated, no completion marker, format
         changed); 66 a PATH is missing;
@@ -44,6 +49,9 @@ struct BackupCommand: ReportingCommand {
     @Option(help: "Record the snapshot as taken at this time (RFC 3339, local date-time, date, or @unix).")
     var time: String?
 
+    @Option(name: .customLong("files-cache"), help: "on (default): reuse unchanged files' frames from the source's previous snapshot without reading them; off: read every file.")
+    var filesCache: String?
+
     @Flag(help: "Take a logical snapshot of standard input.")
     var stdin = false
 
@@ -64,6 +72,12 @@ struct BackupCommand: ReportingCommand {
         if !paths.isEmpty, let format {
             throw ValidationError("--format \(format) does not apply to a filesystem snapshot (PATHs); it is for logical snapshots (--stdin or --command)")
         }
+        if let filesCache, filesCache != "on" && filesCache != "off" {
+            throw ValidationError("--files-cache \(filesCache) is unknown; use on or off")
+        }
+        if paths.isEmpty, let filesCache {
+            throw ValidationError("--files-cache=\(filesCache) does not apply to a logical snapshot (\(stdin ? "--stdin" : "--command")); it is for filesystem snapshots of PATHs")
+        }
         if paths.isEmpty, let first = excludes.first {
             throw ValidationError("--exclude \(first) does not apply to a logical snapshot (\(stdin ? "--stdin" : "--command")); it is for filesystem snapshots of PATHs")
         }
@@ -73,6 +87,7 @@ struct BackupCommand: ReportingCommand {
         let repo = try repository.open(output)
         var options = BackupOptions(source: source, tags: tags)
         if let time { options.time = try TimeParser.fromEnvironment().parse(time) }
+        options.filesCache = filesCache != "off"
         let progressLine = ProgressLine(output)
         let progress: (BackupProgress) -> Void = { progressLine.update(bytes: $0.bytesIn, entries: $0.entries) }
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: output.warning) {
@@ -94,7 +109,8 @@ struct BackupCommand: ReportingCommand {
                 output.note("\(manifest.kind.rawValue) snapshot \(manifest.id) of \(manifest.source): "
                     + "\(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored (\(String(format: "%.0f", ratio))%), "
                     + "\(manifest.kind == .filesystem ? "\(manifest.entryCount) entries" : "\(manifest.sections.count) sections"), "
-                    + "\(manifest.warnings.count) warnings")
+                    + "\(manifest.warnings.count) warnings"
+                    + (manifest.filesReused.map { ", \($0) files reused unread (files cache)" } ?? ""))
             }
         }
         if !manifest.warnings.isEmpty { throw CommandExit(status: .warnings) }

@@ -36,11 +36,11 @@ struct ListCommand: ReportingCommand {
         }
         let rows = snapshots.map { s in
             [s.id.rawValue, s.kind.rawValue, s.source, Timestamp.formatSeconds(s.completedAt),
-             Output.bytes(s.bytesIn), Output.bytes(s.bytesStored), s.warningCount > 0 ? "\(s.warningCount)" : "-",
+             Output.bytes(s.bytesIn), Output.bytes(s.bytesStored), s.bytesNew.map { Output.bytes($0) } ?? "-", s.warningCount > 0 ? "\(s.warningCount)" : "-",
              verifications[s.id].map { "\($0.passed ? "ok" : "FAILED") \($0.mode.rawValue) \(Timestamp.formatSeconds($0.at))" } ?? "never",
              s.tags.joined(separator: ",")]
         }
-        output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "WARNINGS", "LAST VERIFIED", "TAGS"], rows))
+        output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "NEW", "WARNINGS", "LAST VERIFIED", "TAGS"], rows))
         output.line("\(snapshots.count) snapshot\(snapshots.count == 1 ? "" : "s")")
     }
 }
@@ -57,6 +57,8 @@ struct SnapshotSummary: Encodable {
     var completedAt: Date
     var bytesIn: Int64
     var bytesStored: Int64
+    /// Compressed bytes of the frames the snapshot added to the repository.
+    var bytesNew: Int64?
     var entryCount: Int
     var warningCount: Int
     var lastVerification: LastVerification?
@@ -80,6 +82,7 @@ struct SnapshotSummary: Encodable {
         completedAt = s.completedAt
         bytesIn = s.bytesIn
         bytesStored = s.bytesStored
+        bytesNew = s.bytesNew
         entryCount = s.entryCount
         warningCount = s.warningCount
     }

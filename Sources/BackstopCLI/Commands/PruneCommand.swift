@@ -32,17 +32,19 @@ struct PruneCommand: ReportingCommand {
         }
         let repo = try repository.open(output, policy: p, command: "prune")
         let now = try time.map { try TimeParser.fromEnvironment().parse($0) } ?? Date()
-        let (plan, removed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
+        let (plan, result, freed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
             let plan = try repo.retentionPlan(retention, timeZone: p.timeZone, now: now)
-            return (plan, dryRun ? [] : try repo.prune(plan))
+            if dryRun { return (plan, PruneResult(), try repo.bytesFreed(by: plan)) }
+            let result = try repo.prune(plan, warn: output.warning)
+            return (plan, result, (result.framesSwept, result.bytesFreed))
         }
         if output.json {
-            output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: removed))
+            output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: result.removed, framesFreed: freed.0, bytesFreed: freed.1))
             return
         }
         output.line(plan.text)
-        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed"
-                           : "\(plan.keep.count) kept, \(removed.count) removed")
+        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed, freeing \(Output.bytes(freed.1)) (\(freed.0) frames no kept snapshot uses)"
+                           : "\(plan.keep.count) kept, \(result.removed.count) removed; \(result.framesSwept) unused frames removed, \(Output.bytes(result.bytesFreed)) freed")
     }
 }
 
@@ -50,4 +52,7 @@ struct PruneReport: Encodable {
     var dryRun: Bool
     var plan: RetentionPlan
     var removed: [SnapshotID]
+    /// Frames removed (or, with dryRun, that would be) and the bytes freed with the snapshots' own files.
+    var framesFreed: Int
+    var bytesFreed: Int64
 }

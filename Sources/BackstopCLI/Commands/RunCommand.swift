@@ -55,6 +55,7 @@ struct RunCommand: ReportingCommand {
         for j in s.jobs {
             var line = "  \(j.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(j.source) (\(j.kind.rawValue))"
             if let id = j.snapshot { line += " \(id): \(Output.bytes(j.bytesIn)) in, \(Output.bytes(j.bytesStored)) stored, \(String(format: "%.1f", j.duration)) s" }
+            if let reused = j.filesReused { line += ", \(reused) files reused unread" }
             lines.append(line)
             for m in j.messages { lines.append("           \(m)") }
         }

@@ -54,8 +54,9 @@ struct ShowCommand: ReportingCommand {
             "tags        \(manifest.tags.isEmpty ? "-" : manifest.tags.joined(separator: ", "))",
             "started     \(Timestamp.format(manifest.startedAt))",
             "completed   \(Timestamp.format(manifest.completedAt))",
-            "size        \(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored, \(manifest.frames.count) frames",
-            "sha256      \(manifest.sha256)",
+            "size        \(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored, \(Output.bytes(manifest.bytesNew ?? 0)) new",
+            "frames      \(manifest.frameCount ?? 0) (\(manifest.framesNew ?? 0) new)",
+            "sha256      \(manifest.sha256?.hex ?? "- (format 2: frames.tsv and each frame's ID cover the stream)")",
         ]
         if let run = manifest.runID { lines.append("run         \(run)") }
         if !manifest.paths.isEmpty { lines.append("paths       \(manifest.paths.joined(separator: ", "))") }

@@ -64,7 +64,8 @@ struct VerifyCommand: ReportingCommand {
         }
         let mode: VerificationMode = quick ? .quick : .full
         var warnings: [String] = []
-        let results = try repo.verify(ids, mode: mode, warn: { warnings.append($0); output.warning($0) }) { result in
+        let ledger = FrameLedger()
+        let results = try repo.verify(ids, mode: mode, ledger: ledger, warn: { warnings.append($0); output.warning($0) }) { result in
             guard !output.json else { return }
             if result.passed {
                 output.line("ok      \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue), \(String(format: "%.2f", result.duration)) s, \(Output.bytes(result.bytesRead)) read)")
@@ -80,16 +81,26 @@ struct VerifyCommand: ReportingCommand {
                 throw FileError.write(path: junit, errno: errno)
             }
         }
+        // `--sample` also checks a rotating share of the frames themselves.
+        let frameSample = sample == nil ? nil : try repo.verifyFrameSample(ledger: ledger, warn: { warnings.append($0); output.warning($0) })
         let failed = results.filter { !$0.passed }
         if output.json {
-            output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings))
+            output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings, frameSample: frameSample))
         } else {
             output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
+            if let frameSample {
+                output.line("frames: \(frameSample.framesChecked) checked in frames/\(frameSample.folders.first ?? "")–\(frameSample.folders.last ?? "")/, \(frameSample.bad.count) bad (the next sample starts at frames/\(frameSample.nextFolder)/)")
+                for b in frameSample.bad {
+                    output.result("FAILED  \(b.key): \(b.problem); used by \(b.snapshots.isEmpty ? "no snapshot" : b.snapshots.map(\.rawValue).joined(separator: ", "))")
+                }
+            }
         }
         for f in failed { output.error(f.summary) }
         // Data found wrong is 65; when the only failures are reads the storage refused (an I/O
         // error proves nothing about the data, and nothing was recorded), 74.
-        if failed.contains(where: { $0.problems.contains { !$0.isReadFailure } }) { throw CommandExit(status: .integrity) }
+        if failed.contains(where: { $0.problems.contains { !$0.isReadFailure } }) || !(frameSample?.bad.isEmpty ?? true) {
+            throw CommandExit(status: .integrity)
+        }
         if !failed.isEmpty { throw CommandExit(status: .ioError) }
     }
 }
@@ -99,4 +110,6 @@ struct VerifyReport: Encodable {
     var failed: Int
     var results: [VerificationResult]
     var warnings: [String]
+    /// `--sample`: the frames checked beside the snapshots.
+    var frameSample: FrameSampleReport?
 }

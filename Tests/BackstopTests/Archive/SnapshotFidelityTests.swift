@@ -36,7 +36,8 @@ import Testing
         try FilesystemSnapshotWriter(paths: paths, options: BackupOptions(source: "fidelity")).write(to: repo)
     }
 
-    func payloadPath(_ repo: Repository, _ m: Manifest) -> String { repo.snapshotDirectory(m.id) + "/" + m.payloadName }
+    /// Format 2: a shell command writing the payload's zstd stream (the README's recipe).
+    func payloadPath(_ repo: Repository, _ m: Manifest) -> String { repo.catFramesCommand(m) }
 
     func streamBytes(_ repo: Repository, _ m: Manifest) throws -> [UInt8] {
         let sink = MemorySink()
@@ -102,7 +103,7 @@ import Testing
         // The real GNU tar lists the exact bytes (literal quoting) ...
         let payload = payloadPath(repo, m)
         for locale in ["C", "C.UTF-8"] {
-            let list = try shell("zstd -dc '\(payload)' | LC_ALL=\(locale) tar --quoting-style=literal -tf -")
+            let list = try shell("\(payload) | zstd -dc | LC_ALL=\(locale) tar --quoting-style=literal -tf -")
             #expect(list.status == 0, "\(list.stderr)")
             let lines = Set(list.stdout.split(separator: 0x0A).map { Array($0) }.map { $0.last == 0x2F ? Array($0.dropLast()) : $0 })
             #expect(lines == Set(expected), "tar -tf in \(locale)")
@@ -111,7 +112,7 @@ import Testing
         for locale in ["C", "C.UTF-8"] {
             let out = dir.sub("out-" + locale)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let x = try shell("zstd -dc '\(payload)' | LC_ALL=\(locale) tar -xf - -C '\(out)'")
+            let x = try shell("\(payload) | zstd -dc | LC_ALL=\(locale) tar -xf - -C '\(out)'")
             #expect(x.status == 0, "\(x.stderr)")
             for path in expected {
                 #expect(lstatBytes(join(out, path)) != nil, "tar -x in \(locale) restored \(EntryRecord.escaped(path))")
@@ -237,11 +238,11 @@ import Testing
         #expect(json.stdoutText.contains(#""mtime":"2023-11-14T22:13:20.987654321Z""#), "\(json.stdoutText)")
 
         let payload = payloadPath(repo, m)
-        let listing = try shell("zstd -dc '\(payload)' | TZ=UTC tar --full-time -tvf -")
+        let listing = try shell("\(payload) | zstd -dc | TZ=UTC tar --full-time -tvf -")
         #expect(listing.stdoutText.contains("2023-11-14 22:13:20.987654321 src/sub/f"), "\(listing.stdoutText)")
         let out = dir.sub("out")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let x = try shell("zstd -dc '\(payload)' | tar -xf - -C '\(out)'")
+        let x = try shell("\(payload) | zstd -dc | tar -xf - -C '\(out)'")
         #expect(x.status == 0, "\(x.stderr)")
         for (path, want) in [("src/sub/f", fileTime), ("src/l", timespec(tv_sec: 1_700_000_001, tv_nsec: 1)),
                              ("src/sub", timespec(tv_sec: 1_700_000_002, tv_nsec: 500_000_000))] {
@@ -355,7 +356,7 @@ import Testing
 
         let out = dir.sub("out")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let x = try shell("zstd -dc '\(payloadPath(repo, m))' | tar -xf - -C '\(out)'")
+        let x = try shell("\(payloadPath(repo, m)) | zstd -dc | tar -xf - -C '\(out)'")
         #expect(x.status == 0, "\(x.stderr)")
         for name in files.map(\.0) + ["dense"] {
             let cmp = try shell("cmp '\(src)/\(name)' '\(out)/src/\(name)'")

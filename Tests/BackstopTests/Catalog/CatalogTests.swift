@@ -27,8 +27,8 @@ import Testing
 
     static func result(_ id: SnapshotID, at: Date, passed: Bool, mode: VerificationMode = .quick) -> VerificationResult {
         VerificationResult(snapshot: id, source: "db", kind: .logical, mode: mode, startedAt: at, duration: 1, bytesRead: 10,
-                           problems: passed ? [] : [VerificationProblem(file: "data.zst", location: "frame 3", message: "digest mismatch"),
-                                                    VerificationProblem(file: "data.zst", location: "frame 4", message: "second")])
+                           problems: passed ? [] : [VerificationProblem(file: "frames.tsv", location: "frame 3", message: "digest mismatch"),
+                                                    VerificationProblem(file: "frames.tsv", location: "frame 4", message: "second")])
     }
 
     @Test func storesTheIndexedFieldsOfAManifestToTheMillisecond() throws {
@@ -112,7 +112,7 @@ import Testing
         let last = try catalog.lastVerifications()
         #expect(Set(last.keys) == [a, b])
         #expect(last[a] == VerificationRecord(snapshot: a, at: Self.t0.addingTimeInterval(2 * 86_400), mode: .full, passed: false,
-                                              firstProblem: "data.zst frame 3: digest mismatch"))
+                                              firstProblem: "frames.tsv frame 3: digest mismatch"))
         #expect(last[b]?.passed == true)
         #expect(last[b]?.firstProblem == nil)
 

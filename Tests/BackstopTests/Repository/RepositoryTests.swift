@@ -10,7 +10,7 @@ import Testing
         let dir = TemporaryDirectory()
         let t = try backend.makeRepository(dir)
         let json = try JSONSerialization.jsonObject(with: Data(t.stored(RepositoryLayout.config))) as? [String: Any]
-        #expect(json?["format"] as? Int == 1)
+        #expect(json?["format"] as? Int == 2)
         #expect((json?["compression"] as? [String: Any])?["algorithm"] as? String == "zstd")
         #expect((json?["compression"] as? [String: Any])?["level"] as? Int == 3)
         #expect(throws: RepositoryError.self) { try Repository.create(storage: t.base, catalogPath: t.catalogPath) }

@@ -30,7 +30,7 @@ import Testing
         let m = try backup(repo, src)
         let report = try FilesystemRestore(repository: repo, manifest: m).run(to: dir.sub("restored"))
         #expect(report.entries == m.entryCount)
-        #expect(report.framesRead == m.frames.count)
+        #expect(report.framesRead == (try repo.payloadFrames(m)).count)
         #expect(try shell("diff -r --no-dereference '\(src)' '\(dir.sub("restored/datadir"))'").status == 0)
         var a = stat(), b = stat()
         lstat(src + "/app1/t.frm", &a)
@@ -78,7 +78,7 @@ import Testing
         let t = try backend.makeRepository(dir)
         let repo = t.repo
         let m = try backup(repo, dir.sub("big"))
-        let payloadSize = m.files.first { $0.name == "data.tar.zst" }!.size
+        let payloadSize = try repo.payloadFrames(m).reduce(Int64(0)) { $0 + Int64($1.compressedSize) }
         let report = try FilesystemRestore(repository: repo, manifest: m, includes: ["big/m/needle.txt"]).run(to: dir.sub("one"))
         #expect(try readFile(dir.sub("one/big/m/needle.txt")) == Array("the one file we need\n".utf8))
         #expect(report.entries == 1)
@@ -148,10 +148,14 @@ import Testing
         let old = try backup(repo, src)
         try writeFile(src + "/my.cnf", Array("[mysqld]\nchanged\n".utf8))
         let new = try backup(repo, src)
-        let payload = RepositoryLayout.snapshotFile(new.id, "data.tar.zst")
-        var bytes = try t.stored(payload)
+        // Format 2: the frames old and new share are one object; damage one only new uses.
+        let oldFrames = Set(try repo.frameRefs(old).map(\.id))
+        let newFrames = try repo.frameRefs(new)
+        let index = try #require(newFrames.firstIndex { !oldFrames.contains($0.id) }, "my.cnf's frame is new")
+        let key = RepositoryLayout.frame(newFrames[index].id)
+        var bytes = try t.stored(key)
         bytes[bytes.count / 3] ^= 0x01
-        try t.damage(payload, with: bytes)
+        try t.damage(key, with: bytes)
 
         let request = RestoreRequest(target: dir.sub("out"))
         var notices: [RestoreNotice] = []
@@ -160,7 +164,7 @@ import Testing
             Issue.record("restored a corrupt snapshot")
         } catch let error as RestoreError {
             #expect(error.exitStatus == .integrity)
-            #expect(error.description.contains(new.id.rawValue) && error.description.contains("data.tar.zst"))
+            #expect(error.description.contains(new.id.rawValue) && error.description.contains("frames.tsv frame \(index)"))
         }
         #expect(!FileSystem.exists(dir.sub("out")))
         #expect(try repo.catalog.lastVerifications()[new.id]?.passed == false, "the failure is remembered")

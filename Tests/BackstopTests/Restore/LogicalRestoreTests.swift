@@ -194,7 +194,7 @@ import Testing
             return chosen.contains { $0.offset < f.uncompressedEnd && $0.offset + $0.length > f.uncompressedOffset }
         }
         let neededBytes = needed.reduce(Int64(0)) { $0 + Int64(reader.frames[$1].compressedSize) }
-        let payloadSize = m.files.first { $0.name == m.payloadName }!.size
+        let payloadSize = reader.frames.reduce(Int64(0)) { $0 + Int64($1.compressedSize) }
 
         let report = try LogicalRestore(repository: repo, manifest: m, database: "app09").run(to: dir.sub("app09.sql"))
         #expect(try readFile(dir.sub("app09.sql")) == expected(dump, m, ["app09"]))
@@ -220,26 +220,29 @@ extension LogicalRestoreTests {
         func finish() throws {}
     }
 
-    /// A dump whose `shop` section spans several 2 MiB frames, stored in a fresh repository.
+    /// A dump whose `shop` section spans several frames (content-defined, about 1.25 MiB), stored in a fresh repository.
     func bigDumpSnapshot(_ dir: TemporaryDirectory) throws -> (Repository, Manifest, [UInt8], frames: [Int]) {
-        let dump = try Fixtures.bigMariaDBShop()
+        let dump = try Fixtures.bigMariaDBShop(megabytes: 12)
         let repo = try makeRepository(dir)
         let m = try backup(repo, dump, dir, name: "big.sql")
         let section = try #require(m.sections.first { $0.kind == .database && $0.name == "shop" })
-        let frames = m.frames.indices.filter {
-            m.frames[$0].uncompressedOffset < section.offset + section.length && m.frames[$0].uncompressedEnd > section.offset
+        let all = try repo.payloadFrames(m)
+        let frames = all.indices.filter {
+            all[$0].uncompressedOffset < section.offset + section.length && all[$0].uncompressedEnd > section.offset
         }
         #expect(frames.count >= 3, "the database spans several frames: \(frames)")
         return (repo, m, dump, frames)
     }
 
     func flipByte(inFrame index: Int, of m: Manifest, _ repo: Repository) throws {
-        let path = repo.snapshotDirectory(m.id) + "/data.zst"
-        let f = m.frames[index]
+        // Format 2: the frame's own object (`frames/ab/<id>`), changed in place.
+        let path = try repo.framePath(m, index)
+        chmod(path, 0o644)
+        let f = try repo.payloadFrames(m)[index]
         let fd = open(path, O_RDWR)
         defer { close(fd) }
         var byte: UInt8 = 0
-        let at = off_t(f.compressedOffset + Int64(f.compressedSize / 2))
+        let at = off_t(f.compressedSize / 2)
         #expect(pread(fd, &byte, 1, at) == 1)
         byte ^= 0x5A
         #expect(pwrite(fd, &byte, 1, at) == 1)
@@ -261,10 +264,10 @@ extension LogicalRestoreTests {
                 _ = try LogicalRestore(repository: repo, manifest: m, database: database).stream(into: sink)
                 Issue.record("a corrupt frame must stop the restore")
             } catch RestoreError.corrupt(let id, let file, let location, _) {
-                // One database: found decoding its frames. The whole stream: found earlier, as the
-                // stored file's digest (a whole restore hashes the payload before it starts).
-                #expect(id == m.id && file == "data.zst", "\(file)")
-                #expect(database == nil || location.hasPrefix("frame "), "\(location)")
+                // Found decoding the frames, before any byte goes out: format 2 has no stored
+                // payload file to hash, every frame is checked against its ID.
+                #expect(id == m.id && file == m.payloadName, "\(file)")
+                #expect(location.hasPrefix("frame "), "\(location)")
             }
             #expect(sink.bytes.isEmpty, "\(sink.bytes.count) bytes reached the pipe before the corruption was found")
         }

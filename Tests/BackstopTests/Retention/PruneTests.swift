@@ -16,7 +16,7 @@ import Testing
         #expect(try t.repo.verify(ids, mode: .quick).allSatisfy { $0.passed })
         let plan = try t.repo.retentionPlan(RetentionPolicy(keepLast: 2), timeZone: TimeZone(identifier: "UTC")!,
                                             now: t0.addingTimeInterval(4 * 86_400))
-        let removed = try t.repo.withWriterLock(command: "prune", timeout: 0, warn: { _ in }) { try t.repo.prune(plan) }
+        let removed = try t.repo.withWriterLock(command: "prune", timeout: 0, warn: { _ in }) { try t.repo.prune(plan).removed }
         #expect(removed.sorted() == Array(ids.prefix(2)))
         #expect(try t.repo.snapshotIDs() == Array(ids.suffix(2)))
         #expect(try t.repo.snapshots().map(\.id) == Array(ids.suffix(2)))

@@ -88,11 +88,11 @@ import Testing
         let dir = TemporaryDirectory()
         let (catalog, ms) = try Self.catalog(dir)
         try catalog.record(VerificationResult(snapshot: ms[2].id, source: nil, kind: nil, mode: .full, startedAt: Self.at(10), duration: 1,
-                                              bytesRead: 0, problems: [VerificationProblem(file: "data.zst", location: "frame 3", message: "corrupt")]))
+                                              bytesRead: 0, problems: [VerificationProblem(file: "frames.tsv", location: "frame 3", message: "corrupt")]))
         let r = try catalog.select(SelectionCriteria(point: .latest, source: "mysql-dump"))
         #expect(r.chosen?.id == ms[1].id)
         let bad = try #require(r.verdicts.first { $0.id == ms[2].id })
-        #expect(bad.verdict == .passedOver && bad.reason.contains("known bad") && bad.reason.contains("data.zst frame 3"))
+        #expect(bad.verdict == .passedOver && bad.reason.contains("known bad") && bad.reason.contains("frames.tsv frame 3"))
         // A later passing verification clears it.
         try catalog.record(VerificationResult(snapshot: ms[2].id, source: nil, kind: nil, mode: .full, startedAt: Self.at(11), duration: 1, bytesRead: 0, problems: []))
         #expect(try catalog.select(SelectionCriteria(point: .latest, source: "mysql-dump")).chosen?.id == ms[2].id)

@@ -314,10 +314,10 @@ import Testing
             defer { close(fd) }
             m = try LogicalSnapshotWriter(input: .fileDescriptor(fd), format: .raw, options: BackupOptions(source: "db")).write(to: t.repo)
         }
-        #expect(m.frames.count >= 2)
-        let frame = m.frames[1]
-        faulty.failReads(of: RepositoryLayout.snapshotFile(m.id, m.payloadName),
-                         in: frame.compressedOffset..<(frame.compressedOffset + Int64(frame.compressedSize)))
+        let frames = try SnapshotReader(repository: t.repo, manifest: m).frameList()
+        #expect(frames.count >= 2)
+        #expect(Set(frames.map(\.id)).count == frames.count, "frame 1 is used once")
+        faulty.failReads(of: RepositoryLayout.frame(frames[1].id))
         let target = dir.sub(kind == .filesystem ? "restored" : "restored.sql")
         do {
             _ = try t.repo.restore(candidates: [m.id], request: RestoreRequest(target: target), fallback: true) { _ in }

@@ -32,11 +32,11 @@ enum Fixtures {
 
     /// `pg-dumpall.sql` with `rows` generated rows added to `ledger`'s `entries` (about 12 bytes
     /// each), so the dump spans several 2 MiB frames.
-    static func bigPgDumpall(rows: Int = 400_000) throws -> [UInt8] {
+    static func bigPgDumpall(rows: Int = 400_000, seed: UInt64 = 1999) throws -> [UInt8] {
         let text = String(decoding: try pgDumpall(), as: UTF8.self)
         let copy = "COPY public.entries (id, amount) FROM stdin;\n"
         let at = try #require(text.range(of: copy), "pg-dumpall.sql has ledger's entries").upperBound
-        var gen = SeededBytes(seed: 1999)
+        var gen = SeededBytes(seed: seed)
         var generated = ""
         generated.reserveCapacity(rows * 14)
         for id in 100..<(100 + rows) { generated += "\(id)\t\(gen.next() % 100_000)\n" }

@@ -9,29 +9,44 @@ import Testing
 @Suite struct VerifierTests {
     enum Kind: String, CaseIterable { case filesystem, logical }
 
-    /// A repository holding one clean snapshot of `kind` and the snapshot to damage.
+    /// A repository holding one clean snapshot of `kind` and the snapshot to damage. Format 2
+    /// stores a frame once for every snapshot that has it, so the victim's content differs from
+    /// the clean one's (most of its frames are its own); damage to a frame object goes into one
+    /// of `victimFrames`.
     func makeSnapshots(_ kind: Kind, _ dir: TemporaryDirectory) throws -> (Repository, clean: Manifest, victim: Manifest) {
         let repo = try makeRepository(dir)
-        var gen = SeededBytes(seed: 5)
         switch kind {
         case .filesystem:
-            for i in 0..<8 { try writeFile(dir.sub("src/f\(i).dat"), i % 2 == 0 ? gen.bytes(700_000) : gen.text(900_000)) }
-            try writeFile(dir.sub("src/sub/small.txt"), Array("small\n".utf8))
-            let write = { try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: BackupOptions(source: "fs")).write(to: repo) }
-            return (repo, try write(), try write())
+            let write = { (seed: UInt64) throws -> Manifest in
+                var gen = SeededBytes(seed: seed)
+                for i in 0..<8 { try writeFile(dir.sub("src/f\(i).dat"), i % 2 == 0 ? gen.bytes(700_000) : gen.text(900_000)) }
+                try writeFile(dir.sub("src/sub/small.txt"), Array("small \(seed)\n".utf8))
+                return try FilesystemSnapshotWriter(paths: [dir.sub("src")], options: BackupOptions(source: "fs")).write(to: repo)
+            }
+            return (repo, try write(5), try write(6))
         case .logical:
-            try writeFile(dir.sub("dump.sql"), try Self.pgDump.get())
-            let write = { () throws -> Manifest in
+            let write = { (dump: [UInt8]) throws -> Manifest in
+                try writeFile(dir.sub("dump.sql"), dump)
                 let fd = open(dir.sub("dump.sql"), O_RDONLY)
                 defer { close(fd) }
                 return try LogicalSnapshotWriter(input: .fileDescriptor(fd), options: BackupOptions(source: "pg")).write(to: repo)
             }
-            return (repo, try write(), try write())
+            return (repo, try write(try Self.pgDump.get()), try write(try Self.pgDumpVictim.get()))
         }
     }
 
     /// The real pg_dumpall fixture grown to a few MiB (several frames), made once per test process.
     static let pgDump = Result { try Fixtures.bigPgDumpall() }
+    /// The same with other generated rows.
+    static let pgDumpVictim = Result { try Fixtures.bigPgDumpall(seed: 2000) }
+
+    /// Indices of the victim's frames that the clean snapshot does not use.
+    func victimFrames(_ repo: Repository, _ clean: Manifest, _ victim: Manifest) throws -> [Int] {
+        let shared = Set(try repo.frameRefs(clean).map(\.id))
+        let own = try repo.frameRefs(victim).enumerated().filter { !shared.contains($0.element.id) }.map(\.offset)
+        #expect(own.count >= 2, "the victim has frames of its own")
+        return own
+    }
 
     func verify(_ repo: Repository, _ m: Manifest, _ mode: VerificationMode = .full) -> VerificationResult {
         Verifier(repository: repo, id: m.id).verify(mode: mode)
@@ -68,11 +83,12 @@ import Testing
         }
     }
 
+    /// The snapshot's own files: a bit flip anywhere is caught by both modes (SHA256SUMS).
     @Test(arguments: Kind.allCases)
     func bitFlipsInEveryStoredFileAreCaught(kind: Kind) throws {
         var rng = SeededBytes(seed: 77)
-        for file in ["data.tar.zst", "data.zst", "entries.jsonl.zst", "manifest.json", "SHA256SUMS"] {
-            if kind == .filesystem && file == "data.zst" || kind == .logical && (file == "data.tar.zst" || file == "entries.jsonl.zst") { continue }
+        for file in ["frames.tsv", "entries.jsonl.zst", "manifest.json", "SHA256SUMS"] {
+            if kind == .logical && file == "entries.jsonl.zst" { continue }
             for _ in 0..<3 {
                 let dir = TemporaryDirectory()
                 let (repo, clean, victim) = try makeSnapshots(kind, dir)
@@ -91,53 +107,102 @@ import Testing
         }
     }
 
+    /// Format 2's payload is frame objects named by the SHA-256 of their decoded bytes: a bit
+    /// flip anywhere in one is caught by full verification (which decodes every frame and checks
+    /// its ID), naming the frame's key. Quick verification checks presence and size only (format
+    /// 1's quick check hashed the one payload file; format 2 has none).
+    @Test(arguments: Kind.allCases)
+    func bitFlipsInFrameObjectsAreCaught(kind: Kind) throws {
+        var rng = SeededBytes(seed: 78)
+        for _ in 0..<4 {
+            let dir = TemporaryDirectory()
+            let (repo, clean, victim) = try makeSnapshots(kind, dir)
+            let own = try victimFrames(repo, clean, victim)
+            let index = own[Int(rng.next() % UInt64(own.count))]
+            let size = try readFile(repo.framePath(victim, index)).count
+            let position = Int(rng.next() % UInt64(size))
+            try repo.flipFrameBit(victim, index, at: position, bit: Int(rng.next() % 8))
+            let key = try repo.frameKey(victim, index)
+            let r = verify(repo, victim, .full)
+            #expect(!r.passed, "\(kind) frame \(index) byte \(position): undetected")
+            #expect(r.problems.contains { $0.file == "frames.tsv" && $0.location == "frame \(index)" && $0.message.contains(key) },
+                    "\(kind) frame \(index) byte \(position): \(r.problems)")
+            #expect(verify(repo, clean).passed)
+        }
+    }
+
     @Test(arguments: Kind.allCases)
     func aTruncatedPayloadIsCaught(kind: Kind) throws {
         let dir = TemporaryDirectory()
         let (repo, clean, victim) = try makeSnapshots(kind, dir)
-        let path = repo.snapshotDirectory(victim.id) + "/" + victim.payloadName
-        let bytes = try readFile(path)
-        try writeFile(path, Array(bytes.prefix(bytes.count * 2 / 3)))
+        let index = try victimFrames(repo, clean, victim)[0]
+        let bytes = try readFile(repo.framePath(victim, index))
+        try repo.replaceFrame(victim, index, with: Array(bytes.prefix(bytes.count * 2 / 3)))
+        let key = try repo.frameKey(victim, index)
         for mode in VerificationMode.allCases {
             let r = verify(repo, victim, mode)
-            #expect(!r.passed && names(r, victim.payloadName), "\(mode): \(r.problems)")
+            #expect(!r.passed && names(r, key), "\(mode): \(r.problems)")
         }
         #expect(verify(repo, clean).passed)
     }
 
     @Test(arguments: Kind.allCases)
     func aRemovedFileIsCaught(kind: Kind) throws {
-        let files = kind == .filesystem ? ["data.tar.zst", "entries.jsonl.zst", "manifest.json", "SHA256SUMS"] : ["data.zst", "manifest.json", "SHA256SUMS"]
+        let files = kind == .filesystem ? ["frames.tsv", "entries.jsonl.zst", "manifest.json", "SHA256SUMS", "frame"] : ["frames.tsv", "manifest.json", "SHA256SUMS", "frame"]
         for file in files {
             let dir = TemporaryDirectory()
             let (repo, clean, victim) = try makeSnapshots(kind, dir)
-            unlink(repo.snapshotDirectory(victim.id) + "/" + file)
+            var name = file
+            if file == "frame" {
+                let index = try victimFrames(repo, clean, victim)[0]
+                name = try repo.frameKey(victim, index)
+                unlink(try repo.framePath(victim, index))
+            } else {
+                unlink(repo.snapshotDirectory(victim.id) + "/" + file)
+            }
             let r = verify(repo, victim)
-            #expect(!r.passed && names(r, file), "\(file): \(r.problems)")
+            #expect(!r.passed && names(r, name), "\(name): \(r.problems)")
             #expect(verify(repo, clean).passed)
         }
     }
 
+    /// Format 2's equivalent of a seek table that lies: `frames.tsv` (re-signed) moves one byte
+    /// of decoded size from frame 0 to frame 1, so the totals still add up.
     @Test(arguments: Kind.allCases)
     func aSeekTableThatLiesAboutAFrameIsCaught(kind: Kind) throws {
         let dir = TemporaryDirectory()
         var (repo, clean, victim) = try makeSnapshots(kind, dir)
-        #expect(victim.frames.count >= 2)
-        let path = repo.snapshotDirectory(victim.id) + "/" + victim.payloadName
-        var bytes = try readFile(path)
-        let tableStart = bytes.count - SeekTable.size(frameCount: victim.frames.count)
-        // Move one byte of decoded size from frame 0 to frame 1: totals still add up.
-        let sizeOffset0 = tableStart + 8 + 4, sizeOffset1 = tableStart + 8 + 8 + 4
-        func u32(_ at: Int) -> UInt32 { bytes[at...].prefix(4).reversed().reduce(0) { $0 << 8 | UInt32($1) } }
-        func put(_ at: Int, _ v: UInt32) { for i in 0..<4 { bytes[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) } }
-        put(sizeOffset0, u32(sizeOffset0) - 1)
-        put(sizeOffset1, u32(sizeOffset1) + 1)
-        try writeFile(path, bytes)
+        var frames = try repo.frameRefs(victim)
+        #expect(frames.count >= 2)
+        frames[0].uncompressedSize -= 1
+        frames[1].uncompressedSize += 1
+        try writeFile(repo.snapshotDirectory(victim.id) + "/frames.tsv", FrameList.encode(frames))
         try resign(repo, &victim, changing: victim.payloadName)
         #expect(verify(repo, victim, .quick).passed, "quick mode trusts the re-signed digests")
         let r = verify(repo, victim)
         #expect(!r.passed)
         #expect(r.problems.contains { $0.file == victim.payloadName && $0.location == "frame 0" }, "\(r.problems)")
+        #expect(verify(repo, clean).passed)
+    }
+
+    /// A file's content that does not match the entry list's digest is reported against the
+    /// payload as this format names it (`frames.tsv`), not a file format 2 does not have.
+    @Test func aContentDigestMismatchNamesThePayloadOfThisFormat() throws {
+        let dir = TemporaryDirectory()
+        var (repo, clean, victim) = try makeSnapshots(.filesystem, dir)
+        let folder = repo.snapshotDirectory(victim.id)
+        var lines = try shell("zstd -dc entries.jsonl.zst", directory: folder).stdoutText.split(separator: "\n").map(String.init)
+        let index = lines.firstIndex { $0.contains("f3.dat") }!
+        let forged = SHA256Hasher.digest(Array("forged".utf8)).hex
+        lines[index] = lines[index].replacingOccurrences(of: #""sha256":"[0-9a-f]{64}""#, with: "\"sha256\":\"\(forged)\"", options: .regularExpression)
+        #expect(lines[index].contains(forged))
+        unlink(folder + "/entries.jsonl.zst")
+        let writer = SeekableZstdWriter(downstream: try FileSink(path: folder + "/entries.jsonl.zst"))
+        try writer.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+        try writer.finish()
+        try resign(repo, &victim, changing: "entries.jsonl.zst")
+        let r = verify(repo, victim)
+        #expect(r.problems.contains { $0.file == victim.payloadName && $0.location == "entry src/f3.dat" }, "\(r.problems)")
         #expect(verify(repo, clean).passed)
     }
 
