@@ -36,7 +36,9 @@ public final class SeekableZstdWriter: ByteSink {
     public private(set) var frames: [FrameInfo] = []
 
     private let pool: CompressorPool
-    private let results = FrameResults()
+    private let results = OrderedResults<Compressed>()
+    /// Where each frame in flight sits in the stream, by sequence (the writer's thread only).
+    private var pending: [Int: FrameInfo] = [:]
     private let streamHash: OrderedHasher?
     private var inputCount: Int64 = 0
     /// Digest and size of the uncompressed stream; set by `finish()` when hashing input.
@@ -118,7 +120,7 @@ public final class SeekableZstdWriter: ByteSink {
         let info = FrameInfo(uncompressedOffset: uncompressedOffset, uncompressedSize: input.count,
                              compressedOffset: 0, compressedSize: 0)
         uncompressedOffset += Int64(input.count)
-        results.expect(sequence, info: info)
+        pending[sequence] = info
         let pool = self.pool, results = self.results, streamHash = self.streamHash
         DispatchQueue.global().async {
             streamHash?.update(input, sequence: sequence)
@@ -131,8 +133,9 @@ public final class SeekableZstdWriter: ByteSink {
     /// Writes finished frames downstream in order; with `blocking`, waits for at least one.
     private func drain(blocking: Bool) throws {
         var wait = blocking
-        while written < submitted, let (info, outcome) = results.take(written, wait: wait) {
+        while written < submitted, let outcome = results.take(written, wait: wait) {
             wait = false
+            let info = pending.removeValue(forKey: written)!
             let (input, output, size) = try outcome.get()
             try output.withUnsafeBytes { try downstream.write(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
             pool.recycle(input: input, output: output)
@@ -146,39 +149,8 @@ public final class SeekableZstdWriter: ByteSink {
     }
 }
 
-/// Compressed frames waiting to be written in order.
-private final class FrameResults: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var infos: [Int: FrameInfo] = [:]
-    /// A compressed frame: its input buffer (for reuse), the output buffer and the frame's size in it.
-    typealias Compressed = (input: [UInt8], output: [UInt8], size: Int)
-    private var outcomes: [Int: Result<Compressed, Error>] = [:]
-
-    func expect(_ sequence: Int, info: FrameInfo) {
-        condition.lock()
-        infos[sequence] = info
-        condition.unlock()
-    }
-
-    func deliver(_ sequence: Int, _ outcome: Result<Compressed, Error>) {
-        condition.lock()
-        outcomes[sequence] = outcome
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func take(_ sequence: Int, wait: Bool) -> (FrameInfo, Result<Compressed, Error>)? {
-        condition.lock()
-        defer { condition.unlock() }
-        while outcomes[sequence] == nil {
-            if !wait { return nil }
-            condition.wait()
-        }
-        let outcome = outcomes.removeValue(forKey: sequence)!
-        let info = infos.removeValue(forKey: sequence)!
-        return (info, outcome)
-    }
-}
+/// A compressed frame: its input buffer (for reuse), the output buffer and the frame's size in it.
+private typealias Compressed = (input: [UInt8], output: [UInt8], size: Int)
 
 /// Reuses compression contexts and frame buffers across frames, so a long stream does not
 /// allocate (and fault in) fresh megabytes for every frame. Each context is used by one task at a time.
