@@ -66,8 +66,9 @@ extension RepositoryLayout {
 /// style: between `cdcMinimum` and `maximumFrameSize`, about `cdcAverage` apart), so bytes
 /// inserted in a long section shift only the frames around them.
 ///
-/// Frames are hashed, compressed and stored on all cores; at most one frame per core is in
-/// flight. The frame list comes out in stream order. Errors end the pipeline, as in
+/// The whole stream is not hashed again: it is exactly the frames `frames.tsv` lists, each
+/// named by its digest. Frames are hashed and compressed on all cores and stored from a pool of
+/// I/O threads; at most one frame more than cores is in flight. The frame list comes out in stream order. Errors end the pipeline, as in
 /// `SeekableZstdWriter`: the first is thrown again by every later call.
 public final class FrameWriter: ByteSink {
     public static let maximumFrameSize = 4 << 20
@@ -84,13 +85,10 @@ public final class FrameWriter: ByteSink {
     private var gear: UInt64 = 0
     private let pool: FrameCompressorPool
     private let results = OrderedResults<FrameOutcome>()
-    private let streamHash: OrderedHasher?
     private var submitted = 0
     private var written = 0
     private var finished = false
     private var failure: Error?
-    /// Frames reused from a parent without being read: the stream digest is then unknown.
-    private var reusedUnread = false
 
     /// The payload's frames, in order (complete after `finish()`).
     public private(set) var frames: [FrameRef] = []
@@ -99,16 +97,13 @@ public final class FrameWriter: ByteSink {
     /// Compressed bytes of the frames this writer stored (new to the repository).
     public private(set) var bytesNew: Int64 = 0
     public private(set) var framesNew = 0
-    /// SHA-256 of the whole uncompressed stream, set by `finish()` unless frames were reused
-    /// without being read (`append(reused:)`).
-    public private(set) var streamDigest: SHA256Digest?
 
     /// With `cutAtBoundaries`, every `markBoundary()` ends the frame (logical snapshots: every
     /// section starts a frame); otherwise only `cut()` does.
     private let cutAtBoundaries: Bool
 
     public init(storage: StorageBackend, level: Int32 = 3, contentDefined: Bool = false, cutAtBoundaries: Bool = false,
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount, hashingStream: Bool = true) {
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.storage = storage
         self.level = level
         self.contentDefined = contentDefined
@@ -118,7 +113,6 @@ public final class FrameWriter: ByteSink {
         maxInFlight = max(1, workers) + 1
         io = IOPool(threads: 8)
         pool = FrameCompressorPool(level: level)
-        streamHash = hashingStream ? OrderedHasher() : nil
         buffer = pool.takeInput()
     }
 
@@ -189,7 +183,6 @@ public final class FrameWriter: ByteSink {
         try failing {
             while written < submitted { try drain(blocking: true) }
         }
-        reusedUnread = true
         for f in reused { bytesIn += Int64(f.uncompressedSize) }
         frames.append(contentsOf: reused)
     }
@@ -205,8 +198,6 @@ public final class FrameWriter: ByteSink {
             if !buffer.isEmpty { try endFrame() }
             while written < submitted { try drain(blocking: true) }
             io.stop()
-            let digest = streamHash?.finalize()
-            streamDigest = reusedUnread ? nil : digest
         }
     }
 
@@ -240,9 +231,8 @@ public final class FrameWriter: ByteSink {
         gear = 0
         let sequence = submitted
         submitted += 1
-        let storage = self.storage, pool = self.pool, results = self.results, streamHash = self.streamHash, io = self.io
+        let storage = self.storage, pool = self.pool, results = self.results, io = self.io
         DispatchQueue.global().async {
-            streamHash?.update(input, sequence: sequence)
             // On a core: hash, look the frame up, compress. On the I/O pool: store it.
             do {
                 try Interruption.check()

@@ -18,7 +18,7 @@ public struct RestoreReport: Codable, Sendable {
 /// Restores a filesystem snapshot, or the entries matching `includes`, into a directory.
 ///
 /// Extraction goes to a staging folder beside the target, which is renamed into place only
-/// when every entry's digest (and, for whole restores, the stream digest) matched. Entries are
+/// when every entry's digest matched (and every frame its ID, as it was decoded). Entries are
 /// refused when absolute, when they contain `..`, when a hard link escapes or carries data, and
 /// when they would be written through a symlink, when their path already exists in the restore (a path declared twice), and when
 /// a hard link points to anything but a regular file; see `DiskWriter`, which never follows a
@@ -145,13 +145,10 @@ public struct FilesystemRestore {
         let source = payload.source
         var framesRead = Set<Int>()
         let pull: () throws -> [UInt8]?
-        var frameStream: FrameStream?
-        // A whole restore reads every stored byte anyway: the stored file's digest is checked too.
         if whole {
             // Every frame is checked against its ID as it is decoded, and frames.tsv (which lists
             // the IDs) against the manifest: the stream is proven without hashing it again.
-            let frames = FrameStream(reader: payload, hashingOutput: manifest.sha256 != nil && payload.frameDigests == nil)
-            frameStream = frames
+            let frames = FrameStream(reader: payload)
             pull = {
                 do {
                     guard let (index, bytes, _) = try frames.nextWithCompressed() else { return nil }
@@ -208,9 +205,6 @@ public struct FilesystemRestore {
         warnings += disk.warnings
         if whole {
             while try pull() != nil {}
-            if let want = manifest.sha256, payload.frameDigests == nil, frameStream?.streamDigest != want {
-                throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "stream", reason: "digest does not match the manifest")
-            }
         }
         return RestoreReport(snapshot: id, target: "", entries: index, bytesWritten: bytes, bytesRead: source.bytesRead,
                              framesRead: framesRead.count, framesTotal: payload.frames.count, movedAside: nil, warnings: warnings)

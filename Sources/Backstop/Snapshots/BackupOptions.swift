@@ -18,7 +18,7 @@ public struct BackupOptions: Sendable {
         self.source = source
         self.tags = tags
         self.time = time
-        self.host = host ?? FileSystem.hostName
+        self.host = host ?? ProcessIdentity.hostName
         self.runID = runID
     }
 

@@ -59,7 +59,7 @@ extension Repository {
         var writer: FrameWriter?
         do {
             let level = options.compressionLevel ?? config.compression.level
-            let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical, hashingStream: false)
+            let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical)
             writer = payload
             var entriesFile: StagedFile?
             var entriesSink: HashingSink?
@@ -85,7 +85,7 @@ extension Repository {
                 startedAt: startedAt, completedAt: completedAt,
                 bytesIn: payload.bytesIn, bytesStored: frameBytes + files.reduce(0) { $0 + $1.size },
                 bytesNew: payload.bytesNew, frameCount: payload.frames.count, framesNew: payload.framesNew,
-                entryCount: result.entryCount, filesReused: result.filesReused, sha256: payload.streamDigest, frames: nil,
+                entryCount: result.entryCount, filesReused: result.filesReused, sha256: nil, frames: nil,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)

@@ -87,5 +87,4 @@ enum FileSystem {
         return "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_nlink):\(st.st_ino)"
     }
 
-    static var hostName: String { ProcessIdentity.hostName }
 }

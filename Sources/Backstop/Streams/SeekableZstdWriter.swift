@@ -10,10 +10,6 @@ import Foundation
 /// Memory is bounded: at most one frame per worker is compressing at once, and the writer blocks
 /// until the oldest one is written.
 ///
-/// With `hashingInput`, it also computes the SHA-256 of the whole uncompressed stream. That work
-/// runs in the compression tasks (each frame hashed in stream order, before it is compressed), off
-/// the producer's thread: the producer (reading files, building tar) is the pipeline's bottleneck.
-///
 /// Errors: the first error (a failed compression task, a failed downstream write such as a full
 /// disk) ends the pipeline. It is thrown at once, and every later `write`, `markBoundary` or
 /// `finish` throws it again without waiting for anything, so a caller that writes once more while
@@ -39,10 +35,7 @@ public final class SeekableZstdWriter: ByteSink {
     private let results = OrderedResults<Compressed>()
     /// Where each frame in flight sits in the stream, by sequence (the writer's thread only).
     private var pending: [Int: FrameInfo] = [:]
-    private let streamHash: OrderedHasher?
     private var inputCount: Int64 = 0
-    /// Digest and size of the uncompressed stream; set by `finish()` when hashing input.
-    public private(set) var inputDigest: SHA256Digest?
     public var bytesIn: Int64 { inputCount }
     private var submitted = 0
     private var written = 0
@@ -55,10 +48,8 @@ public final class SeekableZstdWriter: ByteSink {
         level: Int32 = 3,
         frameSize: Int = SeekableZstdWriter.defaultFrameSize,
         minimumFrameAtBoundary: Int = SeekableZstdWriter.defaultMinimumFrameAtBoundary,
-        workers: Int = ProcessInfo.processInfo.activeProcessorCount,
-        hashingInput: Bool = false
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount
     ) {
-        streamHash = hashingInput ? OrderedHasher() : nil
         precondition(frameSize > 0 && frameSize < Int(UInt32.max))
         self.downstream = downstream
         self.level = level
@@ -93,7 +84,6 @@ public final class SeekableZstdWriter: ByteSink {
         try failing {
             if !buffer.isEmpty { try endFrame() }
             while written < submitted { try drain(blocking: true) }
-            inputDigest = streamHash?.finalize()
             let table = SeekTable.encode(frames)
             try downstream.write(table)
             try downstream.finish()
@@ -121,9 +111,8 @@ public final class SeekableZstdWriter: ByteSink {
                              compressedOffset: 0, compressedSize: 0)
         uncompressedOffset += Int64(input.count)
         pending[sequence] = info
-        let pool = self.pool, results = self.results, streamHash = self.streamHash
+        let pool = self.pool, results = self.results
         DispatchQueue.global().async {
-            streamHash?.update(input, sequence: sequence)
             let outcome = Result { try pool.compress(input) }
             results.deliver(sequence, outcome.map { (input, $0.0, $0.1) })
         }

@@ -68,10 +68,9 @@ extension Repository {
     /// `Verifier.checkOwnFiles()`), and that `manifest` is the one on disk. Throws
     /// `RestoreError.corrupt` naming the first problem (and how many more there are).
     ///
-    /// The payload's size is checked here, not its digest: a whole restore hashes the stored
-    /// file in the pass that reads every frame (`StoredFileCheck`) and checks it before the
-    /// target is renamed into place (or, for `--to -`, before the first byte goes out); a partial
-    /// restore reads only its frames and relies on the entry and section digests.
+    /// The frames are not read here: every restore checks each frame it reads against its ID,
+    /// before the target is renamed into place (or, for `--to -`, before the first byte goes
+    /// out), and checks the entry or section digests of what it restores.
     public func checkBeforeRestore(_ manifest: Manifest) throws {
         let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
         if let failure = problems.first(where: \.isReadFailure) {

@@ -24,10 +24,9 @@ public struct Verifier {
 
     /// The checks a restore makes before it writes anything: the quick verification of the
     /// snapshot's own files (`SHA256SUMS` in its canonical form, the manifest against it, no file
-    /// missing or extra, every stored file's size, and the entry list's digest). The payload's
-    /// size is checked, not its digest: the restore hashes what it reads as it goes (a whole
-    /// restore the whole file, see `StoredFileCheck`). Returns the manifest read from disk and
-    /// the problems found.
+    /// missing or extra, the digests of `frames.tsv` and the entry list). The frames are not read:
+    /// the restore checks each one it reads against its ID. Returns the manifest read from disk
+    /// and the problems found.
     public func checkOwnFiles() -> (manifest: Manifest?, problems: [VerificationProblem]) {
         var run = Run(storage: storage, id: id)
         run.checkFrameObjects = false
@@ -264,7 +263,7 @@ private struct Run {
         for (i, f) in frameList.enumerated() where seen.insert(f.id).inserted {
             switch ledger?.verdict(f.id) {
             case .some(.ok): continue
-            case let .some(.bad(message)): problem("frames.tsv", frameLocation(i), message)
+            case let .some(.bad(message)): problem("frames.tsv", "frame \(i)", message)
             case nil: toRead.append(i)
             }
         }
@@ -285,14 +284,11 @@ private struct Run {
                 ledger?.record(frameList[index].id, .ok)
             } catch {
                 if !ExitStatus.isReadFailure(error) { ledger?.record(frameList[index].id, .bad("\(error)")) }
-                unreadable("frames.tsv", frameLocation(index), error, otherwise: "\(error)")
+                unreadable("frames.tsv", "frame \(index)", error, otherwise: "\(error)")
             }
         }
         bytesRead += source.bytesRead
     }
-
-    /// `frame 3`: the frame's place in `frames.tsv` (the messages name its object).
-    func frameLocation(_ index: Int) -> String { "frame \(index)" }
 
     var manifestPayloadName: String { manifest?.payloadName ?? "frames.tsv" }
 
@@ -338,7 +334,7 @@ private struct Run {
         bytesRead += source.bytesRead
         if let frameFailure {
             if !ExitStatus.isReadFailure(frameFailure) { ledger?.record(frameList[frameFailure.frame].id, .bad("\(frameFailure.underlying)")) }
-            unreadable(m.payloadName, frameLocation(frameFailure.frame), frameFailure, otherwise: "\(frameFailure.underlying)")
+            unreadable(m.payloadName, "frame \(frameFailure.frame)", frameFailure, otherwise: "\(frameFailure.underlying)")
             return
         }
         // Drain what the tar reader did not need (padding after the end-of-archive blocks).

@@ -65,7 +65,7 @@ import Testing
         // A pid that existed and is gone: a child that already exited.
         let child = try runProcess("/bin/sh", ["-c", "echo $$"])
         let deadPID = Int32(child.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))!
-        let stale = LockHolder(host: FileSystem.hostName, pid: deadPID, startedAt: Date(), command: "crashed backup")
+        let stale = LockHolder(host: ProcessIdentity.hostName, pid: deadPID, startedAt: Date(), command: "crashed backup")
         try writeFile(repo.locksDirectory + "/writer.lock", Array(try Timestamp.jsonEncoder().encode(stale)))
         var warnings: [String] = []
         try repo.withWriterLock(command: "next", timeout: 0, warn: { warnings.append($0) }) {}
