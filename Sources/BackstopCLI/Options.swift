@@ -42,7 +42,14 @@ struct RepositoryOptions: ParsableArguments {
     /// stderr.
     func open(_ output: Output, policy: Policy? = nil, command: String = "") throws -> Repository {
         let path = try policy.map { try self.path(policy: $0, command: command) } ?? self.path()
-        let repo = try Repository.open(at: path)
+        return try Self.open(path, output)
+    }
+
+    /// Opens the repository named `location` (as given to `--repo`, a policy's `repository:`, or
+    /// `copy --from/--to`), its catalog reconciled, and what the reconcile could not do said on
+    /// stderr. The one place where a repository's name becomes a `Repository`.
+    static func open(_ location: String, _ output: Output) throws -> Repository {
+        let repo = try Repository.open(at: location)
         for u in repo.reconciled.unreadable {
             output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }
