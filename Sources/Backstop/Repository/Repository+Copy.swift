@@ -33,7 +33,8 @@ public struct CopyReport: Sendable, Codable {
     public var framesSent = 0
     /// Frames the copied snapshots use that the target already held.
     public var framesPresent = 0
-    /// Bytes stored in the target: frames, snapshot files, events, verification records.
+    /// Bytes stored in the target: frames, snapshot files, events, verification records (with
+    /// `dryRun`: the frames' bytes).
     public var bytesSent: Int64 = 0
     public var eventsCopied = 0
     public var verificationsCopied = 0
@@ -110,14 +111,11 @@ extension Repository {
         try checkCopyable(to: target)
         let ordered = try ids.map { id in (id, try manifest(id)) }.sorted { ($0.1.completedAt, $0.0) < ($1.1.completedAt, $1.0) }
         var report = CopyReport(from: location, to: target.location, dryRun: options.dryRun)
-        if config.compression != target.config.compression {
-            report.notes.append("\(target.location) compresses with \(target.config.compression.algorithm) level \(target.config.compression.level), \(location) with level \(config.compression.level): frames are copied as stored (level \(config.compression.level)); new backups to \(target.location) use its own level")
-        }
         if options.dryRun {
             try planCopy(ordered.map(\.0), to: target, report: &report)
-            return report
+            return noteCompression(report, target: target)
         }
-        return try target.withWriterLock(command: options.command, timeout: options.lockTimeout, warn: warn) {
+        return noteCompression(try target.withWriterLock(command: options.command, timeout: options.lockTimeout, warn: warn) {
             var copyJob = SnapshotCopier(source: self, target: target, options: options, report: report)
             for (id, _) in ordered {
                 try Interruption.check()
@@ -134,7 +132,16 @@ extension Repository {
             }
             try copyJob.copyEvents(warn: warn)
             return copyJob.report
-        }
+        }, target: target)
+    }
+
+    /// The report, with a note when snapshots were copied to a target that compresses at
+    /// another level (their frames keep this repository's).
+    private func noteCompression(_ report: CopyReport, target: Repository) -> CopyReport {
+        guard !report.copied.isEmpty, config.compression != target.config.compression else { return report }
+        var noted = report
+        noted.notes.insert("\(target.location) compresses with \(target.config.compression.algorithm) level \(target.config.compression.level), \(location) with level \(config.compression.level): frames are copied as stored (level \(config.compression.level)); new backups to \(target.location) use its own level", at: 0)
+        return noted
     }
 
     /// Refuses a copy that could not be right: to itself, between formats, or between

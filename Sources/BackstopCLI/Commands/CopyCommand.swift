@@ -10,25 +10,28 @@ struct CopyCommand: ReportingCommand {
         Examples:
           backstop copy --from /var/backups/backstop --to /mnt/region-b/backstop --all
           backstop copy --from A --to B --all --source mysql-dump --after 2026-11-01
-          backstop copy --from A --to B --before upgrade --source mysql-datadir --dry-run
-          backstop copy --from A --to B 1a2b 3c4d --json
+          backstop copy --from A --to B --before upgrade --source mysql-datadir
+          backstop copy --from A --to B 1a2b 3c4d --dry-run --json
 
-        Which snapshots: IDs (or unique prefixes); or --all, narrowed by --source, --kind,
-        --host, --tag, --verified and the bounds --after T (completed at or after), --before
-        T|EVENT (strictly before), --at T (at or before); or, without --all, --at, --before or
-        --latest with filters choose one snapshot, as for restore.
+        Which snapshots: IDs (or unique prefixes); or --all, narrowed by --source,
+        --kind, --host, --tag, --verified and by --after T (completed at or after),
+        --before T|EVENT (strictly before) or --at T (at or before); or, without
+        --all, --at, --before or --latest with filters: one snapshot, as restore
+        chooses it.
 
-        Only frames the target lacks are sent, each read from the source, decoded and checked
-        against its ID first; then the snapshot's files, each checked against SHA256SUMS; the
-        manifest last. A snapshot already in the target is skipped. Safe to interrupt and run
-        again: nothing half-copied counts as a snapshot, and frames already sent are not sent
-        again. The target's writer lock is held while copying; the source is only read.
+        Only frames the target lacks are sent, each read from the source, decoded
+        and checked against its ID first; then the snapshot's files, each checked
+        against SHA256SUMS; the manifest last. A snapshot already in the target is
+        skipped. Safe to interrupt and run again: nothing half-copied counts as a
+        snapshot, and frames already sent are not sent again. The target's writer
+        lock is held while copying; the source is only read.
 
-        Exit codes: 0 copied (or nothing to do); 65 a source frame or file is corrupt (named;
-        that snapshot is not committed), or the target holds the same snapshot ID with another
-        manifest; 66 nothing matched; 64 usage, or repositories that cannot share snapshots
-        (the same one, another format or encryption); 74 I/O error; 75 the target's lock is held
-        (or a prune removed a snapshot from the source during the copy: run it again).
+        Exit codes: 0 copied (or nothing to do); 65 a source frame or file is
+        corrupt (named; that snapshot is not committed), or the target holds the
+        same snapshot ID with another manifest; 66 nothing matched; 64 usage, or
+        repositories that cannot share snapshots (the same one, another format or
+        encryption); 74 I/O error; 75 the target's lock is held, or a prune removed
+        a snapshot from the source during the copy (run it again).
         """)
 
     @OptionGroup var outputOptions: OutputOptions

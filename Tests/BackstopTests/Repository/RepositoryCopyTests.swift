@@ -218,6 +218,27 @@ import Testing
         #expect(try s.repo.copy([manifests[1].id], to: reopened).skipped == [manifests[1].id])
     }
 
+    // Proves: repositories whose encryption settings differ (one encrypted, one not) do not
+    // share snapshots: the copy is refused (64) before anything is written.
+    @Test func differentEncryptionSettingsAreRefused() throws {
+        let sourceDir = TemporaryDirectory(), targetDir = TemporaryDirectory()
+        let (s, manifests) = try sourceWithHistory(sourceDir, on: .memory)
+        let t = try Backends.memory.makeRepository(targetDir)
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(t.stored(RepositoryLayout.config))) as? [String: Any])
+        config["encryption"] = ["scheme": "age", "recipients": ["age1example"]]
+        try t.damage(RepositoryLayout.config, with: Array(try JSONSerialization.data(withJSONObject: config)))
+        let target = try t.reopen()
+        do {
+            _ = try s.repo.copy([manifests[0].id], to: target)
+            Issue.record("copied into a repository with another encryption setting")
+        } catch let error as CopyError {
+            #expect(error.exitStatus == .usage)
+            #expect(String(describing: error).contains("encryption"), "\(error)")
+        }
+        #expect(try target.storage.list(under: RepositoryLayout.snapshots).isEmpty)
+        #expect(try target.storage.list(under: RepositoryLayout.frames).isEmpty)
+    }
+
     // Proves: a repository is not copied onto itself.
     @Test func aRepositoryIsNotCopiedOntoItself() throws {
         let dir = TemporaryDirectory()
