@@ -172,6 +172,25 @@ import Testing
         #expect(try t.reopen().verify([manifests[0].id], mode: .full).allSatisfy { $0.passed })
     }
 
+    // Proves: a full target disk stops the copy with 74 (an I/O error, never an integrity
+    // failure), says to run it again, and shows no part of the snapshot.
+    @Test(arguments: Backends.allCases)
+    func aFullTargetIs74AndShowsNothing(backend: Backends) throws {
+        let sourceDir = TemporaryDirectory(), targetDir = TemporaryDirectory()
+        let (s, manifests) = try sourceWithHistory(sourceDir, on: backend)
+        let t = try backend.makeRepository(targetDir)
+        let faulty = FaultyBackend(t.base)
+        faulty.failPut(2, errno: ENOSPC)
+        do {
+            _ = try s.repo.copy([manifests[0].id], to: t.reopen(on: faulty))
+            Issue.record("copied onto a full disk")
+        } catch {
+            #expect(ExitStatus(for: error) == .ioError, "\(error)")
+            #expect("\(error)".contains(manifests[0].id.rawValue) && "\(error)".contains("Run the copy again"), "\(error)")
+        }
+        #expect(try t.reopen().snapshotIDs().isEmpty)
+    }
+
     // Proves: a snapshot ID the target holds with another manifest is not the same snapshot:
     // the copy refuses it (65), naming both repositories, and changes nothing.
     @Test func sameIDWithAnotherManifestIsRefused() throws {
