@@ -109,7 +109,7 @@ extension Repository {
     public func copy(_ ids: [SnapshotID], to target: Repository, options: CopyOptions = CopyOptions(),
                      warn: (String) -> Void = { _ in }) throws -> CopyReport {
         try checkCopyable(to: target)
-        let ordered = try ids.map { id in (id, try manifest(id)) }.sorted { ($0.1.completedAt, $0.0) < ($1.1.completedAt, $1.0) }
+        let ordered = try Set(ids).map { id in (id, try manifest(id)) }.sorted { ($0.1.completedAt, $0.0) < ($1.1.completedAt, $1.0) }
         var report = CopyReport(from: location, to: target.location, dryRun: options.dryRun)
         if options.dryRun {
             try planCopy(ordered.map(\.0), to: target, report: &report)
