@@ -80,6 +80,7 @@ import Testing
         #expect(try CLI.run(["copy", "--from", a, "--to", b, "--after", "2026-11-01T00:00:00Z"]).status == 64)
         #expect(try CLI.run(["copy", "--from", a, "--to", b, "--all", "--latest"]).status == 64)
         #expect(try CLI.run(["copy", "--from", a, "--to", a, "--all"]).status == 64)
+        #expect(try CLI.run(["copy", "--from", a, "--to", b, ids[0], "--source", "dump"]).status == 64, "a filter is never ignored")
         #expect(committed(b).isEmpty)
 
         // One snapshot, chosen as restore would: the last datadir snapshot before the event.

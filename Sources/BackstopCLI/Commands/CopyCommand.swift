@@ -68,7 +68,9 @@ struct CopyCommand: ReportingCommand {
         }
         if after != nil { throw ValidationError("--after bounds a set of snapshots: use it with --all") }
         if !snapshots.isEmpty {
-            if selection.isGiven { throw ValidationError("snapshot IDs and selection flags exclude each other; give one") }
+            let filtered = selection.source != nil || selection.kind != nil || !selection.tags.isEmpty || selection.host != nil
+                || selection.verified || selection.event != nil
+            if selection.isGiven || filtered { throw ValidationError("snapshot IDs and selection flags exclude each other; give one") }
             return
         }
         if !selection.isGiven {
