@@ -34,6 +34,9 @@ public struct Policy: Sendable {
     public var jobs: [Job]
     public var retention: RetentionPolicy?
     public var verification: Verification
+    /// `copy-to:`: repositories each run copies the snapshots it took to (with their
+    /// verification history, and events), after its jobs and their verification.
+    public var copyTo: [String] = []
 }
 
 /// A mistake in a policy file, with its place.

@@ -53,6 +53,13 @@ public enum PolicyParser {
         return policy!
     }
 
+    /// A repository named in `copy-to:`: a relative path is resolved against the policy file's
+    /// folder (as `repository:` is); a URL (`s3://…`) is left as it is.
+    static func resolve(_ name: String, file: String) -> String {
+        if name.hasPrefix("/") || name.contains("://") { return name }
+        return URL(fileURLWithPath: (file as NSString).deletingLastPathComponent).appendingPathComponent(name).standardizedFileURL.path
+    }
+
     /// Keys renamed by `markDuplicate` start with this; the reader skips them.
     static let duplicateMarker = "backstop-duplicate-key-"
 
@@ -180,11 +187,35 @@ private struct Reader {
             fail(nil, "the policy is empty; it needs at least 'repository' and 'jobs'")
             return nil
         }
-        guard let top = mapping(root, "the policy", allowed: ["repository", "timezone", "lock-timeout", "jobs", "retention", "verify"]) else { return nil }
+        guard let top = mapping(root, "the policy", allowed: ["repository", "timezone", "lock-timeout", "jobs", "retention", "verify", "copy-to"]) else { return nil }
         var repository = string(top["repository"], "repository")
         if top["repository"] == nil { fail(root, "missing 'repository': the path (or s3://bucket/prefix) of the repository") }
         if let r = repository, !r.hasPrefix("/"), !r.contains("://") {
             repository = URL(fileURLWithPath: (file as NSString).deletingLastPathComponent).appendingPathComponent(r).standardizedFileURL.path
+        }
+        var copyTo: [String] = []
+        if let entry = top["copy-to"] {
+            if case .sequence = entry.value {
+                copyTo = strings(entry, "copy-to")
+                if copyTo.isEmpty, case let .sequence(seq) = entry.value, seq.isEmpty {
+                    fail(entry.value, "'copy-to' is an empty list; name at least one repository, or leave the key out")
+                }
+            } else if let one = string(entry, "copy-to") {
+                copyTo = [one]
+            }
+            var seenTargets = Set<String>()
+            var items: [Node] = []
+            if case let .sequence(seq) = entry.value { items = Array(seq) }
+            for (i, target) in copyTo.enumerated() {
+                let resolved = PolicyParser.resolve(target, file: file)
+                let node = i < items.count ? items[i] : entry.value
+                if let repository, resolved == repository {
+                    fail(node, "'copy-to' names the policy's own repository (\(repository)); name another repository to copy to")
+                } else if !seenTargets.insert(resolved).inserted {
+                    fail(node, "'copy-to' names \(target) twice; give each repository once")
+                }
+                copyTo[i] = resolved
+            }
         }
         var zone = TimeZone(identifier: "UTC")!
         if let name = string(top["timezone"], "timezone") {
@@ -212,7 +243,7 @@ private struct Reader {
         let verification = top["verify"].flatMap { verify($0.value) } ?? Policy.Verification()
         guard let repository, issues.isEmpty else { return nil }
         return Policy(file: file, repository: repository, timeZone: zone, lockTimeout: lockTimeout, jobs: jobs,
-                      retention: retention, verification: verification)
+                      retention: retention, verification: verification, copyTo: copyTo)
     }
 
     mutating func job(_ node: Node) -> Policy.Job? {

@@ -18,6 +18,16 @@ public struct JobOutcome: Codable, Sendable {
     public var exitCode: Int32
 }
 
+/// What one `copy-to:` repository got from a run.
+public struct CopyOutcome: Codable, Sendable {
+    public var to: String
+    /// What was copied, when the copy completed.
+    public var report: CopyReport?
+    /// Why it did not, if so.
+    public var error: String?
+    public var exitCode: Int32
+}
+
 /// What a `backstop run` did, for its report and exit status.
 public struct RunSummary: Codable, Sendable {
     public var runID: RunID
@@ -30,6 +40,8 @@ public struct RunSummary: Codable, Sendable {
     public var pruned: [SnapshotID]
     public var plan: RetentionPlan?
     public var sampled: [VerificationResult]
+    /// One per `copy-to:` repository (none in a dry run).
+    public var copies: [CopyOutcome] = []
     public var exitCode: Int32
 }
 
@@ -38,16 +50,22 @@ public struct RunSummary: Codable, Sendable {
 /// Under the writer lock: each job with its hooks (a failing `before` skips the job; `after`
 /// always runs), verification of what was written, the prune the retention rules call for,
 /// verification of a sample of older snapshots. The snapshots of one run share a run ID.
+/// With `copy-to:`, the snapshots the run took are copied to each of those repositories (with
+/// their verification history, and events) after their verification; a failed copy is reported
+/// and counts in the exit status, and the run goes on.
 /// SIGINT/SIGTERM stops the run: the job in progress ends, its `after` hook runs (also when the
 /// grace period ends the process first), no later job starts, and `Interrupted` is thrown.
 /// The exit status is the worst of all steps: 1 (unexpected) > 74 > 65 > 66 > 3 > 0.
 public struct PolicyRunner {
     public var policy: Policy
     public var logger: Logger
+    /// Opens a repository named in `copy-to:` (the CLI opens it as every command opens one).
+    public var openRepository: (String) throws -> Repository
 
-    public init(policy: Policy, logger: Logger) {
+    public init(policy: Policy, logger: Logger, openRepository: @escaping (String) throws -> Repository = { try Repository.open(at: $0) }) {
         self.policy = policy
         self.logger = logger
+        self.openRepository = openRepository
     }
 
     static let severity: [Int32] = [0, 3, 66, 65, 74, 75, 1]
@@ -79,6 +97,11 @@ public struct PolicyRunner {
                 verified = try repo.verify(written, mode: mode, warn: { logger.warning("\($0)") })
                 for r in verified where !r.passed { logger.error("\(r.summary)") }
             }
+            var copies: [CopyOutcome] = []
+            let taken = outcomes.compactMap(\.snapshot)
+            if !dryRun && !taken.isEmpty {
+                for name in policy.copyTo { copies.append(try copy(taken, from: repo, to: name)) }
+            }
             var plan: RetentionPlan?
             var pruned: [SnapshotID] = []
             if let retention = policy.retention {
@@ -108,9 +131,29 @@ public struct PolicyRunner {
                 }
             }
             let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }
+                + copies.map(\.exitCode)
             return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: Date(),
                               jobs: outcomes, verified: verified, pruned: pruned, plan: plan, sampled: sampled,
-                              exitCode: Self.worst(codes))
+                              copies: copies, exitCode: Self.worst(codes))
+        }
+    }
+
+    /// Copies the snapshots `ids` of `repo` to the `copy-to:` repository `name`; throws only
+    /// `Interrupted` (every other failure is in the outcome).
+    func copy(_ ids: [SnapshotID], from repo: Repository, to name: String) throws -> CopyOutcome {
+        try Interruption.check()
+        do {
+            let target = try openRepository(name)
+            let options = CopyOptions(lockTimeout: policy.lockTimeout, command: "backstop run \(policy.file) (copy-to)")
+            let report = try repo.copy(ids, to: target, options: options, warn: { logger.warning("\($0)") })
+            for note in report.notes { logger.info("copy to \(name): \(note)") }
+            logger.info("copied \(report.copied.count) snapshots to \(name) (\(report.framesSent) frames, \(report.bytesSent) bytes sent; \(report.framesPresent) frames already there)")
+            return CopyOutcome(to: name, report: report, exitCode: 0)
+        } catch {
+            try Interruption.check()
+            let status = ExitStatus(for: error)
+            logger.error("copy to \(name) failed (exit \(status.rawValue)): \(error)")
+            return CopyOutcome(to: name, error: String(describing: error), exitCode: status.rawValue)
         }
     }
 

@@ -11,8 +11,8 @@ struct RunCommand: ReportingCommand {
         Example (crontab): 15 2 * * * /usr/local/bin/backstop run /etc/backstop/nightly.yaml
 
         Takes the writer lock (waiting up to the policy's lock-timeout), runs each job with its
-        before/after hooks, verifies what it wrote, prunes by the retention rules, verifies a
-        sample of older snapshots. Quiet on success (cron mails only trouble) unless --verbose;
+        before/after hooks, verifies what it wrote, copies it to each copy-to: repository, prunes by
+        the retention rules, verifies a sample of older snapshots. Quiet on success (cron mails only trouble) unless --verbose;
         warnings and errors go to stderr with timestamps. --time T records the snapshots as
         taken at T and is the "now" of retention. The repository is the policy's: --repo or
         $BACKSTOP_REPO, when given, must name the same one (else 64, nothing runs).
@@ -41,7 +41,8 @@ struct RunCommand: ReportingCommand {
         let p = try PolicyParser.load(file: policy)
         let when = try time.map { try TimeParser.fromEnvironment().parse($0) }
         let repo = try repository.open(output, policy: p, command: "run")
-        let summary = try PolicyRunner(policy: p, logger: Logger(label: "backstop")).run(in: repo, time: when, dryRun: dryRun)
+        let runner = PolicyRunner(policy: p, logger: Logger(label: "backstop"), openRepository: { try RepositoryOptions.open($0, output) })
+        let summary = try runner.run(in: repo, time: when, dryRun: dryRun)
         if output.json {
             output.printJSON(summary)
         } else if verbose || summary.exitCode != 0 || dryRun {
@@ -65,6 +66,13 @@ struct RunCommand: ReportingCommand {
             if s.dryRun { lines += plan.text.split(separator: "\n").map { "    " + $0 } }
         }
         for v in s.sampled { lines.append("  sampled  \(v.snapshot) (\(v.mode.rawValue)): \(v.passed ? "ok" : "FAILED: \(v.problems.first!)")") }
+        for c in s.copies {
+            if let r = c.report {
+                lines.append("  copied   \(r.copied.count) snapshots to \(c.to): \(r.framesSent) frames sent (\(Output.bytes(r.bytesSent))), \(r.framesPresent) already there")
+            } else {
+                lines.append("  copy     to \(c.to) FAILED (exit \(c.exitCode)): \(c.error ?? "")")
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -8,7 +8,7 @@ import Testing
 
     @Test func everyShippedPolicyLoads() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.packageRoot + "/Policies").filter { $0.hasSuffix(".yaml") }.sorted()
-        #expect(files == ["ci-verify.yaml", "nightly.yaml", "pre-upgrade.yaml"])
+        #expect(files == ["ci-verify.yaml", "nightly.yaml", "pre-upgrade.yaml", "two-regions.yaml"])
         for f in files {
             let p = try PolicyParser.load(file: Self.packageRoot + "/Policies/" + f)
             #expect(p.repository == "/var/backups/backstop", "\(f)")
@@ -21,6 +21,16 @@ import Testing
                                                      keepTags: ["keep-forever", "pre-upgrade"], keepBeforeEvent: 90 * 86400))
         #expect(nightly.verification == Policy.Verification(afterBackup: .full, sample: 2))
         #expect(nightly.jobs[1].format == .mysqldump && nightly.jobs[1].command?.hasPrefix("mariadb-dump") == true)
+        #expect(nightly.copyTo.isEmpty)
+        #expect(try PolicyParser.load(file: Self.packageRoot + "/Policies/two-regions.yaml").copyTo == ["/mnt/region-b/backstop"])
+    }
+
+    @Test func copyToIsOneRepositoryOrAList() throws {
+        let one = try PolicyParser.parse(Self.valid + "\ncopy-to: /mnt/b", file: "/etc/backstop/p.yaml")
+        #expect(one.copyTo == ["/mnt/b"])
+        // Relative names are resolved as `repository:` is, against the policy's folder; URLs are kept.
+        let list = try PolicyParser.parse(Self.valid + "\ncopy-to: [other, s3://bucket/prefix]", file: "/etc/backstop/p.yaml")
+        #expect(list.copyTo == ["/etc/backstop/other", "s3://bucket/prefix"])
     }
 
     static let valid = """
@@ -71,6 +81,10 @@ import Testing
         // Tags follow the one name rule (`Name`), as source and event names do.
         Mistake(name: "bad tag", yaml: valid.replacingOccurrences(of: "paths: [/srv/data]", with: "paths: [/srv/data]\n    tags: [nightly, \"two words\"]"),
                 line: 6, column: 21, message: "tag 'two words' may use only letters, digits, '.', '_' and '-'"),
+        Mistake(name: "copy-to own repository", yaml: valid + "\ncopy-to: [/mnt/b, /srv/backups]", line: 8, column: 19,
+                message: "'copy-to' names the policy's own repository"),
+        Mistake(name: "copy-to empty", yaml: valid + "\ncopy-to: []", line: 8, column: 10, message: "'copy-to' is an empty list"),
+        Mistake(name: "copy-to twice", yaml: valid + "\ncopy-to: [/mnt/b, /mnt/b]", line: 8, column: 19, message: "'copy-to' names /mnt/b twice"),
         Mistake(name: "bad after-backup", yaml: valid + "\nverify:\n  after-backup: sometimes", line: 9, column: 17, message: "after-backup must be quick, full or none"),
     ]
 
