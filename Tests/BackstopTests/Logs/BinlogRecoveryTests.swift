@@ -131,8 +131,10 @@ import Testing
     /// Waits (up to a minute) until the archive holds the server's binlog up to its current
     /// position; fails the test if it never does.
     func waitUntilArchived(_ repo: Repository, _ server: MariaDBServer, _ what: String) throws {
-        let position = try masterStatus(server)
+        var position = ""
         for _ in 0..<600 {
+            // Read each time: the server appends a binlog checkpoint event to a new file on its own.
+            position = try masterStatus(server)
             if try repo.logSegments(source: "mysql-binlog").contains(where: { $0.endPosition == position }) { return }
             usleep(100_000)
         }
