@@ -42,4 +42,51 @@ import Testing
         #expect(noPosition.status == 66 && noPosition.stderr.contains("--master-data=2"), "\(noPosition.stderr)")
         #expect(noPosition.stdout.isEmpty)
     }
+
+    /// Proves: `prune --dry-run` lists archived segments with keep or remove and why, removing
+    /// nothing; `prune` then removes the segment older than keep-logs and the oldest kept
+    /// snapshot.
+    @Test func pruneListsAndRemovesSegmentsByKeepLogs() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let old = "000000010000000000000001"
+        try s.write("wal/" + old, String(repeating: "old wal\n", count: 1000))
+        #expect(try CLI.run(["logs", "push", "--source", "pg-wal", s.sub("wal/" + old), "--repo", s.repo]).status == 0)
+        // A snapshot 30 days in the future, and prune as of 31 days from now: the segment is
+        // older than keep-logs and than the oldest kept snapshot.
+        let later = Date().addingTimeInterval(30 * 86400)
+        let stamp = ISO8601DateFormatter().string(from: later)
+        try s.write("t/a", "a\n")
+        #expect(try CLI.run(["backup", s.sub("t"), "--source", "t", "--time", stamp, "--repo", s.repo]).status == 0)
+        try s.write("policy.yaml", "repository: \(s.repo)\njobs:\n  - source: t\n    kind: filesystem\n    paths: [\(s.sub("t"))]\nretention:\n  keep-last: 1\n  keep-logs: 7d\n")
+        let now = ISO8601DateFormatter().string(from: later.addingTimeInterval(86400))
+        let dry = try CLI.run(["prune", "--policy", s.sub("policy.yaml"), "--dry-run", "--time", now])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("remove  logs/pg-wal/\(old)"), "\(dry.stdout)")
+        #expect(try CLI.run(["logs", "list", "--source", "pg-wal", "--repo", s.repo]).stdout.contains(old))
+        let real = try CLI.run(["prune", "--policy", s.sub("policy.yaml"), "--time", now])
+        #expect(real.status == 0, "\(real.stderr)")
+        let listed = try CLI.run(["logs", "list", "--source", "pg-wal", "--repo", s.repo]).stdout
+        #expect(!listed.contains(old), "\(listed)")
+    }
+
+    /// Proves: a dump taken with `--master-data=2 --gtid` keeps its binlog position in the
+    /// manifest, and `show` prints it (text and JSON).
+    @Test func showPrintsTheDumpsBinlogPosition() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        let header = "-- SET GLOBAL gtid_slave_pos='0-1-41';\n\n-- CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000007', MASTER_LOG_POS=4242;\n\n"
+        let dump = sampleDump(rows: 2).replacingOccurrences(of: "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n\n",
+                                                             with: "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n\n" + header)
+        try s.write("dump.sql", dump)
+        let b = try CLI.run(["backup", "--stdin", "--source", "mysql-dump", "--repo", s.repo], stdinFile: s.sub("dump.sql"))
+        #expect(b.status == 0, "\(b.stderr)")
+        let id = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = try CLI.run(["show", id, "--repo", s.repo])
+        #expect(text.stdout.contains("binlog      mysql-bin.000007:4242 (GTID 0-1-41)"), "\(text.stdout)")
+        let parsed = try json(try CLI.run(["show", id, "--json", "--repo", s.repo]).stdout) as? [String: Any]
+        let manifest = (parsed?["manifest"] as? [String: Any]) ?? parsed
+        let position = manifest?["binlogPosition"] as? [String: Any]
+        #expect(position?["file"] as? String == "mysql-bin.000007" && position?["position"] as? Int == 4242 && position?["gtid"] as? String == "0-1-41")
+    }
 }
