@@ -89,4 +89,19 @@ import Testing
         let position = manifest?["binlogPosition"] as? [String: Any]
         #expect(position?["file"] as? String == "mysql-bin.000007" && position?["position"] as? Int == 4242 && position?["gtid"] as? String == "0-1-41")
     }
+
+    /// Proves: `verify --all` reads the archived segments too: one whose data object is gone
+    /// fails the run (65) and is named.
+    @Test func verifyAllReportsAMissingSegment() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        for n in ["000000010000000000000001", "000000010000000000000002"] {
+            try s.write("wal/" + n, String(repeating: "wal \(n)\n", count: 500))
+            #expect(try CLI.run(["logs", "push", "--source", "pg-wal", s.sub("wal/" + n), "--repo", s.repo]).status == 0)
+        }
+        #expect(try CLI.run(["verify", "--all", "--repo", s.repo]).status == 0)
+        try FileManager.default.removeItem(atPath: s.repo + "/logs/pg-wal/000000010000000000000002.zst")
+        let r = try CLI.run(["verify", "--all", "--repo", s.repo])
+        #expect(r.status == 65 && r.stdout.contains("000000010000000000000002"), "\(r.stdout)\(r.stderr)")
+    }
 }
