@@ -61,6 +61,7 @@ public enum LogError: Error, CustomStringConvertible, ExitStatusProviding {
     case noSegments(source: String, hint: String)
     case toolFailed(command: String, status: Int32, stderr: String)
     case snapshotHasNoPosition(snapshot: SnapshotID)
+    case notAPostgresDataDirectory(String)
 
     public var description: String {
         switch self {
@@ -84,6 +85,8 @@ public enum LogError: Error, CustomStringConvertible, ExitStatusProviding {
             return "no log segments archived for \(source): \(hint)"
         case let .toolFailed(command, status, stderr):
             return "`\(command)` failed (exit \(status)): \(stderr)"
+        case let .notAPostgresDataDirectory(path):
+            return "the restored snapshot in \(path) holds no PostgreSQL data directory (no PG_VERSION in it or in one folder below it): --until on a filesystem snapshot needs a base backup (pg_basebackup -D DIR -X none, then backstop backup DIR --source pg-base)"
         case let .snapshotHasNoPosition(id):
             return "snapshot \(id) records no binlog position, so the binlog cannot be replayed from it: take dumps with `mariadb-dump --master-data=2` (or --source-data=2) for point-in-time restores"
         }
@@ -92,7 +95,7 @@ public enum LogError: Error, CustomStringConvertible, ExitStatusProviding {
     public var exitStatus: ExitStatus {
         switch self {
         case .corruptSegment, .conflictingSegment, .chainBroken, .gap: return .integrity
-        case .notFound, .noSegments, .snapshotHasNoPosition: return .noMatch
+        case .notFound, .noSegments, .snapshotHasNoPosition, .notAPostgresDataDirectory: return .noMatch
         case .unreadableFile: return .ioError
         case .badName: return .usage
         case .toolFailed: return .failure

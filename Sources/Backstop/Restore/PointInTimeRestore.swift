@@ -143,7 +143,56 @@ extension Repository {
         return f.string(from: date)
     }
 
-    static func shellQuoted(_ s: String) -> String {
+    public static func shellQuoted(_ s: String) -> String {
         "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// PostgreSQL: a restored base backup made to replay archived WAL up to a moment.
+public enum PostgresRecovery {
+    /// The data directory in a restored filesystem snapshot: `directory` itself when it holds
+    /// `PG_VERSION`, else its one subdirectory that does (a snapshot keeps its path's last name).
+    public static func dataDirectory(in directory: String) throws -> String {
+        if FileSystem.exists(directory + "/PG_VERSION") { return directory }
+        let candidates = try FileSystem.list(directory).map { directory + "/" + $0 }.filter { FileSystem.exists($0 + "/PG_VERSION") }
+        guard candidates.count == 1 else {
+            throw LogError.notAPostgresDataDirectory(directory)
+        }
+        return candidates[0]
+    }
+
+    /// Appends `restore_command`, `recovery_target_time` and `recovery_target_action = 'promote'`
+    /// to `postgresql.auto.conf` and creates `recovery.signal`, so the server started on
+    /// `dataDirectory` replays archived WAL up to `until` (transactions committed before it)
+    /// and then opens for writes.
+    public static func write(dataDirectory: String, restoreCommand: String, until: Date) throws {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
+        let quoted = restoreCommand.replacingOccurrences(of: "'", with: "''")
+        let settings = """
+
+            # Written by backstop restore --until: replay archived WAL up to this moment, then promote.
+            restore_command = '\(quoted)'
+            recovery_target_time = '\(f.string(from: until))+00'
+            recovery_target_action = 'promote'
+
+            """
+        let conf = dataDirectory + "/postgresql.auto.conf"
+        do {
+            var bytes = (try? FileSystem.readFile(conf)) ?? []
+            bytes += Array(settings.utf8)
+            unlink(conf + ".backstop-tmp")
+            unlink(dataDirectory + "/recovery.signal")
+            let sink = try FileSink(path: conf + ".backstop-tmp", mode: 0o600)
+            try bytes.withUnsafeBytes { try sink.write($0) }
+            try sink.finish()
+            try FileSystem.rename(conf + ".backstop-tmp", conf)
+            let signal = try FileSink(path: dataDirectory + "/recovery.signal", mode: 0o600)
+            try signal.finish()
+        } catch {
+            throw RestoreError.targetWrite(target: dataDirectory, reason: "cannot write the recovery settings: \(error)")
+        }
     }
 }

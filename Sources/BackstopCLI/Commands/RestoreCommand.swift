@@ -83,8 +83,8 @@ struct RestoreCommand: ReportingCommand {
     @Option(help: ArgumentHelp("Point-in-time: the newest dump of --source before this time, brought forward to it with the archived binlogs.", valueName: "time"))
     var until: String?
 
-    @Option(help: ArgumentHelp("With --until: the log source whose segments are replayed (default mysql-binlog).", valueName: "name"))
-    var logSource = "mysql-binlog"
+    @Option(help: ArgumentHelp("With --until: the log source whose segments are replayed (default mysql-binlog for dumps, pg-wal for base backups).", valueName: "name"))
+    var logSource: String?
 
     func validate() throws {
         if until != nil {
@@ -92,7 +92,7 @@ struct RestoreCommand: ReportingCommand {
                 throw ValidationError("--until chooses the dump itself (the newest before T): drop SNAPSHOT, --at, --before, --latest and --run")
             }
             if selection.source == nil { throw ValidationError("--until needs --source: the dumps' source, e.g. --source mysql-dump") }
-            if table != nil || !includes.isEmpty { throw ValidationError("--until restores a whole dump or one --database; --table and --include do not apply") }
+            if table != nil || !includes.isEmpty { throw ValidationError("--until restores a whole dump, one --database, or a base backup; --table and --include do not apply") }
             if to.isEmpty { throw ValidationError("--to needs a path") }
             return
         }
@@ -144,15 +144,20 @@ struct RestoreCommand: ReportingCommand {
         for w in report.warnings { output.warning(w) }
     }
 
-    /// `--until T`: the newest dump before T, then the binlog from its position up to T.
+    /// `--until T`: the newest snapshot of --source before T. A dump (logical) is followed by the
+    /// binlog from its position up to T; a base backup (filesystem) is restored with the
+    /// recovery settings that make PostgreSQL replay archived WAL up to T.
     func restoreUntil(_ until: Date, _ repo: Repository, _ output: Output) throws {
-        var criteria = try SelectionOptions.criteria(for: selection, point: .before(until, event: nil))
-        criteria.kind = .logical
+        let criteria = try SelectionOptions.criteria(for: selection, point: .before(until, event: nil))
         let result = try repo.selection(criteria)
         if explain { output.note(result.explanation) }
         guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
+        if chosen.kind == .filesystem {
+            try restoreBaseBackupUntil(until, chosen.id, repo, output)
+            return
+        }
         let manifest = try repo.manifest(chosen.id)
-        let plan = try repo.planBinlogReplay(snapshot: manifest, logSource: logSource, until: until)
+        let plan = try repo.planBinlogReplay(snapshot: manifest, logSource: logSource ?? "mysql-binlog", until: until)
         if explain { output.note(plan.explanation) }
         for w in plan.warnings { output.warning(w) }
         let report = try repo.restoreUntil(plan, database: database, to: to, force: force)
@@ -161,6 +166,25 @@ struct RestoreCommand: ReportingCommand {
         } else {
             notice(output, "restored \(chosen.id)\(database.map { " (database \($0))" } ?? "") and \(Output.bytes(report.replayBytes)) of binlog events from \(plan.position) up to \(Timestamp.format(until)) to \(to == "-" ? "standard output" : to)")
         }
+    }
+
+    /// PostgreSQL: the base backup, then `restore_command` (this binary's `logs get`) and
+    /// `recovery_target_time` in its `postgresql.auto.conf`, and `recovery.signal`.
+    func restoreBaseBackupUntil(_ until: Date, _ id: SnapshotID, _ repo: Repository, _ output: Output) throws {
+        if database != nil || to == "-" {
+            throw ValidationError("--until with a filesystem snapshot (a PostgreSQL base backup) restores a data directory: --to DIR, without --database")
+        }
+        let request = RestoreRequest(target: to, force: force, noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
+        let report = try repo.restore(candidates: [id], request: request, fallback: false) { notice(output, $0) }
+        let dataDirectory = try PostgresRecovery.dataDirectory(in: report.target)
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let repoPath = URL(fileURLWithPath: try repository.path()).standardizedFileURL.path
+        let source = logSource ?? "pg-wal"
+        let command = [binary, "logs", "get", "--repo", repoPath, "--source", source].map(Repository.shellQuoted).joined(separator: " ") + " %f %p"
+        try PostgresRecovery.write(dataDirectory: dataDirectory, restoreCommand: command, until: until)
+        if explain { output.note("recovery settings in \(dataDirectory)/postgresql.auto.conf: restore_command = '\(command)', recovery_target_time = \(Timestamp.format(until)); recovery.signal created") }
+        if output.json { output.printJSON(report) }
+        notice(output, "restored \(id) to \(dataDirectory) with recovery up to \(Timestamp.format(until)) from logs/\(source)/: start PostgreSQL on it (its owner and mode 0700 as usual) and it replays the archived WAL, then promotes")
     }
 
     /// `--run`'s run ID, if given.
