@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The outage drill, narrated: nightly backups of real MariaDB and PostgreSQL servers, an upgrade
 # that breaks them, a restore of the last pre-upgrade snapshot into a rebuilt server, then
-# application-by-application recovery of the data written after that snapshot.
+# application-by-application recovery of the data written after that snapshot: MariaDB's binlogs
+# are archived continuously (backstop logs follow), so each affected application comes back as of
+# the moment of the failure (restore --until), not only as of the last dump.
 #
 #   scripts/drill.sh [WORKDIR]          (default: a new temporary folder, removed afterwards)
 #
@@ -40,7 +42,7 @@ case "${1:-}" in
         user=""; [ "$(id -u)" = 0 ] && user="--user=root"
         ( for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null
           exec </dev/null >/dev/null 2>&1; /usr/sbin/mariadbd --no-defaults --datadir="$2" $user --socket="$3" \
-            --skip-networking --pid-file="$4" --log-error="$2.err" & )
+            --skip-networking --pid-file="$4" --log-error="$2.err" --log-bin=mysql-bin --binlog-format=ROW --server-id=1 & )
         for _ in $(seq 1 300); do
             mariadb-admin --no-defaults -S "$3" -u root ping >/dev/null 2>&1 && exit 0
             sleep 0.1
@@ -102,7 +104,15 @@ running_servers() { # the pids from our pid files that are still alive
     done
 }
 
+stop_follower() { # the binlog follower this drill started, by its pid (SIGTERM: a last archive pass)
+    if [ -n "${follower_pid:-}" ] && kill -0 "$follower_pid" 2>/dev/null; then
+        kill -TERM "$follower_pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$follower_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    follower_pid=""
+}
 cleanup() { # on any exit: stop what is still running (by pid), then remove the folder
+    stop_follower
     stop_servers
     local pid
     for pid in $(running_servers | cut -d' ' -f1); do kill -9 "$pid" 2>/dev/null || true; done
@@ -166,7 +176,7 @@ jobs:
     after: rm -rf $DRILL/copy/mariadb-data
   - source: mariadb-dump
     kind: logical
-    command: mariadb-dump --no-defaults -S $DRILL/my.sock -u root --all-databases --single-transaction --routines --events
+    command: mariadb-dump --no-defaults -S $DRILL/my.sock -u root --all-databases --single-transaction --routines --events --master-data=2 --gtid
     format: mysqldump
     tags: [nightly]
   - source: pg-datadir
@@ -196,6 +206,21 @@ EOF
 "$bin" init >/dev/null
 "$bin" policy check "$DRILL/nightly.yaml"
 
+say "MariaDB's binlogs are archived continuously (backstop logs follow, across the hooks' restarts)"
+"$bin" logs follow --source mysql-binlog --socket "$DRILL/my.sock" --user root --flush-interval 1s \
+    --spool "$DRILL/binlog-spool" --quiet 2> "$DRILL/follow.err" &
+follower_pid=$!
+# Waits until the archive holds the server's binlog up to its current position.
+wait_archived() {
+    local position=""
+    for _ in $(seq 1 600); do
+        position="$(my -e 'SHOW MASTER STATUS' | cut -f1,2 | tr '\t' :)"
+        if "$bin" logs list --source mysql-binlog --json | python3 -c 'import json,sys; sys.exit(0 if sys.argv[1] in [s.get("endPosition") for s in json.load(sys.stdin)["segments"]] else 1)' "$position"; then return 0; fi
+        sleep 0.1
+    done
+    fail "the binlog archive reaches $position"; cat "$DRILL/follow.err"; return 0
+}
+
 say "Three nightly runs (driven with --time), with application writes in between"
 for night in 21 22 23; do
     for db in app01 app02; do my -e "INSERT INTO $db.orders (name, amount) VALUES ('day $night', $night)"; done
@@ -219,8 +244,22 @@ timed "backstop run, the night after the upgrade" "$bin" run "$DRILL/nightly.yam
 mariadb_state > "$DRILL/mariadb-post.txt"
 pg_state > "$DRILL/pg-post.txt"
 
+say "After the last dump, app07 and app12 keep writing until the cluster breaks"
+for db in app07 app12; do
+    my -e "INSERT INTO $db.orders (name, amount) VALUES ('after the last dump', 2.00); UPDATE $db.orders SET amount = amount + 1 WHERE id = 1"
+done
+my -e "FLUSH BINARY LOGS"   # a rotation between the dump and the failure
+my -e "INSERT INTO app12.orders (name, amount) VALUES ('just before the failure', 3.00); DELETE FROM app07.customers WHERE id = 1"
+sleep 1.1
+failure_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"   # the moment of the failure: every write above is before it
+mariadb_state > "$DRILL/mariadb-failure.txt"
+wait_archived
+pass "binlogs archived up to the failure at $failure_at"
+
 say "The upgrade broke both clusters. Which snapshots are from before it?"
 mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown
+stop_follower
+"$bin" logs check --source mysql-binlog
 $PGRUN "$PGBIN/pg_ctl" -D "$DRILL/pg-data" -m fast -w stop >/dev/null
 for source in mariadb-datadir mariadb-dump pg-datadir pg-cluster; do
     "$bin" select --before upgrade --source "$source" --explain > "$DRILL/pre-$source.id"
@@ -237,17 +276,23 @@ check "the rebuilt server holds exactly the pre-upgrade rows" "$(cat "$DRILL/mar
 say "Which applications wrote data after that snapshot?"
 post_dump="$("$bin" select --latest --source mariadb-dump)"
 "$bin" diff "$(cat "$DRILL/pre-mariadb-dump.id")" "$post_dump"
-changed="$("$bin" diff "$(cat "$DRILL/pre-mariadb-dump.id")" "$post_dump" --json | python3 -c 'import json,sys; print(" ".join(c["path"] for c in json.load(sys.stdin)["changed"]))')"
+# Applications only: the system database `mysql` changes on its own (InnoDB statistics, binlog
+# and GTID state) and is never restored from a dump into a rebuilt server.
+changed="$("$bin" diff "$(cat "$DRILL/pre-mariadb-dump.id")" "$post_dump" --json | python3 -c 'import json,sys; print(" ".join(c["path"] for c in json.load(sys.stdin)["changed"] if c["path"].startswith("app")))')"
 check "diff names exactly the applications that changed" "app03 app07 app12" "$changed"
 
-say "Recover them one by one from the post-upgrade dump"
+say "Recover them one by one as of the moment of the failure: the newest dump, then their binlog events"
+"$bin" restore --source mariadb-dump --database app07 --until "$failure_at" --explain --to - 2>&1 >/dev/null | grep -E '^(dump|replaying|  mysql-bin)' || true
 for db in $changed; do
-    timed "backstop restore --database $db | mariadb" bash -c "'$bin' restore '$post_dump' --database $db --to - | mariadb --no-defaults -S '$DRILL/rebuilt.sock' -u root"
+    timed "backstop restore --database $db --until (failure) | mariadb" bash -c "set -o pipefail; '$bin' restore --source mariadb-dump --database $db --until '$failure_at' --to - | mariadb --no-defaults -S '$DRILL/rebuilt.sock' -u root" \
+        || fail "restore --until of $db"
 done
 SOCK="$DRILL/rebuilt.sock" mariadb_state > "$DRILL/mariadb-recovered.txt"
-expected="$(join <(sort "$DRILL/mariadb-pre.txt") <(sort "$DRILL/mariadb-post.txt") | while read -r db pre post; do
-    case " $changed " in *" $db "*) echo "$db $post" ;; *) echo "$db $pre" ;; esac; done)"
-check "recovered applications equal the post-upgrade state, the others the pre-upgrade state" "$expected" "$(sort "$DRILL/mariadb-recovered.txt")"
+expected="$(join <(sort "$DRILL/mariadb-pre.txt") <(sort "$DRILL/mariadb-failure.txt") | while read -r db pre failed; do
+    case " $changed " in *" $db "*) echo "$db $failed" ;; *) echo "$db $pre" ;; esac; done)"
+check "recovered applications equal their state at the failure (every row written up to it), the others the pre-upgrade state" "$expected" "$(sort "$DRILL/mariadb-recovered.txt")"
+check "the writes after the last dump are not in that dump: the binlog brought them back" "different" \
+    "$([ "$(grep '^app12 ' "$DRILL/mariadb-post.txt")" != "$(grep '^app12 ' "$DRILL/mariadb-failure.txt")" ] && echo different || echo same)"
 
 say "PostgreSQL: rebuild from the pre-upgrade data directory"
 timed "backstop restore (PostgreSQL data directory)" "$bin" restore "$(cat "$DRILL/pre-pg-datadir.id")" --to "$DRILL/pg-rebuilt"

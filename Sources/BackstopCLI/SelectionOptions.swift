@@ -59,6 +59,12 @@ struct SelectionOptions: ParsableArguments {
 }
 
 extension SelectionOptions {
+    /// These flags' filters with `point` (restore --until chooses its own point).
+    static func criteria(for options: SelectionOptions, point: SelectionPoint) throws -> SelectionCriteria {
+        SelectionCriteria(point: point, source: options.source, kind: options.kind.flatMap(SnapshotKind.init), tags: options.tags,
+                          host: options.host, verifiedOnly: options.verified)
+    }
+
     /// The snapshot named by `id` (an ID or unique prefix) or, if none, chosen by these flags.
     func resolve(_ id: String?, in repo: Repository) throws -> SnapshotID {
         if let id { return try repo.resolve(id) }

@@ -131,6 +131,7 @@ public final class Catalog: @unchecked Sendable {
             // Every open asks for the snapshots not counted in yet: none, almost always.
             try db.execute(sql: "CREATE INDEX snapshot_unindexed ON snapshot(id) WHERE framesIndexed = 0")
         }
+        m.registerMigration("v6: log segments", migrate: Catalog.createLogSegments)
         return m
     }
 

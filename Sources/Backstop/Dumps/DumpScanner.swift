@@ -41,6 +41,9 @@ public final class DumpScanner: SectionScanner {
     private var openRestrictions = 0
     private var singleDatabaseName: String?
     private var sawDatabaseHeader = false
+    /// mysqldump: the binlog coordinates the dump carries (`--master-data=2`, `--gtid`), if any.
+    public private(set) var binlogPosition: BinlogPosition?
+    private var dumpGTID: String?
     private static let longLine = 64 << 10
 
     public init(format: DumpFormat, sink: ByteSink) {
@@ -193,6 +196,14 @@ public final class DumpScanner: SectionScanner {
         if line == "--" { return .blockStart }
         switch format {
         case .mysqldump:
+            if current.kind == .preamble, line.hasPrefix("-- CHANGE ") || line.hasPrefix("-- SET GLOBAL gtid_") {
+                if let (file, pos) = BinlogPosition.parseChangeMaster(line) {
+                    binlogPosition = BinlogPosition(file: file, position: pos, gtid: dumpGTID ?? binlogPosition?.gtid)
+                } else if let gtid = BinlogPosition.parseGTID(line) {
+                    dumpGTID = gtid
+                    binlogPosition?.gtid = gtid
+                }
+            }
             if line.hasPrefix("-- Current Database: ") {
                 sawDatabaseHeader = true
                 return .header(name: Self.backquoted(line.dropFirst(21)), kind: .database)

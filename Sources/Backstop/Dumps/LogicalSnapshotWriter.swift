@@ -156,7 +156,8 @@ public struct LogicalSnapshotWriter {
                 + "or pass --format raw to store raw streams knowingly")
         }
         progress?(BackupProgress(bytesIn: total, entries: 0))
-        return SnapshotBody(entryCount: sections.count, sections: sections, dumpFormat: chosen)
+        return SnapshotBody(entryCount: sections.count, sections: sections, dumpFormat: chosen,
+                            binlogPosition: (scanner as? DumpScanner)?.binlogPosition)
     }
 }
 

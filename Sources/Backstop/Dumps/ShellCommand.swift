@@ -105,6 +105,12 @@ final class ShellCommand {
         return result
     }
 
+    /// Records the raw status of a child already reaped by the caller (`waitpid` with WNOHANG).
+    func markExited(_ raw: Int32) {
+        let signal = raw & 0x7f
+        exit = signal == 0 ? ((raw >> 8) & 0xff, Int32(0)) : (128 + signal, signal)
+    }
+
     /// The last lines the command wrote to standard error (or to its output, for hooks).
     var tail: String {
         guard let data = FileManager.default.contents(atPath: stderrPath) else { return "" }

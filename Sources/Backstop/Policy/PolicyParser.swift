@@ -302,13 +302,13 @@ private struct Reader {
 
     mutating func retentionPolicy(_ node: Node) -> RetentionPolicy? {
         guard let m = mapping(node, "retention", allowed: ["keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly",
-                                                          "keep-yearly", "keep-within", "keep-tag", "keep-before-event"]) else { return nil }
+                                                          "keep-yearly", "keep-within", "keep-tag", "keep-before-event", "keep-logs"]) else { return nil }
         return RetentionPolicy(
             keepLast: count(m["keep-last"], "keep-last"), keepHourly: count(m["keep-hourly"], "keep-hourly"),
             keepDaily: count(m["keep-daily"], "keep-daily"), keepWeekly: count(m["keep-weekly"], "keep-weekly"),
             keepMonthly: count(m["keep-monthly"], "keep-monthly"), keepYearly: count(m["keep-yearly"], "keep-yearly"),
             keepWithin: duration(m["keep-within"], "keep-within"), keepTags: strings(m["keep-tag"], "keep-tag"),
-            keepBeforeEvent: duration(m["keep-before-event"], "keep-before-event"))
+            keepBeforeEvent: duration(m["keep-before-event"], "keep-before-event"), keepLogs: duration(m["keep-logs"], "keep-logs"))
     }
 
     mutating func verify(_ node: Node) -> Policy.Verification? {

@@ -7,6 +7,7 @@ import Foundation
 /// snapshots/<id>/manifest.json, SHA256SUMS, data.tar.zst | data.zst, entries.jsonl.zst
 /// events/<id>.json
 /// verifications/<snapshot-id>/<time>.json
+/// logs/<source>/<segment>.zst, <segment>.json      (archived binlog / WAL segments: `LogSegment`)
 /// ```
 ///
 /// A snapshot's manifest is written last: its presence is the commit. A `snapshots/<id>/` prefix
@@ -17,6 +18,12 @@ enum RepositoryLayout {
     static let snapshots = StorageKey("snapshots")
     static let events = StorageKey("events")
     static let verifications = StorageKey("verifications")
+    static let logs = StorageKey("logs")
+
+    static func logSource(_ source: String) -> StorageKey { StorageKey("logs", source) }
+    /// A log segment's bytes (one zstd frame) and its record (`LogSegment`, the commit).
+    static func logData(_ source: String, _ object: String) -> StorageKey { StorageKey("logs", source, object + ".zst") }
+    static func logRecord(_ source: String, _ object: String) -> StorageKey { StorageKey("logs", source, object + ".json") }
 
     static func snapshot(_ id: SnapshotID) -> StorageKey { StorageKey("snapshots", id.rawValue) }
     static func snapshotFile(_ id: SnapshotID, _ name: String) -> StorageKey { StorageKey("snapshots", id.rawValue, name) }

@@ -14,10 +14,13 @@ public struct RetentionPolicy: Sendable, Equatable {
     public var keepTags: [String] = []
     /// Seconds: keep the last snapshot of each source before each event for this long after the event.
     public var keepBeforeEvent: TimeInterval?
+    /// Seconds: keep archived log segments with an event this recent, beyond those a kept
+    /// snapshot needs (`LogRetentionPlanner`).
+    public var keepLogs: TimeInterval?
 
     public init(keepLast: Int? = nil, keepHourly: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil,
                 keepMonthly: Int? = nil, keepYearly: Int? = nil, keepWithin: TimeInterval? = nil,
-                keepTags: [String] = [], keepBeforeEvent: TimeInterval? = nil) {
+                keepTags: [String] = [], keepBeforeEvent: TimeInterval? = nil, keepLogs: TimeInterval? = nil) {
         self.keepLast = keepLast
         self.keepHourly = keepHourly
         self.keepDaily = keepDaily
@@ -27,6 +30,7 @@ public struct RetentionPolicy: Sendable, Equatable {
         self.keepWithin = keepWithin
         self.keepTags = keepTags
         self.keepBeforeEvent = keepBeforeEvent
+        self.keepLogs = keepLogs
     }
 
     /// True when no rule is set: nothing is removed.

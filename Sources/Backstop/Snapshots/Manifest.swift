@@ -99,6 +99,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var files: [StoredFile]
     public var warnings: [String]
     public var toolVersion: String
+    /// mysqldump taken with `--master-data=2`/`--source-data=2` (and `--gtid`): the binlog
+    /// position its data is consistent with, where a point-in-time restore starts replaying.
+    public var binlogPosition: BinlogPosition? = nil
 
     /// The payload as messages name it: format 1, its file in the snapshot folder; format 2,
     /// the frames listed in `frames.tsv`.

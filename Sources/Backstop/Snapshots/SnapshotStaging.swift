@@ -28,6 +28,7 @@ struct SnapshotBody {
     var dumpFormat: DumpFormat? = nil
     var paths: [String] = []
     var filesReused: Int? = nil
+    var binlogPosition: BinlogPosition? = nil
 }
 
 extension Repository {
@@ -79,7 +80,7 @@ extension Repository {
             let files = [frameFile] + (entriesFile.map { [$0.record] } ?? [])
             let frameBytes = payload.frames.reduce(Int64(0)) { $0 + Int64($1.compressedSize) }
             let completedAt = Date(millisecondsSince1970: startedAt.millisecondsSince1970 + Int64(Date().timeIntervalSince(clockStart) * 1000))
-            let manifest = Manifest(
+            var manifest = Manifest(
                 format: Manifest.currentFormat, id: id, kind: kind, source: options.source, host: options.host,
                 tags: options.tags, runID: options.runID, paths: result.paths, dumpFormat: result.dumpFormat,
                 startedAt: startedAt, completedAt: completedAt,
@@ -88,6 +89,7 @@ extension Repository {
                 entryCount: result.entryCount, filesReused: result.filesReused, sha256: nil, frames: nil,
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
+            manifest.binlogPosition = result.binlogPosition
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
             return manifest
         } catch {

@@ -32,17 +32,23 @@ struct PruneCommand: ReportingCommand {
         }
         let repo = try repository.open(output, policy: p, command: "prune")
         let now = try time.map { try TimeParser.fromEnvironment().parse($0) } ?? Date()
-        let (plan, result, freed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
+        let (plan, result, freed, logs) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
             let plan = try repo.retentionPlan(retention, timeZone: p.timeZone, now: now)
-            if dryRun { return (plan, PruneResult(), try repo.bytesFreed(by: plan)) }
+            let logs = try repo.logRetentionPlan(plan, policy: retention, now: now)
+            if dryRun { return (plan, PruneResult(), try repo.bytesFreed(by: plan), logs) }
             let result = try repo.prune(plan, warn: output.warning)
-            return (plan, result, (result.framesSwept, result.bytesFreed))
+            try repo.pruneLogs(logs)
+            return (plan, result, (result.framesSwept, result.bytesFreed), logs)
         }
         if output.json {
-            output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: result.removed, framesFreed: freed.0, bytesFreed: freed.1))
+            output.printJSON(PruneReport(dryRun: dryRun, plan: plan, removed: result.removed, framesFreed: freed.0, bytesFreed: freed.1,
+                                         logSegments: logs.isEmpty ? nil : logs))
             return
         }
         output.line(plan.text)
+        for d in logs {
+            output.line("\(d.keep ? "keep  " : "remove")  logs/\(d.source)/\(d.segment)  \(d.reason)")
+        }
         output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed, freeing \(Output.bytes(freed.1)) (\(freed.0) frames no kept snapshot uses)"
                            : "\(plan.keep.count) kept, \(result.removed.count) removed; \(result.framesSwept) unused frames removed, \(Output.bytes(result.bytesFreed)) freed")
     }
@@ -55,4 +61,6 @@ struct PruneReport: Encodable {
     /// Frames removed (or, with dryRun, that would be) and the bytes freed with the snapshots' own files.
     var framesFreed: Int
     var bytesFreed: Int64
+    /// Archived log segments, each kept or removed with the reason (absent without any).
+    var logSegments: [LogSegmentDecision]?
 }

@@ -12,6 +12,14 @@ struct RestoreCommand: ReportingCommand {
           backstop restore 1a2b --to /tmp/r --include 'mysql-snapshot/app1/*'
           backstop restore --before upgrade --source mysql-dump --database app1 --to app1.sql
           backstop restore --latest --source pg --table public.orders --to - | psql scratch
+          backstop restore --source mysql-dump --database app07 --until '2024-03-25 01:59' --to - | mariadb
+
+        --until T (point-in-time): the newest dump of --source completed before T (taken with
+        mariadb-dump --master-data=2), then the binlog events archived by `backstop logs` from the
+        dump's position up to T (events stamped before T's second; of --database only, which needs
+        binlog_format=ROW), one stream for the mariadb client. --explain names the dump, the
+        segments and the positions. A gap in the archived binlogs between the dump and T stops the
+        restore (65) and names the gap and the latest moment that can be reached.
 
         Filesystem snapshots go to a directory: it must be new or empty (--force moves an existing
         one aside to DIR.before-restore-TIME; nothing is deleted). Extraction happens in a staging
@@ -29,7 +37,7 @@ struct RestoreCommand: ReportingCommand {
         When the chosen snapshot proves corrupt, restore stops (65) and the target is unchanged;
         with --fallback it says so and tries the next older candidate of the same source and kind.
 
-        Exit codes: 0 restored; 65 corrupt or hostile data; 66 nothing matched the selection (or
+        Exit codes: 0 restored; 65 corrupt or hostile data, or a gap in the log chain; 66 nothing matched the selection (or
         no such database/table/entry); 73 target not empty; 74 the target cannot be written
         (broken pipe, disk full, permission): staging removed, target unchanged, nothing recorded
         against the snapshot; 64 usage.
@@ -72,11 +80,26 @@ struct RestoreCommand: ReportingCommand {
     @Option(name: .customLong("run"), help: ArgumentHelp("Restore every snapshot of one `backstop run` into --to DIR: DIR/SOURCE/ for filesystem snapshots, DIR/SOURCE.sql for logical ones.", valueName: "run-id"))
     var runID: String?
 
+    @Option(help: ArgumentHelp("Point-in-time: the newest dump of --source before this time, brought forward to it with the archived binlogs.", valueName: "time"))
+    var until: String?
+
+    @Option(help: ArgumentHelp("With --until: the log source whose segments are replayed (default mysql-binlog for dumps, pg-wal for base backups).", valueName: "name"))
+    var logSource: String?
+
     func validate() throws {
+        if until != nil {
+            if snapshot != nil || selection.isGiven || runID != nil {
+                throw ValidationError("--until chooses the dump itself (the newest before T): drop SNAPSHOT, --at, --before, --latest and --run")
+            }
+            if selection.source == nil { throw ValidationError("--until needs --source: the dumps' source, e.g. --source mysql-dump") }
+            if table != nil || !includes.isEmpty { throw ValidationError("--until restores a whole dump, one --database, or a base backup; --table and --include do not apply") }
+            if to.isEmpty { throw ValidationError("--to needs a path") }
+            return
+        }
         try selection.validateSelection()
         let ways = (snapshot == nil ? 0 : 1) + (selection.isGiven ? 1 : 0) + (runID == nil ? 0 : 1)
         if ways > 1 { throw ValidationError("give a SNAPSHOT, selection flags or --run, not more than one") }
-        if ways == 0 { throw ValidationError("give a SNAPSHOT, --at TIME, --before TIME|EVENT, --latest or --run ID") }
+        if ways == 0 { throw ValidationError("give a SNAPSHOT, --at TIME, --before TIME|EVENT, --latest, --until TIME or --run ID") }
         if runID != nil && (!includes.isEmpty || database != nil || table != nil) { throw ValidationError("--run restores whole snapshots; --include, --database and --table take one snapshot") }
         if database != nil && table != nil { throw ValidationError("--database and --table exclude each other") }
         if !includes.isEmpty && (database != nil || table != nil) { throw ValidationError("--include is for filesystem snapshots; --database and --table for logical ones") }
@@ -90,6 +113,10 @@ struct RestoreCommand: ReportingCommand {
 
     func run(_ output: Output) throws {
         let repo = try repository.open(output)
+        if let until {
+            try restoreUntil(try TimeParser.fromEnvironment().parse(until), repo, output)
+            return
+        }
         if let run = try runToRestore() {
             try restoreRun(run, repo, output)
             return
@@ -115,6 +142,49 @@ struct RestoreCommand: ReportingCommand {
                 + (report.movedAside.map { "; the previous contents are in \($0)" } ?? ""))
         }
         for w in report.warnings { output.warning(w) }
+    }
+
+    /// `--until T`: the newest snapshot of --source before T. A dump (logical) is followed by the
+    /// binlog from its position up to T; a base backup (filesystem) is restored with the
+    /// recovery settings that make PostgreSQL replay archived WAL up to T.
+    func restoreUntil(_ until: Date, _ repo: Repository, _ output: Output) throws {
+        let criteria = try SelectionOptions.criteria(for: selection, point: .before(until, event: nil))
+        let result = try repo.selection(criteria)
+        if explain { output.note(result.explanation) }
+        guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
+        if chosen.kind == .filesystem {
+            try restoreBaseBackupUntil(until, chosen.id, repo, output)
+            return
+        }
+        let manifest = try repo.manifest(chosen.id)
+        let plan = try repo.planBinlogReplay(snapshot: manifest, logSource: logSource ?? "mysql-binlog", until: until)
+        if explain { output.note(plan.explanation) }
+        for w in plan.warnings { output.warning(w) }
+        let report = try repo.restoreUntil(plan, database: database, to: to, force: force)
+        if output.json && to != "-" {
+            output.printJSON(report)
+        } else {
+            notice(output, "restored \(chosen.id)\(database.map { " (database \($0))" } ?? "") and \(Output.bytes(report.replayBytes)) of binlog events from \(plan.position) up to \(Timestamp.format(until)) to \(to == "-" ? "standard output" : to)")
+        }
+    }
+
+    /// PostgreSQL: the base backup, then `restore_command` (this binary's `logs get`) and
+    /// `recovery_target_time` in its `postgresql.auto.conf`, and `recovery.signal`.
+    func restoreBaseBackupUntil(_ until: Date, _ id: SnapshotID, _ repo: Repository, _ output: Output) throws {
+        if database != nil || to == "-" {
+            throw ValidationError("--until with a filesystem snapshot (a PostgreSQL base backup) restores a data directory: --to DIR, without --database")
+        }
+        let request = RestoreRequest(target: to, force: force, noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
+        let report = try repo.restore(candidates: [id], request: request, fallback: false) { notice(output, $0) }
+        let dataDirectory = try PostgresRecovery.dataDirectory(in: report.target)
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let repoPath = URL(fileURLWithPath: try repository.path()).standardizedFileURL.path
+        let source = logSource ?? "pg-wal"
+        let command = [binary, "logs", "get", "--repo", repoPath, "--source", source].map(Repository.shellQuoted).joined(separator: " ") + " %f %p"
+        try PostgresRecovery.write(dataDirectory: dataDirectory, restoreCommand: command, until: until)
+        if explain { output.note("recovery settings in \(dataDirectory)/postgresql.auto.conf: restore_command = '\(command)', recovery_target_time = \(Timestamp.format(until)); recovery.signal created") }
+        if output.json { output.printJSON(report) }
+        notice(output, "restored \(id) to \(dataDirectory) with recovery up to \(Timestamp.format(until)) from logs/\(source)/: start PostgreSQL on it (its owner and mode 0700 as usual) and it replays the archived WAL, then promotes")
     }
 
     /// `--run`'s run ID, if given.

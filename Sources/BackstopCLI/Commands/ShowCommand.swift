@@ -59,6 +59,7 @@ struct ShowCommand: ReportingCommand {
             "sha256      \(manifest.sha256?.hex ?? "- (format 2: frames.tsv and each frame's ID cover the stream)")",
         ]
         if let run = manifest.runID { lines.append("run         \(run)") }
+        if let position = manifest.binlogPosition { lines.append("binlog      \(position)") }
         if !manifest.paths.isEmpty { lines.append("paths       \(manifest.paths.joined(separator: ", "))") }
         if manifest.kind == .filesystem { lines.append("entries     \(manifest.entryCount)") }
         for f in manifest.files { lines.append("file        \(f.name)  \(Output.bytes(f.size))  \(f.sha256)") }

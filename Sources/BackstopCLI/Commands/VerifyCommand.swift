@@ -17,7 +17,10 @@ struct VerifyCommand: ReportingCommand {
         section's digest, and the tar structure. Results go to the catalog's history, which
         `list` shows and selection uses (a snapshot whose last verification failed is skipped).
 
-        Exit codes: 0 all passed; 65 any snapshot is corrupt or missing a file; 66 a named
+        With --all, every archived log segment is read too (backstop logs check), and a gap or a
+        corrupt segment fails the run.
+        Exit codes: 0 all passed; 65 any snapshot is corrupt or missing a file (or, with --all, a
+        log segment is corrupt or missing); 66 a named
         snapshot does not exist; 64 usage; 1 not a repository.
         """)
 
@@ -84,8 +87,11 @@ struct VerifyCommand: ReportingCommand {
         // `--sample` also checks a rotating share of the frames themselves.
         let frameSample = sample == nil ? nil : try repo.verifyFrameSample(ledger: ledger, warn: { warnings.append($0); output.warning($0) })
         let failed = results.filter { !$0.passed }
+        // `--all` also reads every archived log segment and looks for gaps in each chain.
+        let logProblems = all ? try repo.logSources().flatMap { source in try repo.checkLogs(source: source).problems.map { "logs/\(source): \($0)" } } : []
         if output.json {
-            output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings, frameSample: frameSample))
+            output.printJSON(VerifyReport(passed: results.count - failed.count, failed: failed.count, results: results, warnings: warnings, frameSample: frameSample,
+                                          logProblems: all ? logProblems : nil))
         } else {
             output.line("\(results.count) verified: \(results.count - failed.count) passed, \(failed.count) failed")
             if let frameSample {
@@ -95,10 +101,11 @@ struct VerifyCommand: ReportingCommand {
                 }
             }
         }
+        for p in logProblems where !output.json { output.result("FAILED  \(p)") }
         for f in failed { output.error(f.summary) }
         // Data found wrong is 65; when the only failures are reads the storage refused (an I/O
         // error proves nothing about the data, and nothing was recorded), 74.
-        if failed.contains(where: { $0.problems.contains { !$0.isReadFailure } }) || !(frameSample?.bad.isEmpty ?? true) {
+        if failed.contains(where: { $0.problems.contains { !$0.isReadFailure } }) || !(frameSample?.bad.isEmpty ?? true) || !logProblems.isEmpty {
             throw CommandExit(status: .integrity)
         }
         if !failed.isEmpty { throw CommandExit(status: .ioError) }
@@ -112,4 +119,6 @@ struct VerifyReport: Encodable {
     var warnings: [String]
     /// `--sample`: the frames checked beside the snapshots.
     var frameSample: FrameSampleReport?
+    /// `--all`: gaps and corrupt segments in the archived logs (empty when intact).
+    var logProblems: [String]?
 }

@@ -135,8 +135,17 @@ final class MariaDBServer: @unchecked Sendable {
 
     private init(directory: String) { self.directory = directory }
 
-    /// Starts a server on a fresh data directory, or on `dataDirectory` (a restored copy).
-    static func start(dataDirectory: String? = nil) throws -> MariaDBServer {
+    /// Where its data directory is.
+    private(set) var dataDirectory = ""
+    /// Extra server options it was started with (`binlog` adds binary logging).
+    private(set) var options: [String] = []
+
+    /// Server options for binary logging in ROW format, as point-in-time restores need.
+    static let binlog = ["--log-bin=mysql-bin", "--binlog-format=ROW", "--server-id=1"]
+
+    /// Starts a server on a fresh data directory, or on `dataDirectory` (a restored copy), with
+    /// extra server `options` (only the tests that need binary logging pay for it).
+    static func start(dataDirectory: String? = nil, options: [String] = []) throws -> MariaDBServer {
         try DatabaseServers.refuseInFastTier("MariaDB")
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd") else {
             throw ServerError(description: "mariadbd not found; run scripts/test.sh, which installs mariadb-server")
@@ -145,20 +154,36 @@ final class MariaDBServer: @unchecked Sendable {
         _ = Unmanaged.passRetained(dir)
         let server = MariaDBServer(directory: dir.path)
         let data = dataDirectory ?? dir.path + "/data"
+        server.dataDirectory = data
+        server.options = options
         let user = DatabaseServers.isRoot ? "--user=root" : ""
         if dataDirectory == nil {
             let r = try shell("mariadb-install-db --no-defaults --datadir=\(data) \(user) --auth-root-authentication-method=normal --skip-test-db")
             if r.status != 0 { throw ServerError(description: "mariadb-install-db failed: \(r.stderr)") }
         }
-        let launch = DatabaseServers.closeInheritedDescriptors + "exec </dev/null >/dev/null 2>&1; /usr/sbin/mariadbd --no-defaults --datadir=\(data) \(user) --socket=\(server.socket) --skip-networking --pid-file=\(dir.path)/mysqld.pid --log-error=\(dir.path)/error.log --innodb-flush-log-at-trx-commit=2 &"
+        try server.launch()
+        return server
+    }
+
+    /// Starts mariadbd on this server's data directory and socket, and waits until it answers.
+    private func launch() throws {
+        let user = DatabaseServers.isRoot ? "--user=root" : ""
+        let extra = options.joined(separator: " ")
+        let launch = DatabaseServers.closeInheritedDescriptors + "exec </dev/null >/dev/null 2>&1; /usr/sbin/mariadbd --no-defaults --datadir=\(dataDirectory) \(user) --socket=\(socket) --skip-networking --pid-file=\(directory)/mysqld.pid --log-error=\(directory)/error.log --innodb-flush-log-at-trx-commit=2 \(extra) &"
         try runProcess("/bin/bash", ["-c", launch])
-        DatabaseServers.register(pidFile: dir.path + "/mysqld.pid", signal: SIGTERM)
+        DatabaseServers.register(pidFile: directory + "/mysqld.pid", signal: SIGTERM)
         for _ in 0..<300 {
-            if (try? shell("mariadb-admin --no-defaults -S \(server.socket) -u root ping"))?.status == 0 { return server }
+            if (try? shell("mariadb-admin --no-defaults -S \(socket) -u root ping"))?.status == 0 { return }
             usleep(100_000)
         }
-        let log = (try? String(contentsOfFile: dir.path + "/error.log", encoding: .utf8)) ?? ""
+        let log = (try? String(contentsOfFile: directory + "/error.log", encoding: .utf8)) ?? ""
         throw ServerError(description: "mariadbd did not start within 30 s; its log:\n\(log.suffix(2000))")
+    }
+
+    /// Stops the server and starts it again on the same data directory and socket.
+    func restart() throws {
+        stop()
+        try launch()
     }
 
     /// Shuts the server down and waits for it to exit.
