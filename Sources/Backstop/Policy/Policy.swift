@@ -34,6 +34,8 @@ public struct Policy: Sendable {
     public var jobs: [Job]
     public var retention: RetentionPolicy?
     public var verification: Verification
+    /// `metrics-file:`: where `backstop run` writes its Prometheus metrics (`--metrics-file` overrides).
+    public var metricsFile: String? = nil
 }
 
 /// A mistake in a policy file, with its place.

@@ -25,6 +25,8 @@ public struct RunSummary: Codable, Sendable {
     public var dryRun: Bool
     public var startedAt: Date
     public var finishedAt: Date
+    /// Seconds from start to finish.
+    public var duration: Double
     public var jobs: [JobOutcome]
     public var verified: [VerificationResult]
     public var pruned: [SnapshotID]
@@ -87,8 +89,8 @@ public struct PolicyRunner {
                 if !dryRun {
                     let result = try repo.prune(p, warn: { logger.warning("\($0)") })
                     pruned = result.removed
-                    if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshots: \(pruned.map(\.rawValue).joined(separator: ", "))") }
-                    if result.framesSwept > 0 { logger.info("removed \(result.framesSwept) unused frames (\(result.bytesFreed) bytes)") }
+                    if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshot\(pruned.count == 1 ? "" : "s"): \(pruned.map(\.rawValue).joined(separator: ", "))") }
+                    if result.framesSwept > 0 { logger.info("removed \(result.framesSwept) unused frame\(result.framesSwept == 1 ? "" : "s") (\(result.bytesFreed) bytes)") }
                 }
             }
             var sampled: [VerificationResult] = []
@@ -108,7 +110,9 @@ public struct PolicyRunner {
                 }
             }
             let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }
-            return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: Date(),
+            let finished = Date()
+            return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: finished,
+                              duration: finished.timeIntervalSince(started),
                               jobs: outcomes, verified: verified, pruned: pruned, plan: plan, sampled: sampled,
                               exitCode: Self.worst(codes))
         }
