@@ -111,7 +111,7 @@ enum V1Fixture {
         // History: the previous release's verification (passed, full) and the event.
         let list = try CLI.run(["list", "--json", "--repo", s.repo])
         #expect(list.status == 0, "\(list.stderr)")
-        let listed = try #require(try json(list.stdout) as? [[String: Any]], "\(list.stdout)")
+        let listed = try listedSnapshots(list.stdout)
         #expect(listed.count == 2)
         for snapshot in listed {
             let last = snapshot["lastVerification"] as? [String: Any]

@@ -21,7 +21,7 @@ struct PruneCommand: ReportingCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var outputOptions: OutputOptions
 
-    @Option(help: "The policy whose retention rules apply.") var policy: String
+    @Option(help: "The policy whose retention rules apply.", completion: Completions.policies) var policy: String
     @Flag(help: "Print the plan, remove nothing.") var dryRun = false
     @Option(help: "Plan as if now were this time.") var time: String?
 
@@ -43,12 +43,12 @@ struct PruneCommand: ReportingCommand {
             return
         }
         output.line(plan.text)
-        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed, freeing \(Output.bytes(freed.1)) (\(freed.0) frames no kept snapshot uses)"
-                           : "\(plan.keep.count) kept, \(result.removed.count) removed; \(result.framesSwept) unused frames removed, \(Output.bytes(result.bytesFreed)) freed")
+        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed, freeing \(Output.bytes(freed.1)) (\(Output.count(freed.0, "frame")) no kept snapshot uses)"
+                           : "\(plan.keep.count) kept, \(result.removed.count) removed; \(Output.count(result.framesSwept, "unused frame")) removed, \(Output.bytes(result.bytesFreed)) freed")
     }
 }
 
-struct PruneReport: Encodable {
+struct PruneReport: JSONReport {
     var dryRun: Bool
     var plan: RetentionPlan
     var removed: [SnapshotID]
