@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+/// Progress on stderr: drawn under a terminal (a pseudo-terminal from util-linux's `script`),
+/// never into a pipe, JSON status lines with `--json --progress`.
+@Suite struct ProgressTests {
+    /// Runs `backstop ARGS…` under a pseudo-terminal; returns what the terminal received
+    /// (stdout and stderr together, as a user sees them).
+    func onTerminal(_ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+        let command = ([CLI.binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qefc", "stty cols 200; exec \(command)", "/dev/null"]
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "BACKSTOP_REPO")
+        env["NO_COLOR"] = "1"
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: "").withoutBinary()
+    }
+
+    /// A repository with one 24 MiB file backed up once, then changed (same size): the next
+    /// backup reads it again and knows its total from the parent.
+    func repositoryWithParent(_ s: Scratch) throws {
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        try sh("mkdir -p '\(s.sub("data"))' && head -c 25165824 /dev/urandom > '\(s.sub("data/big.bin"))'")
+        #expect(try CLI.run(["backup", s.sub("data"), "--source", "big", "--repo", s.repo]).status == 0)
+        try sh("head -c 25165824 /dev/urandom > '\(s.sub("data/big.bin"))'")
+    }
+
+    /// Proves: a backup on a terminal draws elapsed time, done of the parent's total, the
+    /// percentage, the rate, the ETA and the current file, in place (\r), and clears it at the end.
+    @Test func aBackupDrawsProgressOnATerminal() throws {
+        let s = Scratch()
+        try repositoryWithParent(s)
+        let r = try onTerminal(["backup", s.sub("data"), "--source", "big", "--repo", s.repo], environment: ["NO_COLOR": "1"])
+        #expect(r.status == 0, "\(r.stdout)")
+        let drawn = r.stdout
+        #expect(drawn.contains("\r\u{1B}[K[0:0"), "redrawn in place: \(drawn.debugDescription)")
+        #expect(drawn.contains("  backup  "), "\(drawn.debugDescription)")
+        #expect(drawn.contains(" / 24.0 MiB"), "total from the parent: \(drawn.debugDescription)")
+        #expect(drawn.contains("%  ") && drawn.contains("MiB/s") && drawn.contains("ETA "), "\(drawn.debugDescription)")
+        #expect(drawn.contains("data/big.bin"), "current file: \(drawn.debugDescription)")
+    }
+
+    /// Proves: nothing is drawn when stderr is not a terminal, nor with --quiet on one.
+    @Test func nothingIsDrawnWithoutATerminal() throws {
+        let s = Scratch()
+        try repositoryWithParent(s)
+        let piped = try CLI.run(["backup", s.sub("data"), "--source", "big", "--repo", s.repo])
+        #expect(piped.status == 0)
+        #expect(!piped.stderr.contains("\r") && !piped.stderr.contains("ETA") && !piped.stderr.contains("MiB/s"), "\(piped.stderr.debugDescription)")
+        try sh("head -c 25165824 /dev/urandom > '\(s.sub("data/big.bin"))'")
+        let quiet = try onTerminal(["backup", s.sub("data"), "--source", "big", "--quiet", "--repo", s.repo])
+        #expect(quiet.status == 0)
+        #expect(!quiet.stdout.contains("ETA") && !quiet.stdout.contains("\u{1B}[K"), "\(quiet.stdout.debugDescription)")
+    }
+
+    /// Proves: `--json --progress` streams JSON status lines on stderr (stdout keeps its one report).
+    @Test func jsonProgressStreamsStatusLines() throws {
+        let s = Scratch()
+        try repositoryWithParent(s)
+        let r = try CLI.run(["backup", s.sub("data"), "--source", "big", "--json", "--progress", "--repo", s.repo])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try json(r.stdout) as? [String: Any])?["id"] != nil, "stdout is the manifest alone")
+        let lines = r.stderr.split(separator: "\n").compactMap { try? json(String($0)) as? [String: Any] }.filter { $0["messageType"] as? String == "status" }
+        let first = try #require(lines.first, "\(r.stderr)")
+        #expect(first["schemaVersion"] as? Int == 1 && first["action"] as? String == "backup")
+        let parent = try #require(try listedSnapshots(CLI.run(["list", "--json", "--repo", s.repo]).stdout).first)
+        #expect(first["total"] as? Int == parent["bytesIn"] as? Int, "the parent's size: \(first)")
+        #expect(first["percentDone"] is Double && first["secondsElapsed"] is Double && first["done"] is Int)
+    }
+
+    /// Proves: verify on a terminal shows the snapshots done of the total and the current one.
+    @Test func verifyDrawsProgressOnATerminal() throws {
+        let s = Scratch()
+        try repositoryWithParent(s)
+        #expect(try CLI.run(["backup", s.sub("data"), "--source", "big", "--repo", s.repo]).status == 0)
+        let first = try #require(try listedSnapshots(CLI.run(["list", "--json", "--repo", s.repo]).stdout).first?["id"] as? String)
+        let r = try onTerminal(["verify", "--all", "--repo", s.repo], environment: ["NO_COLOR": "1"])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(r.stdout.contains("  verify  0.0%  0 / 2  ") && r.stdout.contains(first), "\(r.stdout.debugDescription)")
+    }
+}
+
+extension CLI.Result {
+    /// `script` may turn "\n" into "\r\n"; keep the "\r" that redraws, drop the terminal's.
+    func withoutBinary() -> CLI.Result {
+        CLI.Result(status: status, stdout: stdout.replacingOccurrences(of: "\r\n", with: "\n"), stderr: stderr)
+    }
+}
