@@ -41,7 +41,8 @@ enum TimelineHTML {
         .logical { stroke: #3568c9; fill: none; stroke-width: 2; } .stored { stroke: #e07b12; fill: none; stroke-width: 2; }
         .new { stroke: #2e9d5b; fill: none; stroke-width: 2; }
         table { border-collapse: collapse; font-size: 12px; margin-top: 6px; } td, th { padding: 2px 8px; text-align: left; border-bottom: 1px solid #eef0f2; }
-        td.num { text-align: right; font-variant-numeric: tabular-nums; } tr.selected { background: #fff4d6; }
+        td { white-space: nowrap; } td.why { white-space: normal; min-width: 280px; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        tr.selected { background: #fff4d6; }
         #errors:not(:empty) { color: #d43c3c; border: 1px solid #d43c3c; padding: 6px; }
         </style>
         <script>
@@ -125,7 +126,7 @@ enum TimelineHTML {
         for m in source.snapshots.reversed() {
             s += "<tr id=\"row-\(m.id)\"><td><code>\(m.id)</code></td><td>\(Timestamp.formatSeconds(m.completedAt))</td><td>\(m.verification.rawValue)</td>"
             s += "<td class=\"num\">\(Output.bytes(m.bytesIn))</td><td class=\"num\">\(Output.bytes(m.bytesStored))</td><td class=\"num\">\(m.bytesNew.map { Output.bytes($0) } ?? "-")</td>"
-            if report.hasPlan { s += "<td>\(m.keep.map { $0 ? "keep" : "remove" } ?? "-")</td><td>\(esc(m.reasons.joined(separator: "; ")))</td>" }
+            if report.hasPlan { s += "<td>\(m.keep.map { $0 ? "keep" : "remove" } ?? "-")</td><td class=\"why\">\(esc(m.reasons.joined(separator: "; ")))</td>" }
             s += "<td>\(source.picks.filter { $0.snapshot == m.id }.map { "--before " + esc($0.event) }.joined(separator: ", "))</td></tr>\n"
         }
         s += "</tbody></table>\n</section>\n"
