@@ -3,7 +3,7 @@
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
 #   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr, util-linux's
-#                                    script, man-db, and Python's jsonschema and prometheus-client)
+#                                    script, man-db, chromium, and Python's jsonschema and prometheus-client)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #
 # Services that packages would start (mariadb, postgresql) are not started: the tests run private
@@ -25,7 +25,7 @@ python_test_modules() {
 for arg in "$@"; do
     case "$arg" in
         --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3
-                           python3-jsonschema python3-prometheus-client man-db groff-base git)
+                           python3-jsonschema python3-prometheus-client man-db groff-base git chromium)
                 python_modules=1 ;;
         --bench) packages+=(restic borgbackup hyperfine time bc python3) ;;
         *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 64 ;;
