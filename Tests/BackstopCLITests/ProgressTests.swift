@@ -78,6 +78,21 @@ import Testing
         #expect(first["percentDone"] is Double && first["secondsElapsed"] is Double && first["done"] is Int)
     }
 
+    /// Proves: a restore on a terminal draws bytes written of the snapshot's total, with the
+    /// entry being written; and `run` draws each job's progress under its source's name.
+    @Test func restoreAndRunDrawProgressOnATerminal() throws {
+        let s = Scratch()
+        try repositoryWithParent(s)
+        let restore = try onTerminal(["restore", "--latest", "--source", "big", "--to", s.sub("out"), "--repo", s.repo])
+        #expect(restore.status == 0, "\(restore.stdout)")
+        #expect(restore.stdout.contains("  restore  ") && restore.stdout.contains(" / 24.0 MiB") && restore.stdout.contains("data/big.bin"),
+                "\(restore.stdout.debugDescription)")
+        try s.write("policy.yaml", "repository: \(s.repo)\njobs:\n  - source: big\n    kind: filesystem\n    paths: [\(s.sub("data"))]\n")
+        let run = try onTerminal(["run", s.sub("policy.yaml")])
+        #expect(run.status == 0, "\(run.stdout)")
+        #expect(run.stdout.contains("  run big  ") && run.stdout.contains(" / 24.0 MiB"), "\(run.stdout.debugDescription)")
+    }
+
     /// Proves: verify on a terminal shows the snapshots done of the total and the current one.
     @Test func verifyDrawsProgressOnATerminal() throws {
         let s = Scratch()

@@ -46,6 +46,8 @@ public struct RunSummary: Codable, Sendable {
 public struct PolicyRunner {
     public var policy: Policy
     public var logger: Logger
+    /// Hears each job's backup progress, with the job's source.
+    public var progress: ((_ source: String, _ progress: BackupProgress) -> Void)?
 
     public init(policy: Policy, logger: Logger) {
         self.policy = policy
@@ -162,9 +164,11 @@ public struct PolicyRunner {
             let manifest: Manifest
             switch job.kind {
             case .filesystem:
-                manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options).write(to: repo)
+                manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options,
+                                                        progress: progress.map { p in { p(job.source, $0) } }).write(to: repo)
             case .logical:
                 manifest = try LogicalSnapshotWriter(input: .command(job.command ?? "false"), format: job.format, options: options,
+                                                 progress: progress.map { p in { p(job.source, $0) } },
                                                  warn: { logger.warning("\(job.source): \($0)") }).write(to: repo)
             }
             outcome.snapshot = manifest.id

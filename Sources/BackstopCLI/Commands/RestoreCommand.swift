@@ -106,7 +106,10 @@ struct RestoreCommand: ReportingCommand {
         }
         let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force,
                                      noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
-        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice(output, $0) }
+        let meter = ProgressMeter(output, action: "restore")
+        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback,
+                                      progress: { meter.update(done: $0, total: $1, current: $2) }) { meter.finish(); notice(output, $0) }
+        meter.finish()
         if output.json && to != "-" {
             output.printJSON(report)
         } else {

@@ -45,7 +45,19 @@ struct RunCommand: ReportingCommand {
         let p = try PolicyParser.load(file: policy)
         let when = try time.map { try TimeParser.fromEnvironment().parse($0) }
         let repo = try repository.open(output, policy: p, command: "run")
-        let summary = try PolicyRunner(policy: p, logger: logger).run(in: repo, time: when, dryRun: dryRun)
+        var runner = PolicyRunner(policy: p, logger: logger)
+        // One progress line per job, its total the source's newest snapshot (as backup's).
+        let newest = Dictionary(try repo.snapshots().map { ($0.source, $0) }, uniquingKeysWith: { $0.completedAt > $1.completedAt ? $0 : $1 })
+        var meter: (source: String, meter: ProgressMeter)?
+        runner.progress = { source, progress in
+            if meter?.source != source {
+                meter?.meter.finish()
+                meter = (source, ProgressMeter(output, action: "run \(source)"))
+            }
+            meter?.meter.update(done: progress.bytesIn, total: newest[source]?.bytesIn, current: progress.current)
+        }
+        let summary = try runner.run(in: repo, time: when, dryRun: dryRun)
+        meter?.meter.finish()
         if output.json {
             output.printJSON(summary)
         } else if verbose || summary.exitCode != 0 || dryRun {
