@@ -93,6 +93,22 @@ import Testing
         #expect(run.stdout.contains("  run big  ") && run.stdout.contains(" / 24.0 MiB"), "\(run.stdout.debugDescription)")
     }
 
+    /// Proves: prune on a terminal shows the snapshots removed of the plan's removals and the
+    /// one being removed.
+    @Test func pruneDrawsProgressOnATerminal() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
+        try s.write("data/a.txt", "a\n")
+        for day in 1...3 {
+            #expect(try CLI.run(["backup", s.sub("data"), "--source", "d", "--time", "2024-03-0\(day)T22:00:00Z", "--repo", s.repo]).status == 0)
+        }
+        let oldest = try #require(try listedSnapshots(CLI.run(["list", "--json", "--repo", s.repo]).stdout).first?["id"] as? String)
+        try s.write("policy.yaml", "repository: \(s.repo)\njobs: []\nretention:\n  keep-last: 1\n")
+        let r = try onTerminal(["prune", "--policy", s.sub("policy.yaml"), "--time", "2024-03-04T00:00:00Z"])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(r.stdout.contains("  prune  0.0%  0 / 2  ") && r.stdout.contains(oldest), "\(r.stdout.debugDescription)")
+    }
+
     /// Proves: verify on a terminal shows the snapshots done of the total and the current one.
     @Test func verifyDrawsProgressOnATerminal() throws {
         let s = Scratch()

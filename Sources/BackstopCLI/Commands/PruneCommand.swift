@@ -35,7 +35,11 @@ struct PruneCommand: ReportingCommand {
         let (plan, result, freed) = try repo.withWriterLock(command: "backstop prune", timeout: p.lockTimeout, warn: output.warning) {
             let plan = try repo.retentionPlan(retention, timeZone: p.timeZone, now: now)
             if dryRun { return (plan, PruneResult(), try repo.bytesFreed(by: plan)) }
-            let result = try repo.prune(plan, warn: output.warning)
+            let meter = ProgressMeter(output, action: "prune", unit: .items)
+            let result = try repo.prune(plan, warn: { meter.finish(); output.warning($0) }) {
+                meter.update(done: Int64($0), total: Int64($1), current: $2.rawValue)
+            }
+            meter.finish()
             return (plan, result, (result.framesSwept, result.bytesFreed))
         }
         if output.json {
