@@ -81,7 +81,7 @@ enum V1Fixture {
         let r = try CLI.run(["migrate", "--repo", s.repo])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\(V1Fixture.filesystemID)  filesystem  files: 3 frames, 3 new"), "\(r.stdout)")
-        #expect(r.stdout.contains("\(V1Fixture.logicalID)  logical  shop-dump: 1 frames, 1 new"), "\(r.stdout)")
+        #expect(r.stdout.contains("\(V1Fixture.logicalID)  logical  shop-dump: 1 frame, 1 new"), "\(r.stdout)")
         #expect(r.stdout.contains("migrated 2 snapshots to format 2: 4 frames, 4 stored"), "\(r.stdout)")
         #expect(before != (try V1Fixture.listing(s.repo)))
 
