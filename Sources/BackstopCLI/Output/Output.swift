@@ -74,6 +74,7 @@ struct Output: Sendable {
     func log(_ level: String, _ text: String, color code: String? = nil) {
         var label = "backstop: \(level):"
         if color, let code { label = "\u{1B}[\(code)m\(label)\u{1B}[0m" }
+        if progress && !progressJSON { ProgressMeter.clearActive() }
         let time = timestamps ? Timestamp.formatSeconds(Date()) + " " : ""
         stderr.write(time + label + " " + text + "\n")
     }

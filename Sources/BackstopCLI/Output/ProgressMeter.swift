@@ -24,6 +24,18 @@ final class ProgressMeter: @unchecked Sendable {
         self.unit = unit
     }
 
+    /// The meter that drew last: a log line clears its line first (`Output.log`), so a warning
+    /// never lands after a half-drawn progress line; the next update draws it again.
+    nonisolated(unsafe) private static weak var active: ProgressMeter?
+    private static let activeLock = NSLock()
+
+    static func clearActive() {
+        activeLock.lock()
+        let meter = active
+        activeLock.unlock()
+        meter?.finish()
+    }
+
     /// Reports `done` of `total` (nil: unknown), working on `current`; drawn when a quarter of a
     /// second has passed since the last drawing (the first update is drawn at once).
     func update(done: Int64, total: Int64?, current: String? = nil) {
@@ -47,7 +59,8 @@ final class ProgressMeter: @unchecked Sendable {
 
     private func draw(done: Int64, total: Int64?, current: String?, now: Date) {
         let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        // Half a second of history at least before a rate (and an ETA) means anything.
+        let rate = elapsed >= 0.5 ? Double(done) / elapsed : 0
         // A total can be an estimate (a backup's parent): never past 100 %, never a negative ETA.
         let fraction = total.flatMap { $0 > 0 ? min(1, Double(done) / Double($0)) : nil }
         let eta = total.flatMap { t -> Double? in rate > 0 ? max(0, Double(t - done)) / rate : nil }
@@ -65,7 +78,7 @@ final class ProgressMeter: @unchecked Sendable {
         switch unit {
         case .bytes:
             parts.append(total.map { "\(Output.bytes(done)) / \(Output.bytes($0))" } ?? Output.bytes(done))
-            parts.append("\(Output.bytes(Int64(rate)))/s")
+            if rate > 0 { parts.append("\(Output.bytes(Int64(rate)))/s") }
         case .items:
             parts.append(total.map { "\(done) / \($0)" } ?? "\(done)")
         }
@@ -75,6 +88,9 @@ final class ProgressMeter: @unchecked Sendable {
         line = Self.fit(line, columns: Self.columns())
         output.stderr.write("\r\u{1B}[K" + line)
         drawn = true
+        Self.activeLock.lock()
+        Self.active = self
+        Self.activeLock.unlock()
     }
 
     /// `m:ss`, or `h:mm:ss` from an hour on.
