@@ -2,7 +2,8 @@
 # Installs the Debian packages Backstop needs, and only those missing. Safe to run twice.
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
-#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr)
+#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr, util-linux's
+#                                    script, man-db, chromium, and Python's jsonschema and prometheus-client)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #
 # Services that packages would start (mariadb, postgresql) are not started: the tests run private
@@ -10,9 +11,22 @@
 set -euo pipefail
 
 packages=(libzstd-dev libarchive-dev libssl-dev libsqlite3-dev pkg-config zstd tar)
+python_modules=""
+# The tests' Python modules, for whichever python3 is first on PATH (Debian's, or another such as
+# pyenv's, which does not see Debian's python3-* packages): pip installs what it cannot import.
+python_test_modules() {
+    [ -n "$python_modules" ] || return 0
+    if ! python3 -c 'import jsonschema, prometheus_client' 2>/dev/null; then
+        echo "setup: installing Python modules jsonschema prometheus-client" >&2
+        python3 -m pip install --quiet jsonschema prometheus-client 2>/dev/null \
+            || python3 -m pip install --quiet --break-system-packages jsonschema prometheus-client
+    fi
+}
 for arg in "$@"; do
     case "$arg" in
-        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3) ;;
+        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3
+                           python3-jsonschema python3-prometheus-client man-db groff-base git chromium)
+                python_modules=1 ;;
         --bench) packages+=(restic borgbackup hyperfine time bc python3) ;;
         *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 64 ;;
     esac
@@ -24,7 +38,7 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
-((${#missing[@]})) || exit 0
+if ((${#missing[@]} == 0)); then python_test_modules; exit 0; fi
 
 echo "setup: installing ${missing[*]}" >&2
 SUDO=""
@@ -42,3 +56,4 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+python_test_modules

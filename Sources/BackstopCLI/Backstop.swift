@@ -4,7 +4,7 @@ import Foundation
 
 /// The root command. Maps every error to one exit status, in one place.
 @main
-struct BackstopCommand: ParsableCommand {
+struct BackstopCommand: ReportingCommand {
     static let configuration = CommandConfiguration(
         commandName: "backstop",
         abstract: "Take, catalog, verify and restore filesystem and logical snapshots.",
@@ -15,8 +15,20 @@ struct BackstopCommand: ParsableCommand {
         \(ExitStatus.helpTable)
         """,
         version: BackstopVersion.current,
-        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, EventCommand.self, SelectCommand.self, RestoreCommand.self, ExportCommand.self, CopyCommand.self, DiffCommand.self, VerifyCommand.self, PruneCommand.self, RunCommand.self, PolicyCommand.self, CatalogCommand.self, MigrateCommand.self, StatsCommand.self, LogsCommand.self]
+        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, EventCommand.self, SelectCommand.self, RestoreCommand.self, ExportCommand.self, CopyCommand.self, DiffCommand.self, VerifyCommand.self, PruneCommand.self, RunCommand.self, PolicyCommand.self, CatalogCommand.self, MigrateCommand.self, StatsCommand.self, LogsCommand.self, ReportCommand.self]
     )
+
+    @Flag(help: "Print the version, commit, format versions and the zstd, libarchive and OpenSSL versions (with --json, as JSON).")
+    var version = false
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run(_ output: Output) throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        let report = BackstopVersion.report(commit: BackstopVersion.commit(besideExecutable: Bundle.main.executablePath ?? CommandLine.arguments[0]),
+                                            jsonSchemaVersion: JSONDocument<BackstopVersion>.schemaVersion)
+        if output.json { output.printJSON(report) } else { output.result(report.text) }
+    }
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
@@ -27,8 +39,10 @@ struct BackstopCommand: ParsableCommand {
             var command = try parseAsRoot()
             if let reporting = command as? any ReportingCommand {
                 output = Output(reporting.outputOptions)
+                OutputLogHandler.bootstrap(output)
                 try reporting.run(output)
             } else {
+                OutputLogHandler.bootstrap(output)
                 try command.run()
             }
         } catch {
@@ -79,9 +93,4 @@ struct BackstopCommand: ParsableCommand {
 /// Ends a command with a status after it printed its own report (for example 3: warnings).
 struct CommandExit: Error {
     var status: ExitStatus
-}
-
-struct FailureReport: Encodable {
-    var error: String
-    var exitCode: Int32
 }

@@ -4,7 +4,7 @@ import Foundation
 
 /// `--repo`, shared by every command, and the one way commands find and open their repository.
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Repository path (default: $BACKSTOP_REPO).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Repository path (default: $BACKSTOP_REPO).", valueName: "path"), completion: .directory)
     var repo: String?
 
     /// `--repo`, else `$BACKSTOP_REPO`, with the words that name it in messages; nil if neither.
@@ -67,16 +67,19 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: [.short, .long], help: "Print nothing but errors and warnings.")
     var quiet = false
+
+    @Flag(help: "Show progress on stderr even when it is not a terminal; with --json, as JSON status lines.")
+    var progress = false
 }
 
 /// `--lock-timeout`, for commands that write.
 struct LockOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("How long to wait for another writer, e.g. 30s, 10m (default 0s).", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp("How long to wait for another writer, e.g. 30s, 10m, 1h30m.", valueName: "duration"))
     var lockTimeout: String = "0s"
 
     func seconds() throws -> TimeInterval {
         guard let d = DurationText.seconds(lockTimeout) else {
-            throw ValidationError("--lock-timeout \(lockTimeout) is not a duration: use 90s, 10m, 36h or 30d")
+            throw ValidationError("--lock-timeout \(lockTimeout) is not a duration: use 90s, 10m, 1h30m, 36h or 30d")
         }
         return d
     }

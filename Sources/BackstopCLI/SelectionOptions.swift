@@ -16,10 +16,10 @@ struct SelectionOptions: ParsableArguments {
     @Flag(help: "The newest snapshot.")
     var latest = false
 
-    @Option(help: "Only snapshots of this source.")
+    @Option(help: "Only snapshots of this source.", completion: Completions.sources)
     var source: String?
 
-    @Option(help: "Only snapshots of this kind (filesystem or logical).")
+    @Option(help: "Only snapshots of this kind (filesystem or logical).", completion: Completions.kinds)
     var kind: String?
 
     @Option(name: .customLong("tag"), help: "Only snapshots with this tag (repeatable: all must match).")

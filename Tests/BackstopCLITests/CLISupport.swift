@@ -155,6 +155,11 @@ func json(_ text: String) throws -> Any {
     try JSONSerialization.jsonObject(with: Data(text.utf8))
 }
 
+/// The snapshots of `backstop list --json` (`{"schemaVersion": 1, "snapshots": [...]}`).
+func listedSnapshots(_ text: String) throws -> [[String: Any]] {
+    try #require((try json(text) as? [String: Any])?["snapshots"] as? [[String: Any]], "not a snapshot list: \(text.prefix(300))")
+}
+
 /// A minimal mysqldump-format stream: a preamble, two databases, the trailer.
 func sampleDump(rows: Int = 3, complete: Bool = true) -> String {
     var s = "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n--\n-- Host: localhost    Database: \n"

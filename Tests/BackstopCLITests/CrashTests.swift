@@ -60,7 +60,7 @@ import Testing
             // Opening reconciles: the catalog lists exactly the committed snapshots.
             let list = try CLI.run(["list", "--json", "--repo", s.repo])
             #expect(list.status == 0, "\(list.stderr)")
-            let ids = (try json(list.stdout) as? [[String: Any]])?.compactMap { $0["id"] as? String }.sorted()
+            let ids = (try? listedSnapshots(list.stdout))?.compactMap { $0["id"] as? String }.sorted()
             #expect(ids == committed, "trial \(trial): catalog agrees with the committed snapshots")
         }
         #expect(killed > 0, "some trials were killed mid-backup (\(completed) completed)")

@@ -81,7 +81,7 @@ enum V1Fixture {
         let r = try CLI.run(["migrate", "--repo", s.repo])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\(V1Fixture.filesystemID)  filesystem  files: 3 frames, 3 new"), "\(r.stdout)")
-        #expect(r.stdout.contains("\(V1Fixture.logicalID)  logical  shop-dump: 1 frames, 1 new"), "\(r.stdout)")
+        #expect(r.stdout.contains("\(V1Fixture.logicalID)  logical  shop-dump: 1 frame, 1 new"), "\(r.stdout)")
         #expect(r.stdout.contains("migrated 2 snapshots to format 2: 4 frames, 4 stored"), "\(r.stdout)")
         #expect(before != (try V1Fixture.listing(s.repo)))
 
@@ -111,7 +111,7 @@ enum V1Fixture {
         // History: the previous release's verification (passed, full) and the event.
         let list = try CLI.run(["list", "--json", "--repo", s.repo])
         #expect(list.status == 0, "\(list.stderr)")
-        let listed = try #require(try json(list.stdout) as? [[String: Any]], "\(list.stdout)")
+        let listed = try listedSnapshots(list.stdout)
         #expect(listed.count == 2)
         for snapshot in listed {
             let last = snapshot["lastVerification"] as? [String: Any]

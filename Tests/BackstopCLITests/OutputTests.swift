@@ -26,6 +26,6 @@ import Testing
         #expect(plain.status == 64)
         #expect(plain.stdout.contains("backstop: error:") && !plain.stdout.contains(escape), "\(plain.stdout.debugDescription)")
         let piped = try CLI.run(args, prefix: ["/usr/bin/env", "-u", "NO_COLOR"])
-        #expect(piped.status == 64 && piped.stderr.hasPrefix("backstop: error:") && !piped.stderr.contains(escape))
+        #expect(piped.status == 64 && piped.stderr.contains("Z backstop: error:") && !piped.stderr.contains(escape), "\(piped.stderr)")
     }
 }

@@ -189,7 +189,7 @@ import Testing
         try initRepo(s)
         let r = try CLI.run(["restore", "--run", "last-night", "--to", s.sub("set"), "--repo", s.repo])
         #expect(r.status == 64, "\(r.stderr)")
-        #expect(r.stderr.contains("--run last-night is not a run ID") && r.stderr.contains("list --json"), "\(r.stderr)")
+        #expect(r.stderr.contains("--run last-night is not a run ID") && r.stderr.contains("backstop list` shows each snapshot's run ID in its RUN column"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: s.sub("set")))
     }
 

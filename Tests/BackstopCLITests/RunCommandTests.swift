@@ -66,7 +66,7 @@ import Testing
         let verbose = try CLI.run(["run", p, "--verbose"])
         #expect(verbose.status == 0)
         #expect(verbose.stdout.contains("ok       datadir") && verbose.stdout.contains("verified"))
-        #expect(verbose.stderr.contains("info backstop"), "logs with level and timestamp: \(verbose.stderr)")
+        #expect(verbose.stderr.contains("Z backstop: info: "), "logs with level and timestamp: \(verbose.stderr)")
 
         // The set comes back together.
         let runID = runIDs.first!

@@ -14,7 +14,7 @@ import Testing
             let b = try CLI.run(["backup", s.sub("src"), "--source", "s", "--time", "2024-04-0\(day)T02:00:00Z", "--repo", s.repo])
             #expect(b.status == 0, "\(b.stderr)")
         }
-        let list = try json(CLI.run(["list", "--json", "--repo", s.repo]).stdout) as? [[String: Any]] ?? []
+        let list = try listedSnapshots(CLI.run(["list", "--json", "--repo", s.repo]).stdout)
         #expect(list.count == 3)
         let new = list.compactMap { $0["bytesNew"] as? Int }
         let stored = list.compactMap { $0["bytesStored"] as? Int }

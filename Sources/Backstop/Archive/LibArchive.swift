@@ -495,3 +495,8 @@ final class TarReader {
         return try archiveCheck(status, archive, operation)
     }
 }
+
+/// The libarchive linked into this process, as it reports itself ("libarchive 3.6.2 zlib/1.2.13 …").
+public enum LibArchiveLibrary {
+    public static var version: String { String(cString: archive_version_details()) }
+}

@@ -37,6 +37,8 @@ public struct Policy: Sendable {
     /// `copy-to:`: repositories each run copies the snapshots it took to (with their
     /// verification history, and events), after its jobs and their verification.
     public var copyTo: [String] = []
+    /// `metrics-file:`: where `backstop run` writes its Prometheus metrics (`--metrics-file` overrides).
+    public var metricsFile: String? = nil
 }
 
 /// A mistake in a policy file, with its place.

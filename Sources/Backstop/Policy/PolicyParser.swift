@@ -159,7 +159,7 @@ private struct Reader {
     mutating func duration(_ entry: (key: Node, value: Node)?, _ name: String) -> TimeInterval? {
         guard let entry, let text = string(entry, name) else { return nil }
         guard let seconds = DurationText.seconds(text) else {
-            fail(entry.value, "'\(name)' is not a duration: \"\(text)\"; write a whole number and a unit, e.g. 90s, 10m, 36h, 30d, 2w, 1y")
+            fail(entry.value, "'\(name)' is not a duration: \"\(text)\"; write whole numbers with units, largest first, e.g. 90s, 10m, 1h30m, 36h, 30d, 2w, 1y")
             return nil
         }
         return seconds
@@ -187,7 +187,7 @@ private struct Reader {
             fail(nil, "the policy is empty; it needs at least 'repository' and 'jobs'")
             return nil
         }
-        guard let top = mapping(root, "the policy", allowed: ["repository", "timezone", "lock-timeout", "jobs", "retention", "verify", "copy-to"]) else { return nil }
+        guard let top = mapping(root, "the policy", allowed: ["repository", "timezone", "lock-timeout", "jobs", "retention", "verify", "copy-to", "metrics-file"]) else { return nil }
         var repository = string(top["repository"], "repository")
         if top["repository"] == nil { fail(root, "missing 'repository': the path (or s3://bucket/prefix) of the repository") }
         if let r = repository, !r.hasPrefix("/"), !r.contains("://") {
@@ -241,9 +241,13 @@ private struct Reader {
         }
         let retention = top["retention"].flatMap { retentionPolicy($0.value) }
         let verification = top["verify"].flatMap { verify($0.value) } ?? Policy.Verification()
+        var metricsFile = string(top["metrics-file"], "metrics-file")
+        if let m = metricsFile, !m.hasPrefix("/") {
+            metricsFile = URL(fileURLWithPath: (file as NSString).deletingLastPathComponent).appendingPathComponent(m).standardizedFileURL.path
+        }
         guard let repository, issues.isEmpty else { return nil }
         return Policy(file: file, repository: repository, timeZone: zone, lockTimeout: lockTimeout, jobs: jobs,
-                      retention: retention, verification: verification, copyTo: copyTo)
+                      retention: retention, verification: verification, copyTo: copyTo, metricsFile: metricsFile)
     }
 
     mutating func job(_ node: Node) -> Policy.Job? {

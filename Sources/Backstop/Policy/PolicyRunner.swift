@@ -35,6 +35,8 @@ public struct RunSummary: Codable, Sendable {
     public var dryRun: Bool
     public var startedAt: Date
     public var finishedAt: Date
+    /// Seconds from start to finish.
+    public var duration: Double
     public var jobs: [JobOutcome]
     public var verified: [VerificationResult]
     public var pruned: [SnapshotID]
@@ -61,6 +63,8 @@ public struct PolicyRunner {
     public var logger: Logger
     /// Opens a repository named in `copy-to:` (the CLI opens it as every command opens one).
     public var openRepository: (String) throws -> Repository
+    /// Hears each job's backup progress, with the job's source.
+    public var progress: ((_ source: String, _ progress: BackupProgress) -> Void)?
 
     public init(policy: Policy, logger: Logger, openRepository: @escaping (String) throws -> Repository = { try Repository.open(at: $0) }) {
         self.policy = policy
@@ -110,8 +114,8 @@ public struct PolicyRunner {
                 if !dryRun {
                     let result = try repo.prune(p, warn: { logger.warning("\($0)") })
                     pruned = result.removed
-                    if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshots: \(pruned.map(\.rawValue).joined(separator: ", "))") }
-                    if result.framesSwept > 0 { logger.info("removed \(result.framesSwept) unused frames (\(result.bytesFreed) bytes)") }
+                    if !pruned.isEmpty { logger.info("pruned \(pruned.count) snapshot\(pruned.count == 1 ? "" : "s"): \(pruned.map(\.rawValue).joined(separator: ", "))") }
+                    if result.framesSwept > 0 { logger.info("removed \(result.framesSwept) unused frame\(result.framesSwept == 1 ? "" : "s") (\(result.bytesFreed) bytes)") }
                 }
             }
             var sampled: [VerificationResult] = []
@@ -132,7 +136,9 @@ public struct PolicyRunner {
             }
             let codes = outcomes.map(\.exitCode) + (verified + sampled).map { $0.passed ? 0 : ExitStatus.integrity.rawValue }
                 + copies.map(\.exitCode)
-            return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: Date(),
+            let finished = Date()
+            return RunSummary(runID: runID, policy: policy.file, dryRun: dryRun, startedAt: started, finishedAt: finished,
+                              duration: finished.timeIntervalSince(started),
                               jobs: outcomes, verified: verified, pruned: pruned, plan: plan, sampled: sampled,
                               copies: copies, exitCode: Self.worst(codes))
         }
@@ -201,9 +207,11 @@ public struct PolicyRunner {
             let manifest: Manifest
             switch job.kind {
             case .filesystem:
-                manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options).write(to: repo)
+                manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options,
+                                                        progress: progress.map { p in { p(job.source, $0) } }).write(to: repo)
             case .logical:
                 manifest = try LogicalSnapshotWriter(input: .command(job.command ?? "false"), format: job.format, options: options,
+                                                 progress: progress.map { p in { p(job.source, $0) } },
                                                  warn: { logger.warning("\(job.source): \($0)") }).write(to: repo)
             }
             outcome.snapshot = manifest.id

@@ -41,6 +41,8 @@ public struct FilesystemRestore {
     /// Like GNU tar's `--no-same-permissions`: drop setuid, setgid and sticky bits and apply the
     /// umask (by default modes are restored exactly).
     public var noSamePermissions: Bool
+    /// Hears the content bytes written so far, of the total, and the entry being written.
+    public var progress: RestoreProgress?
 
     public init(repository: Repository, manifest: Manifest, includes: [String] = [], force: Bool = false,
                 noSameOwner: Bool = false, noSamePermissions: Bool = false) {
@@ -172,6 +174,7 @@ public struct FilesystemRestore {
         var index = 0
         var bytes: Int64 = 0
         var warnings: [String] = []
+        let total = selected.reduce(Int64(0)) { $0 + ($1.type == .file ? $1.size : 0) }
         while let entry = try nextEntry(tar) {
             guard index < selected.count else {
                 throw RestoreError.corrupt(snapshot: id, file: manifest.payloadName, location: "entry \(entry.path)", reason: "not in the entry list")
@@ -190,6 +193,7 @@ public struct FilesystemRestore {
                 hasher.update(chunk)
                 size += Int64(chunk.count)
                 try onDisk(entry) { try disk.write(chunk, hole: hole) }
+                progress?(bytes + size, total, entry.path)
             }
             bytes += size
             if entry.type == .file, let want = expected.sha256, hasher.finalize() != want || size != expected.size {

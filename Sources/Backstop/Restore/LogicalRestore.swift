@@ -42,6 +42,8 @@ public struct LogicalRestore {
     public var database: String?
     public var table: String?
     public var force: Bool
+    /// Hears the bytes written to the target so far, of the total, and the section being written.
+    public var progress: RestoreProgress?
 
     public init(repository: Repository, manifest: Manifest, database: String? = nil, table: String? = nil, force: Bool = false) {
         self.repository = repository
@@ -223,6 +225,7 @@ public struct LogicalRestore {
             guard let sections else {
                 try sink?.write(bytes)
                 written += Int64(bytes.count)
+                if sink != nil { progress?(written, manifest.bytesIn, nil) }
                 continue
             }
             let frame = payload.frames[index]
@@ -235,6 +238,7 @@ public struct LogicalRestore {
                     try write(slice, section: n)
                     seen[n] += Int64(to - from)
                     written += Int64(to - from)
+                    if sink != nil { progress?(written, sections.reduce(0) { $0 + $1.length }, s.name) }
                 }
             }
         }

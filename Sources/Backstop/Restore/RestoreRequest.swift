@@ -42,6 +42,9 @@ public struct RestoreRequest: Sendable {
     }
 }
 
+/// A restore's progress: bytes written so far, the total, and the entry or section being written.
+public typealias RestoreProgress = (_ done: Int64, _ total: Int64, _ current: String?) -> Void
+
 /// What a restore tells its operator as it goes (the CLI prints these on stderr).
 public enum RestoreNotice: Sendable, Equatable, CustomStringConvertible {
     /// A candidate proved corrupt or hostile; the failure is recorded.
@@ -82,7 +85,7 @@ extension Repository {
     /// every one of them is tried in order. Fallback never follows a failure after bytes went to
     /// standard output. A failure to write the target is the target's, not the snapshot's: it is
     /// thrown and nothing is recorded.
-    public func restore(candidates: [SnapshotID], request: RestoreRequest, fallback: Bool,
+    public func restore(candidates: [SnapshotID], request: RestoreRequest, fallback: Bool, progress: RestoreProgress? = nil,
                         notice: (RestoreNotice) -> Void) throws -> RestoreReport {
         precondition(!candidates.isEmpty)
         var lastError: Error?
@@ -93,14 +96,18 @@ extension Repository {
                 try request.check(against: m)
                 switch m.kind {
                 case .filesystem:
-                    return try FilesystemRestore(repository: self, manifest: m, includes: request.includes, force: request.force,
-                                                 noSameOwner: request.noSameOwner, noSamePermissions: request.noSamePermissions).run(to: request.target)
+                    var restore = FilesystemRestore(repository: self, manifest: m, includes: request.includes, force: request.force,
+                                                    noSameOwner: request.noSameOwner, noSamePermissions: request.noSamePermissions)
+                    restore.progress = progress
+                    return try restore.run(to: request.target)
                 case .logical:
                     if request.noSameOwner || request.noSamePermissions {
                         throw RestoreError.wrongKind(snapshot: id, wanted: "a filesystem snapshot (--no-same-owner and --no-same-permissions apply to trees)")
                     }
-                    return try LogicalRestore(repository: self, manifest: m, database: request.database, table: request.table,
-                                              force: request.force).run(to: request.target)
+                    var restore = LogicalRestore(repository: self, manifest: m, database: request.database, table: request.table,
+                                                 force: request.force)
+                    restore.progress = progress
+                    return try restore.run(to: request.target)
                 }
             } catch let error as RestoreError where error.isIntegrityFailure {
                 // Reading stopped by SIGINT/SIGTERM (however it was wrapped) says nothing about the

@@ -18,10 +18,13 @@ extension Repository {
     /// interrupted prune is finished by the next one, and no snapshot is ever half-deleted while
     /// still committed. Then `sweepFrames`.
     @discardableResult
-    public func prune(_ plan: RetentionPlan, warn: (String) -> Void = { _ in }) throws -> PruneResult {
+    /// `progress` hears how many of the plan's removals are done, of how many, and which is next.
+    public func prune(_ plan: RetentionPlan, warn: (String) -> Void = { _ in },
+                      progress: ((_ done: Int, _ total: Int, _ current: SnapshotID) -> Void)? = nil) throws -> PruneResult {
         var result = PruneResult()
         var ownBytes: Int64 = 0
-        for d in plan.remove {
+        for (n, d) in plan.remove.enumerated() {
+            progress?(n, plan.remove.count, d.id)
             guard try storage.exists(RepositoryLayout.manifest(d.id)) else { continue }
             let frames = try? FrameList.decode(storage.read(RepositoryLayout.snapshotFile(d.id, "frames.tsv")), snapshot: d.id)
             try catalog.setMeta("snapshots.fingerprint", "")

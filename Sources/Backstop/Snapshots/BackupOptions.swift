@@ -32,4 +32,6 @@ public struct BackupOptions: Sendable {
 public struct BackupProgress: Sendable {
     public var bytesIn: Int64
     public var entries: Int
+    /// The file being read (filesystem snapshots), in the entry list's display form.
+    public var current: String? = nil
 }

@@ -123,6 +123,8 @@ private final class TreeWalker {
     var entryCount = 0
     var bytesIn: Int64 = 0
     var lastProgress: Int64 = 0
+    /// The stored path of the file being read, for progress.
+    var currentPath: [UInt8] = []
     var firstPathOfInode: [String: [UInt8]] = [:]
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
     /// Holes are hashed (and passed to the tar writer, which skips them) from here, never read.
@@ -365,6 +367,7 @@ private final class TreeWalker {
     }
 
     private func writeFile(diskPath: [UInt8], storedPath: [UInt8], st: stat) throws {
+        currentPath = storedPath
         let inodeKey = "\(st.st_dev):\(st.st_ino)"
         // The display form of the name, for warnings only: built when one is needed (hot path).
         var shown: String { EntryRecord.escaped(storedPath) }
@@ -455,7 +458,7 @@ private final class TreeWalker {
         bytesIn += Int64(chunk.count)
         if bytesIn - lastProgress >= 1 << 20, let progress {
             lastProgress = bytesIn
-            progress(BackupProgress(bytesIn: bytesIn, entries: entryCount))
+            progress(BackupProgress(bytesIn: bytesIn, entries: entryCount, current: EntryRecord.escaped(currentPath)))
         }
     }
 

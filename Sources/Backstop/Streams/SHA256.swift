@@ -164,3 +164,8 @@ public final class HashingSink: ByteSink {
         digest = hasher.finalize()
     }
 }
+
+/// The OpenSSL libcrypto linked into this process, as it reports itself ("OpenSSL 3.0.11 19 Sep 2023").
+public enum OpenSSLLibrary {
+    public static var version: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
+}

@@ -105,3 +105,8 @@ public final class ZstdDecompressor: @unchecked Sendable {
         return out
     }
 }
+
+/// The zstd library linked into this process, as it reports itself ("1.5.4").
+public enum ZstdLibrary {
+    public static var version: String { String(cString: ZSTD_versionString()) }
+}

@@ -7,11 +7,13 @@ struct BackupCommand: ReportingCommand {
         commandName: "backup",
         abstract: "Take a filesystem snapshot of PATHs, or a logical snapshot of a stream.",
         discussion: """
-        Filesystem: backstop backup /mnt/mysql-snapshot --source mysql-datadir --exclude '*.pid'
+        Filesystem:
+          backstop backup /mnt/mysql-snapshot --source mysql-datadir --exclude '*.pid'
         Each PATH is stored under its base name (mysql-snapshot/...).
 
-        Logical: mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
-             or: backstop backup --command 'pg_dumpall' --source pg-cluster
+        Logical:
+          mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
+          backstop backup --command 'pg_dumpall' --source pg-cluster
         A dump without its completion marker is refused unless --format raw. An empty stream is
         refused in every format, and --format auto refuses a stream of another format than the
         source's newest logical snapshot (a failing dump) unless --format names it.
@@ -34,10 +36,10 @@ struct BackupCommand: ReportingCommand {
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var lock: LockOptions
 
-    @Argument(help: "Directories or files to snapshot.")
+    @Argument(help: "Directories or files to snapshot.", completion: .file())
     var paths: [String] = []
 
-    @Option(help: "The source name the snapshot is filed under, e.g. mysql-datadir.")
+    @Option(help: "The source name the snapshot is filed under, e.g. mysql-datadir.", completion: Completions.sources)
     var source: String
 
     @Option(name: .customLong("tag"), help: "A tag (repeatable).")
@@ -58,7 +60,8 @@ struct BackupCommand: ReportingCommand {
     @Option(help: "Take a logical snapshot of this command's output (run by /bin/sh -c).")
     var command: String?
 
-    @Option(help: "Stream format: auto (default), mysqldump, pgdump, pgdump-custom (pg_dump -Fc), pgdump-tar (pg_dump -Ft), pgdumpall or raw.")
+    @Option(help: "Stream format: auto (default), mysqldump, pgdump, pgdump-custom (pg_dump -Fc), pgdump-tar (pg_dump -Ft), pgdumpall or raw.",
+            completion: Completions.formats)
     var format: String?
 
     func validate() throws {
@@ -88,8 +91,11 @@ struct BackupCommand: ReportingCommand {
         var options = BackupOptions(source: source, tags: tags)
         if let time { options.time = try TimeParser.fromEnvironment().parse(time) }
         options.filesCache = filesCache != "off"
-        let progressLine = ProgressLine(output)
-        let progress: (BackupProgress) -> Void = { progressLine.update(bytes: $0.bytesIn, entries: $0.entries) }
+        // The total is the parent's size (the source's newest snapshot of this kind): an estimate.
+        let kind: SnapshotKind = paths.isEmpty ? .logical : .filesystem
+        let parentSize = try repo.snapshots().filter { $0.source == source && $0.kind == kind }.max { $0.completedAt < $1.completedAt }?.bytesIn
+        let meter = ProgressMeter(output, action: "backup")
+        let progress: (BackupProgress) -> Void = { meter.update(done: $0.bytesIn, total: parentSize, current: $0.current) }
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
@@ -98,7 +104,7 @@ struct BackupCommand: ReportingCommand {
             }
             return try FilesystemSnapshotWriter(paths: paths, excludes: excludes, options: options, progress: progress).write(to: repo)
         }
-        progressLine.done()
+        meter.finish()
         for w in manifest.warnings { output.warning("\(manifest.id): \(w)") }
         if output.json {
             output.printJSON(manifest)
@@ -108,9 +114,9 @@ struct BackupCommand: ReportingCommand {
                 let ratio = manifest.bytesIn > 0 ? Double(manifest.bytesStored) / Double(manifest.bytesIn) * 100 : 0
                 output.note("\(manifest.kind.rawValue) snapshot \(manifest.id) of \(manifest.source): "
                     + "\(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored (\(String(format: "%.0f", ratio))%), "
-                    + "\(manifest.kind == .filesystem ? "\(manifest.entryCount) entries" : "\(manifest.sections.count) sections"), "
-                    + "\(manifest.warnings.count) warnings"
-                    + (manifest.filesReused.map { ", \($0) files reused unread (files cache)" } ?? ""))
+                    + "\(manifest.kind == .filesystem ? Output.count(manifest.entryCount, "entry", "entries") : Output.count(manifest.sections.count, "section")), "
+                    + Output.count(manifest.warnings.count, "warning")
+                    + (manifest.filesReused.map { ", \(Output.count($0, "file")) reused unread (files cache)" } ?? ""))
             }
         }
         if !manifest.warnings.isEmpty { throw CommandExit(status: .warnings) }

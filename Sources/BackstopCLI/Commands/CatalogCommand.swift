@@ -30,10 +30,16 @@ struct CatalogCommand: ParsableCommand {
             }
             for u in report.unreadable { output.warning("snapshots/\(u.id) left out: \(u.reason)") }
             if output.json {
-                output.printJSON(["snapshots": report.added.map(\.rawValue), "unreadable": report.unreadable.map(\.id)])
+                output.printJSON(CatalogRebuildReport(snapshots: report.added.map(\.rawValue), unreadable: report.unreadable.map(\.id)))
             } else {
-                output.line("catalog rebuilt: \(report.added.count) snapshots")
+                output.line("catalog rebuilt: \(Output.count(report.added.count, "snapshot"))")
             }
         }
     }
+}
+
+/// `catalog rebuild --json`: the snapshots cataloged, and those left out (unreadable).
+struct CatalogRebuildReport: JSONReport {
+    var snapshots: [String]
+    var unreadable: [String]
 }

@@ -7,7 +7,8 @@ struct DiffCommand: ReportingCommand {
         commandName: "diff",
         abstract: "Show what changed between two snapshots, from manifests and entry lists only.",
         discussion: """
-        Example: backstop diff 1a2b 3c4d        (two mysql-dump snapshots: the databases that changed)
+        Example (two mysql-dump snapshots: the databases that changed):
+          backstop diff 1a2b 3c4d
 
         Filesystem snapshots: entries added (+), removed (-) and changed (~, with what changed).
         Logical snapshots: databases or tables whose content digest changed. No payload is decoded.

@@ -7,15 +7,22 @@ struct EventCommand: ParsableCommand {
         commandName: "event",
         abstract: "Mark named points in time (an upgrade) that selections can refer to.",
         discussion: """
-        Example: backstop event add upgrade --note "MariaDB 10.11 -> 11.4"
-        then:    backstop restore --before upgrade --source mysql-datadir --to /var/lib/mysql-restore
+        Example:
+          backstop event add upgrade --note "MariaDB 10.11 -> 11.4"
+          backstop restore --before upgrade --source mysql-datadir --to /srv/restored
         """,
         subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record an event (now, or --at a time).",
-            discussion: "A name that reads as a time (2024-03-25) is refused: --before NAME would mean the time.\nExit codes: 0 recorded; 64 bad name or time; 1 not a repository.")
+            discussion: """
+            Example: backstop event add upgrade-11.4 --note "MariaDB 10.11 -> 11.4"
+
+            A name that reads as a time (2024-03-25) is refused: --before NAME would mean the time.
+
+            Exit codes: 0 recorded; 64 bad name or time; 1 not a repository.
+            """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
@@ -34,14 +41,20 @@ struct EventCommand: ParsableCommand {
     }
 
     struct List: ReportingCommand {
-        static let configuration = CommandConfiguration(abstract: "List events, oldest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List events, oldest first.",
+            discussion: """
+            Example: backstop event list --json
+
+            Exit codes: 0 listed (even when empty); 1 not a repository.
+            """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func run(_ output: Output) throws {
             let events = try repository.open(output).events()
-            if output.json { output.printJSON(events); return }
+            if output.json { output.printJSON(EventList(events: events)); return }
             output.line(Output.table(["ID", "NAME", "AT (UTC)", "NOTE"], events.map {
                 [$0.id.rawValue, $0.name, Timestamp.format($0.at), $0.note ?? ""]
             }))
@@ -51,7 +64,12 @@ struct EventCommand: ParsableCommand {
     struct Remove: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove an event by ID.",
-            discussion: "Exit codes: 0 removed; 64 the prefix matches several events (they are listed); 66 no such event.")
+            discussion: """
+            Example: backstop event remove 20240325T120000Z
+
+            Exit codes: 0 removed; 64 the prefix matches several events (they are listed); 66 no
+            such event.
+            """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
@@ -62,4 +80,9 @@ struct EventCommand: ParsableCommand {
             if output.json { output.printJSON(removed) } else { output.line("removed event \(removed.id) \"\(removed.name)\"") }
         }
     }
+}
+
+/// `event list --json`: `{"schemaVersion": 1, "events": [...]}`.
+struct EventList: JSONReport {
+    var events: [Event]
 }

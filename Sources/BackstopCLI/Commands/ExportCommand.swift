@@ -7,8 +7,10 @@ struct ExportCommand: ReportingCommand {
         commandName: "export",
         abstract: "Write a snapshot's payload as one seekable .tar.zst (filesystem) or .zst (logical) file.",
         discussion: """
-        Examples: backstop export 1a2b --to /tmp/datadir.tar.zst    then: zstd -dc /tmp/datadir.tar.zst | tar -x
-                  backstop export --latest --source mysql-dump --to - | zstd -dc | mariadb
+        Examples:
+          backstop export 1a2b --to /tmp/datadir.tar.zst
+          zstd -dc /tmp/datadir.tar.zst | tar -x
+          backstop export --latest --source mysql-dump --to - | zstd -dc | mariadb
 
         The file is the snapshot's frames in order plus a seek table: what a format-1 repository
         stored as data.tar.zst or data.zst, readable by zstd alone. Every frame is checked against
@@ -26,7 +28,7 @@ struct ExportCommand: ReportingCommand {
     @Argument(help: "The snapshot (or choose it with --at, --before or --latest).")
     var snapshot: String?
 
-    @Option(help: ArgumentHelp("The file to write, or - for standard output.", valueName: "file"))
+    @Option(help: ArgumentHelp("The file to write, or - for standard output.", valueName: "file"), completion: .file())
     var to: String
 
     func validate() throws {
@@ -44,9 +46,9 @@ struct ExportCommand: ReportingCommand {
             output.printJSON(report)
         } else if to == "-" {
             // The payload is on stdout: the summary goes to stderr (not with --quiet).
-            if !output.quiet { output.note("exported \(report.snapshot): \(report.frames) frames, \(Output.bytes(report.bytes)) to standard output") }
+            if !output.quiet { output.note("exported \(report.snapshot): \(Output.count(report.frames, "frame")), \(Output.bytes(report.bytes)) to standard output") }
         } else {
-            output.line("exported \(report.snapshot) to \(report.target): \(report.frames) frames, \(Output.bytes(report.bytes))")
+            output.line("exported \(report.snapshot) to \(report.target): \(Output.count(report.frames, "frame")), \(Output.bytes(report.bytes))")
         }
     }
 }

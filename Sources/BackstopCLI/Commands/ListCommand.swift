@@ -15,10 +15,10 @@ struct ListCommand: ReportingCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var outputOptions: OutputOptions
 
-    @Option(help: "Only snapshots of this source.")
+    @Option(help: "Only snapshots of this source.", completion: Completions.sources)
     var source: String?
 
-    @Option(help: "Only snapshots of this kind (filesystem or logical).")
+    @Option(help: "Only snapshots of this kind (filesystem or logical).", completion: Completions.kinds)
     var kind: String?
 
     func run(_ output: Output) throws {
@@ -31,18 +31,23 @@ struct ListCommand: ReportingCommand {
         }
         let verifications = try repo.lastVerifications()
         if output.json {
-            output.printJSON(snapshots.map { SnapshotSummary($0, verifications[$0.id]) })
+            output.printJSON(SnapshotList(snapshots: snapshots.map { SnapshotSummary($0, verifications[$0.id]) }))
             return
         }
         let rows = snapshots.map { s in
             [s.id.rawValue, s.kind.rawValue, s.source, Timestamp.formatSeconds(s.completedAt),
              Output.bytes(s.bytesIn), Output.bytes(s.bytesStored), s.bytesNew.map { Output.bytes($0) } ?? "-", s.warningCount > 0 ? "\(s.warningCount)" : "-",
              verifications[s.id].map { "\($0.passed ? "ok" : "FAILED") \($0.mode.rawValue) \(Timestamp.formatSeconds($0.at))" } ?? "never",
-             s.tags.joined(separator: ",")]
+             s.runID ?? "-", s.tags.joined(separator: ",")]
         }
-        output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "NEW", "WARNINGS", "LAST VERIFIED", "TAGS"], rows))
-        output.line("\(snapshots.count) snapshot\(snapshots.count == 1 ? "" : "s")")
+        output.line(Output.table(["ID", "KIND", "SOURCE", "COMPLETED (UTC)", "SIZE", "STORED", "NEW", "WARNINGS", "LAST VERIFIED", "RUN", "TAGS"], rows))
+        output.line(Output.count(snapshots.count, "snapshot"))
     }
+}
+
+/// `list --json`: `{"schemaVersion": 1, "snapshots": [...]}`.
+struct SnapshotList: JSONReport {
+    var snapshots: [SnapshotSummary]
 }
 
 /// A snapshot as `list --json` prints it.

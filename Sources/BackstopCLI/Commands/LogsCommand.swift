@@ -60,7 +60,7 @@ struct LogsCommand: ParsableCommand {
                 case let .superseded(s): output.line("\(file): the whole closed file \(s.name) is already archived")
                 }
             }
-            if output.json { output.printJSON(outcomes.map(\.segment)) }
+            if output.json { output.printJSON(LogSegmentList(segments: outcomes.map(\.segment))) }
         }
     }
 
@@ -136,8 +136,7 @@ struct LogsCommand: ParsableCommand {
             let sources = try source.map { [$0] } ?? repo.logSources()
             let segments = try sources.flatMap { try repo.logSegments(source: $0) }
             if output.json {
-                struct Listing: Encodable { var segments: [LogSegment] }
-                output.printJSON(Listing(segments: segments))
+                output.printJSON(LogSegmentList(segments: segments))
                 return
             }
             output.line(Output.table(["SOURCE", "SEGMENT", "SIZE", "FIRST EVENT (UTC)", "LAST EVENT (UTC)", "END", "GTID"], segments.map {
@@ -163,4 +162,9 @@ struct LogsCommand: ParsableCommand {
             if !output.json { output.line("\(source): \(report.segments) segment(s), intact, no gaps") }
         }
     }
+}
+
+/// `logs push --json` and `logs list --json`: the segments, in an object (the JSON contract).
+struct LogSegmentList: JSONReport {
+    var segments: [LogSegment]
 }

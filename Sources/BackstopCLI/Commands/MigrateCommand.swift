@@ -32,9 +32,9 @@ struct MigrateCommand: ReportingCommand {
         let report = try Repository.migrate(at: path, lockTimeout: try lock.seconds(), warn: output.warning) { s in
             guard !output.json else { return }
             if s.alreadyConverted {
-                output.line("\(s.id)  \(s.kind.rawValue)  \(s.source): already converted by an earlier run; \(s.frames) frames")
+                output.line("\(s.id)  \(s.kind.rawValue)  \(s.source): already converted by an earlier run; \(Output.count(s.frames, "frame"))")
             } else {
-                output.line("\(s.id)  \(s.kind.rawValue)  \(s.source): \(s.frames) frames, \(s.framesNew) new (\(Output.bytes(s.bytesNew))); \(Output.bytes(s.payloadBytes)) payload file removed")
+                output.line("\(s.id)  \(s.kind.rawValue)  \(s.source): \(Output.count(s.frames, "frame")), \(s.framesNew) new (\(Output.bytes(s.bytesNew))); \(Output.bytes(s.payloadBytes)) payload file removed")
             }
         }
         if output.json {
@@ -46,7 +46,7 @@ struct MigrateCommand: ReportingCommand {
             return
         }
         let count = report.snapshots.count
-        output.line("migrated \(count) snapshot\(count == 1 ? "" : "s") to format \(Manifest.currentFormat): \(report.frames) frames, "
+        output.line("migrated \(Output.count(count, "snapshot")) to format \(Manifest.currentFormat): \(Output.count(report.frames, "frame")), "
             + "\(report.framesNew) stored (\(Output.bytes(report.bytesNew))) in \(String(format: "%.1f", report.duration)) s")
     }
 }

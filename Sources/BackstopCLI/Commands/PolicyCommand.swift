@@ -17,15 +17,27 @@ struct PolicyCommand: ParsableCommand {
             """)
 
         @OptionGroup var outputOptions: OutputOptions
-        @Argument(help: "The policy file.") var file: String
+        @Argument(help: "The policy file.", completion: Completions.policies) var file: String
 
         func run(_ output: Output) throws {
             let policy = try PolicyParser.load(file: file)
             if output.json {
-                output.printJSON(["file": file, "repository": policy.repository, "jobs": policy.jobs.map(\.source).joined(separator: ",")])
+                output.printJSON(PolicyCheckReport(file: file, repository: policy.repository,
+                                                   jobs: policy.jobs.map { .init(source: $0.source, kind: $0.kind.rawValue) }))
             } else {
                 output.line("\(file): valid; repository \(policy.repository); jobs: \(policy.jobs.map { "\($0.source) (\($0.kind.rawValue))" }.joined(separator: ", "))")
             }
         }
     }
+}
+
+/// `policy check --json`: the policy's repository and its jobs, in order.
+struct PolicyCheckReport: JSONReport {
+    struct Job: Encodable {
+        var source: String
+        var kind: String
+    }
+    var file: String
+    var repository: String
+    var jobs: [Job]
 }

@@ -21,7 +21,7 @@ struct PruneCommand: ReportingCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var outputOptions: OutputOptions
 
-    @Option(help: "The policy whose retention rules apply.") var policy: String
+    @Option(help: "The policy whose retention rules apply.", completion: Completions.policies) var policy: String
     @Flag(help: "Print the plan, remove nothing.") var dryRun = false
     @Option(help: "Plan as if now were this time.") var time: String?
 
@@ -36,7 +36,11 @@ struct PruneCommand: ReportingCommand {
             let plan = try repo.retentionPlan(retention, timeZone: p.timeZone, now: now)
             let logs = try repo.logRetentionPlan(plan, policy: retention, now: now)
             if dryRun { return (plan, PruneResult(), try repo.bytesFreed(by: plan), logs) }
-            let result = try repo.prune(plan, warn: output.warning)
+            let meter = ProgressMeter(output, action: "prune", unit: .items)
+            let result = try repo.prune(plan, warn: { meter.finish(); output.warning($0) }) {
+                meter.update(done: Int64($0), total: Int64($1), current: $2.rawValue)
+            }
+            meter.finish()
             try repo.pruneLogs(logs)
             return (plan, result, (result.framesSwept, result.bytesFreed), logs)
         }
@@ -49,12 +53,12 @@ struct PruneCommand: ReportingCommand {
         for d in logs {
             output.line("\(d.keep ? "keep  " : "remove")  logs/\(d.source)/\(d.segment)  \(d.reason)")
         }
-        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed, freeing \(Output.bytes(freed.1)) (\(freed.0) frames no kept snapshot uses)"
-                           : "\(plan.keep.count) kept, \(result.removed.count) removed; \(result.framesSwept) unused frames removed, \(Output.bytes(result.bytesFreed)) freed")
+        output.line(dryRun ? "dry run: \(plan.keep.count) kept, \(plan.remove.count) would be removed, freeing \(Output.bytes(freed.1)) (\(Output.count(freed.0, "frame")) no kept snapshot uses)"
+                           : "\(plan.keep.count) kept, \(result.removed.count) removed; \(Output.count(result.framesSwept, "unused frame")) removed, \(Output.bytes(result.bytesFreed)) freed")
     }
 }
 
-struct PruneReport: Encodable {
+struct PruneReport: JSONReport {
     var dryRun: Bool
     var plan: RetentionPlan
     var removed: [SnapshotID]

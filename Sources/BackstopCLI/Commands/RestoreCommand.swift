@@ -8,11 +8,11 @@ struct RestoreCommand: ReportingCommand {
         abstract: "Restore a snapshot (whole, some files, or one database) safely, verifying as it goes.",
         discussion: """
         Examples:
-          backstop restore --before upgrade --source mysql-datadir --to /var/lib/mysql-restored
+          backstop restore --before upgrade --source mysql-datadir --to /srv/restored
           backstop restore 1a2b --to /tmp/r --include 'mysql-snapshot/app1/*'
-          backstop restore --before upgrade --source mysql-dump --database app1 --to app1.sql
-          backstop restore --latest --source pg --table public.orders --to - | psql scratch
-          backstop restore --source mysql-dump --database app07 --until '2024-03-25 01:59' --to - | mariadb
+          backstop restore --before upgrade --source sql --database app1 --to app1.sql
+          backstop restore --latest --source pg --table public.orders --to - | psql x
+          backstop restore --source sql --database app7 --until 01:59 --to - | mariadb
 
         --until T (point-in-time): the newest dump of --source completed before T (taken with
         mariadb-dump --master-data=2), then the binlog events archived by `backstop logs` from the
@@ -50,7 +50,7 @@ struct RestoreCommand: ReportingCommand {
     @Argument(help: "A snapshot ID or unique prefix (instead of selection flags).")
     var snapshot: String?
 
-    @Option(help: ArgumentHelp("Target directory, file, or - for stdout.", valueName: "path"))
+    @Option(help: ArgumentHelp("Target directory, file, or - for stdout.", valueName: "path"), completion: .file())
     var to: String
 
     @Option(name: .customLong("include"), help: "Restore only entries matching this glob (repeatable).")
@@ -133,11 +133,14 @@ struct RestoreCommand: ReportingCommand {
         }
         let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force,
                                      noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
-        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback) { notice(output, $0) }
+        let meter = ProgressMeter(output, action: "restore")
+        let report = try repo.restore(candidates: candidates, request: request, fallback: fallback,
+                                      progress: { meter.update(done: $0, total: $1, current: $2) }) { meter.finish(); notice(output, $0) }
+        meter.finish()
         if output.json && to != "-" {
             output.printJSON(report)
         } else {
-            notice(output, "restored \(report.snapshot) to \(report.target): \(report.entries) \(database != nil || table != nil ? "sections" : "entries"), "
+            notice(output, "restored \(report.snapshot) to \(report.target): \(database != nil || table != nil ? Output.count(report.entries, "section") : Output.count(report.entries, "entry", "entries")), "
                 + "\(Output.bytes(report.bytesWritten)); read \(report.framesRead) of \(report.framesTotal) frames (\(Output.bytes(report.bytesRead)))"
                 + (report.movedAside.map { "; the previous contents are in \($0)" } ?? ""))
         }
@@ -191,7 +194,7 @@ struct RestoreCommand: ReportingCommand {
     func runToRestore() throws -> RunID? {
         guard let runID else { return nil }
         guard let id = RunID(runID) else {
-            throw ValidationError("--run \(runID) is not a run ID (such as 20240324T220000Z-1a2b3c4d); `backstop list --json` shows each snapshot's runID")
+            throw ValidationError("--run \(runID) is not a run ID (such as 20240324T220000Z-1a2b3c4d); `backstop list` shows each snapshot's run ID in its RUN column")
         }
         return id
     }
@@ -200,7 +203,7 @@ struct RestoreCommand: ReportingCommand {
     func restoreRun(_ runID: RunID, _ repo: Repository, _ output: Output) throws {
         let reports = try repo.restore(run: runID, into: to, force: force, noSameOwner: noSameOwner,
                                        noSamePermissions: noSamePermissions) { notice(output, $0) }
-        if output.json { output.printJSON(reports) }
+        if output.json { output.printJSON(RunRestoreReport(runID: runID.rawValue, restores: reports)) }
     }
 
     /// Messages go to stderr: stdout may carry the restored stream.
@@ -212,4 +215,10 @@ struct RestoreCommand: ReportingCommand {
     func notice(_ output: Output, _ n: RestoreNotice) {
         if !output.quiet || n.isImportant { output.note("backstop: " + n.description) }
     }
+}
+
+/// `restore --run ID --json`: one report per snapshot of the run.
+struct RunRestoreReport: JSONReport {
+    var runID: String
+    var restores: [RestoreReport]
 }

@@ -50,7 +50,7 @@ struct SelectCommand: ReportingCommand {
     }
 }
 
-struct SelectReport: Encodable {
+struct SelectReport: JSONReport {
     var chosen: String?
     var criteria: String
     var fallbacks: [String]

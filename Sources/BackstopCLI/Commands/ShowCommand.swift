@@ -84,7 +84,7 @@ struct ShowCommand: ReportingCommand {
     }
 }
 
-struct ShowReport: Encodable {
+struct ShowReport: JSONReport {
     var manifest: Manifest
     var entries: [EntryRecord]
 }

@@ -8,8 +8,8 @@ struct VerifyCommand: ReportingCommand {
         abstract: "Verify snapshots: stored digests (--quick) or everything, decoded (default).",
         discussion: """
         Examples:
-          backstop verify --all --junit verify.xml        (CI: fail the build on any corrupt snapshot)
-          backstop verify --sample 3 --quick              (cron: the 3 verified longest ago)
+          backstop verify --all --junit verify.xml  # CI: fail on a corrupt snapshot
+          backstop verify --sample 3 --quick        # cron: the 3 verified longest ago
           backstop verify 1a2b --json
 
         Quick: every stored file's digest against SHA256SUMS and the manifest.
@@ -68,7 +68,13 @@ struct VerifyCommand: ReportingCommand {
         let mode: VerificationMode = quick ? .quick : .full
         var warnings: [String] = []
         let ledger = FrameLedger()
-        let results = try repo.verify(ids, mode: mode, ledger: ledger, warn: { warnings.append($0); output.warning($0) }) { result in
+        let meter = ProgressMeter(output, action: "verify", unit: .items)
+        var done: Int64 = 0
+        meter.update(done: 0, total: Int64(ids.count), current: ids.first?.rawValue)
+        let results = try repo.verify(ids, mode: mode, ledger: ledger, warn: { meter.finish(); warnings.append($0); output.warning($0) }) { result in
+            done += 1
+            meter.finish()
+            defer { meter.update(done: done, total: Int64(ids.count), current: done < ids.count ? ids[Int(done)].rawValue : nil) }
             guard !output.json else { return }
             if result.passed {
                 output.line("ok      \(result.snapshot)  \(result.source ?? "?")  (\(mode.rawValue), \(String(format: "%.2f", result.duration)) s, \(Output.bytes(result.bytesRead)) read)")
@@ -77,6 +83,7 @@ struct VerifyCommand: ReportingCommand {
                 for p in result.problems { output.result("        \(p)") }
             }
         }
+        meter.finish()
         if let junit {
             do {
                 try JUnitReport.render(results).write(toFile: junit, atomically: true, encoding: .utf8)
@@ -112,7 +119,7 @@ struct VerifyCommand: ReportingCommand {
     }
 }
 
-struct VerifyReport: Encodable {
+struct VerifyReport: JSONReport {
     var passed: Int
     var failed: Int
     var results: [VerificationResult]

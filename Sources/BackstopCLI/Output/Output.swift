@@ -20,24 +20,31 @@ struct Output: Sendable {
     let quiet: Bool
     /// Colour in errors and warnings: stderr is a terminal and `NO_COLOR` is not set.
     let color: Bool
-    /// Progress lines on stderr: stderr is a terminal and not `--quiet`.
+    /// Progress on stderr: stderr is a terminal (or `--progress`), and not `--quiet`.
     let progress: Bool
+    /// `--json --progress`: progress as JSON status lines on stderr instead of a redrawn line.
+    let progressJSON: Bool
+    /// Log lines (errors, warnings, `run --verbose`) start with a UTC timestamp: stderr is not a
+    /// terminal, so they go to a log file or cron mail.
+    let timestamps: Bool
     let stdout: Writer
     let stderr: Writer
 
-    init(json: Bool = false, quiet: Bool = false, stderrIsTerminal: Bool = isatty(2) == 1,
+    init(json: Bool = false, quiet: Bool = false, showProgress: Bool = false, stderrIsTerminal: Bool = isatty(2) == 1,
          environment: [String: String] = ProcessInfo.processInfo.environment,
          stdout: Writer = .standardOutput, stderr: Writer = .standardError) {
         self.json = json
         self.quiet = quiet
         color = stderrIsTerminal && environment["NO_COLOR"] == nil
-        progress = stderrIsTerminal && !quiet
+        progress = (stderrIsTerminal || showProgress) && !quiet
+        progressJSON = json && showProgress
+        timestamps = !stderrIsTerminal
         self.stdout = stdout
         self.stderr = stderr
     }
 
     init(_ options: OutputOptions) {
-        self.init(json: options.json, quiet: options.quiet)
+        self.init(json: options.json, quiet: options.quiet, showProgress: options.progress)
     }
 
     /// A line of the human-readable report (nothing with --quiet).
@@ -56,17 +63,25 @@ struct Output: Sendable {
     }
 
     func error(_ text: String) {
-        let prefix = color ? "\u{1B}[31mbackstop: error:\u{1B}[0m " : "backstop: error: "
-        stderr.write(prefix + text + "\n")
+        log("error", text, color: "31")
     }
 
     func warning(_ text: String) {
-        let prefix = color ? "\u{1B}[33mbackstop: warning:\u{1B}[0m " : "backstop: warning: "
-        stderr.write(prefix + text + "\n")
+        log("warning", text, color: "33")
     }
 
-    func printJSON<T: Encodable>(_ value: T) {
-        let data = (try? Timestamp.jsonEncoder().encode(value)) ?? Data("{}".utf8)
+    /// The one log line format (see `OutputLogHandler`): `[TIMESTAMP ]backstop: LEVEL: text`.
+    func log(_ level: String, _ text: String, color code: String? = nil) {
+        var label = "backstop: \(level):"
+        if color, let code { label = "\u{1B}[\(code)m\(label)\u{1B}[0m" }
+        if progress && !progressJSON { ProgressMeter.clearActive() }
+        let time = timestamps ? Timestamp.formatSeconds(Date()) + " " : ""
+        stderr.write(time + label + " " + text + "\n")
+    }
+
+    /// Prints `report` as one JSON document with its `schemaVersion` (see `JSONDocument`).
+    func printJSON<T: JSONReport>(_ report: T) {
+        let data = (try? Timestamp.jsonEncoder().encode(JSONDocument(body: report))) ?? Data("{}".utf8)
         stdout.write(String(decoding: data, as: UTF8.self) + "\n")
     }
 
@@ -81,39 +96,49 @@ struct Output: Sendable {
         return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
     }
 
-    /// A plain text table: columns padded to their widest cell.
+    /// `n` and the noun, singular for 1: "1 entry", "2 entries", "0 frames".
+    static func count(_ n: some BinaryInteger, _ singular: String, _ plural: String? = nil) -> String {
+        "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
+    }
+
+    /// A plain text table: columns padded to their widest cell, measured in terminal columns
+    /// (`width(_:)`), so names in CJK scripts or with combining marks keep the columns aligned.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
+        var widths = header.map(width)
         for row in rows {
-            for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
+            for (i, cell) in row.enumerated() { widths[i] = max(widths[i], width(cell)) }
         }
         func render(_ cells: [String]) -> String {
             cells.enumerated().map { i, c in
-                i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - width(c))
             }.joined(separator: "  ")
         }
         return ([render(header)] + rows.map(render)).joined(separator: "\n")
     }
 }
 
-/// Progress on stderr, only when stderr is a terminal: bytes, rate, entries.
-final class ProgressLine {
-    private let start = Date()
-    private var last = Date.distantPast
-    private let output: Output
-
-    init(_ output: Output) { self.output = output }
-
-    func update(bytes: Int64, entries: Int) {
-        guard output.progress else { return }
-        let now = Date()
-        guard now.timeIntervalSince(last) >= 0.25 else { return }
-        last = now
-        let rate = Double(bytes) / max(now.timeIntervalSince(start), 0.001)
-        output.stderr.write("\r\(Output.bytes(bytes)) read, \(Output.bytes(Int64(rate)))/s, \(entries) entries   ")
+extension Output {
+    /// The columns `text` takes on a terminal: per character (grapheme cluster) 2 for East Asian
+    /// wide and fullwidth characters and emoji, 0 for a cluster of only combining marks or
+    /// format characters (zero-width space, joiners), else 1; combining marks after a base add 0.
+    static func width(_ text: String) -> Int {
+        text.reduce(0) { $0 + width(of: $1) }
     }
 
-    func done() {
-        if output.progress && last != Date.distantPast { output.stderr.write("\r\u{1B}[K") }
+    static func width(of character: Character) -> Int {
+        guard let first = character.unicodeScalars.first else { return 0 }
+        switch first.properties.generalCategory {
+        case .nonspacingMark, .enclosingMark, .format, .control: return 0
+        default: break
+        }
+        if first.properties.isEmojiPresentation || character.unicodeScalars.contains("\u{FE0F}") { return 2 }
+        let v = first.value
+        let wide: [ClosedRange<UInt32>] = [
+            0x1100...0x115F, 0x231A...0x231B, 0x2329...0x232A, 0x2E80...0x303E, 0x3041...0x33FF,
+            0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xA960...0xA97F, 0xAC00...0xD7A3,
+            0xF900...0xFAFF, 0xFE10...0xFE19, 0xFE30...0xFE6F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
+            0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD,
+        ]
+        return wide.contains { $0.contains(v) } ? 2 : 1
     }
 }
