@@ -13,7 +13,9 @@ def esc(text):
     for line in (text or "").replace("\\", "\\e").split("\n"):
         if line.startswith((".", "'")):
             line = "\\&" + line
-        lines.append(line.replace("-", "\\-"))
+        line = line.replace("-", "\\-")
+        # troff reads ASCII: any other character as its Unicode escape (\[u2026] for an ellipsis).
+        lines.append("".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" for c in line))
     return "\n".join(lines)
 
 

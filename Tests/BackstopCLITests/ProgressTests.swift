@@ -154,6 +154,18 @@ import Testing
         #expect(r.status == 0, "\(r.stdout)")
         #expect(r.stdout.contains("  verify  0.0%  0 / 2  ") && r.stdout.contains(first), "\(r.stdout.debugDescription)")
     }
+
+    /// Proves: copy on a terminal shows the frames done of the snapshots' total and the
+    /// snapshot being copied.
+    @Test func copyDrawsProgressOnATerminal() throws {
+        let s = Scratch()
+        try repositoryWithParent(s)
+        let id = try #require(try listedSnapshots(CLI.run(["list", "--json", "--repo", s.repo]).stdout).first?["id"] as? String)
+        #expect(try CLI.run(["init", "--repo", s.sub("target")]).status == 0)
+        let r = try onTerminal(["copy", "--from", s.repo, "--to", s.sub("target"), "--all"], environment: ["NO_COLOR": "1"])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(r.stdout.contains("  copy  ") && r.stdout.contains(" / 24  ") && r.stdout.contains(id), "\(r.stdout.debugDescription)")
+    }
 }
 
 extension CLI.Result {

@@ -106,8 +106,12 @@ extension Repository {
     /// Crash behaviour: the target holds frames nothing uses yet and, at worst, a snapshot
     /// folder without a manifest, which is not a snapshot and which the next writer removes. The
     /// copy can be run again: it skips what is there and sends only the frames still missing.
+    /// `progress` hears, as frames are checked and sent or found present, how many of the
+    /// snapshots' frames (references, as `frameCount` counts them) are done, of how many, and
+    /// which snapshot is being copied; it is called from the transfer threads.
     public func copy(_ ids: [SnapshotID], to target: Repository, options: CopyOptions = CopyOptions(),
-                     warn: (String) -> Void = { _ in }) throws -> CopyReport {
+                     warn: (String) -> Void = { _ in },
+                     progress: (@Sendable (_ done: Int64, _ total: Int64, _ current: SnapshotID) -> Void)? = nil) throws -> CopyReport {
         try checkCopyable(to: target)
         let ordered = try Set(ids).map { id in (id, try manifest(id)) }.sorted { ($0.1.completedAt, $0.0) < ($1.1.completedAt, $1.0) }
         var report = CopyReport(from: location, to: target.location, dryRun: options.dryRun)
@@ -117,6 +121,8 @@ extension Repository {
         }
         return noteCompression(try target.withWriterLock(command: options.command, timeout: options.lockTimeout, warn: warn) {
             var copyJob = SnapshotCopier(source: self, target: target, options: options, report: report)
+            copyJob.progress = progress
+            copyJob.totalFrames = ordered.reduce(Int64(0)) { $0 + Int64($1.1.frameCount ?? 0) }
             for (id, _) in ordered {
                 try Interruption.check()
                 do {
@@ -207,6 +213,11 @@ struct SnapshotCopier {
     let target: Repository
     let options: CopyOptions
     var report: CopyReport
+    /// See `Repository.copy(_:to:options:warn:progress:)`.
+    var progress: (@Sendable (_ done: Int64, _ total: Int64, _ current: SnapshotID) -> Void)?
+    var totalFrames: Int64 = 0
+    /// Frame references of the snapshots handled so far (copied or skipped).
+    let framesDone = FrameCounter()
 
     /// The size of frame `id` in `repository` if it is stored there: its frame index first, then
     /// its storage (an empty object is what a crash can leave of a put: not stored).
@@ -237,6 +248,9 @@ struct SnapshotCopier {
                 throw CopyError.differentManifest(id: id, from: source.location, to: target.location)
             }
             report.skipped.append(id)
+            if let progress, let count = (try? Timestamp.jsonDecoder().decode(Manifest.self, from: Data(manifestBytes)))?.frameCount {
+                progress(framesDone.add(Int64(count)), totalFrames, id)
+            }
             return
         }
         // The snapshot's own files, each checked before anything is written.
@@ -365,8 +379,15 @@ struct SnapshotCopier {
     /// distinct frame (the size it stored, or found).
     mutating func transferFrames(_ frames: [FrameRef], _ id: SnapshotID) throws -> [SHA256Digest: Int64] {
         var distinct: [FrameRef] = []
-        var seen = Set<SHA256Digest>()
-        for f in frames where seen.insert(f.id).inserted { distinct.append(f) }
+        var uses: [SHA256Digest: Int64] = [:]
+        for f in frames {
+            uses[f.id, default: 0] += 1
+            if uses[f.id] == 1 { distinct.append(f) }
+        }
+        let progress = self.progress, total = totalFrames, done = framesDone
+        let report: @Sendable (SHA256Digest) -> Void = { [uses] frame in
+            progress?(done.add(uses[frame] ?? 1), total, id)
+        }
         let state = TransferState()
         let pool = IOPool(threads: max(1, min(options.parallelTransfers, distinct.count)))
         defer { pool.stop() }
@@ -376,6 +397,7 @@ struct SnapshotCopier {
                 guard !state.failed else { return state.finish(frame.id, .skipped) }
                 do {
                     try Interruption.check()
+                    defer { report(frame.id) }
                     if let size = try Self.storedSize(of: frame.id, in: target) {
                         return state.finish(frame.id, .present(size))
                     }
@@ -495,5 +517,19 @@ final class TransferState: @unchecked Sendable {
         defer { condition.unlock() }
         while done < count { condition.wait() }
         return (firstError, sent, present, bytes, sizes)
+    }
+}
+
+/// A count shared by transfer threads (copy progress).
+final class FrameCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64 = 0
+
+    /// Adds `n`; returns the new count.
+    func add(_ n: Int64) -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        value += n
+        return value
     }
 }

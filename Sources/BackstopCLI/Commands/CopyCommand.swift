@@ -84,7 +84,11 @@ struct CopyCommand: ReportingCommand {
         let target = try RepositoryOptions.open(to, output)
         let ids = try choose(in: source)
         let options = CopyOptions(dryRun: dryRun, lockTimeout: try lock.seconds(), command: "backstop copy --from \(from) --to \(to)")
-        let report = try source.copy(ids, to: target, options: options, warn: { output.warning($0) })
+        let meter = ProgressMeter(output, action: dryRun ? "copy (dry run)" : "copy", unit: .items)
+        let report = try source.copy(ids, to: target, options: options, warn: { meter.finish(); output.warning($0) }) { done, total, current in
+            meter.update(done: done, total: total, current: current.rawValue)
+        }
+        meter.finish()
         if output.json {
             output.printJSON(report)
             return

@@ -35,6 +35,9 @@ struct LogsCommand: ParsableCommand {
             changes nothing; other bytes under a name already archived are refused (65) and nothing is
             replaced. A binlog that is still open (the server's current file) is archived as a partial
             segment, superseded once the closed file is pushed.
+            Examples:
+              backstop logs push --source mysql-binlog /var/lib/mysql/mysql-bin.000041
+              archive_command = 'backstop logs push --source pg-wal %p'
             Exit codes: 0 archived (or already archived); 65 corrupt binlog or a different file under an
             archived name; 74 a file cannot be read; 64 usage.
             """)
@@ -74,14 +77,15 @@ struct LogsCommand: ParsableCommand {
             Resumes where it stopped after a restart of itself or of the server. The user needs the
             REPLICATION SLAVE (binlog monitor) privilege; give a password in an option file
             (--password-file, `[client]` / `password=…`), never on the command line.
-            Example: backstop logs follow --source mysql-binlog --host db1 --user backstop --password-file /etc/backstop/db1.cnf
+            Example:
+              backstop logs follow --host db1 --user backstop --password-file db1.cnf
             Exit codes: 130 stopped by SIGTERM/SIGINT (after a last archive pass); 65 a binlog file
             differs from the archived one of the same name; 1 mariadb-binlog cannot be started.
             """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
-        @Option(help: "The log source (default mysql-binlog).") var source = "mysql-binlog"
+        @Option(help: "The log source.") var source = "mysql-binlog"
         @Option(help: "The server's host.") var host: String?
         @Option(help: "The server's port.") var port: Int?
         @Option(help: "The user to connect as.") var user: String?
@@ -109,7 +113,12 @@ struct LogsCommand: ParsableCommand {
     struct Get: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write an archived segment to a file (PostgreSQL's restore_command %f %p).",
-            discussion: "Exit codes: 0 written; 65 the stored segment is corrupt; 66 no such segment (PostgreSQL then ends recovery); 74 cannot write the file.")
+            discussion: """
+            Example: restore_command = 'backstop logs get --source pg-wal %f %p'
+
+            Exit codes: 0 written; 65 the stored segment is corrupt; 66 no such segment (PostgreSQL
+            then ends recovery); 74 cannot write the file.
+            """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
@@ -125,7 +134,9 @@ struct LogsCommand: ParsableCommand {
     }
 
     struct List: ReportingCommand {
-        static let configuration = CommandConfiguration(abstract: "List archived segments (every source, or --source).")
+        static let configuration = CommandConfiguration(
+            abstract: "List archived segments (every source, or --source).",
+            discussion: "Example: backstop logs list --source mysql-binlog")
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
@@ -149,7 +160,12 @@ struct LogsCommand: ParsableCommand {
     struct Check: ReportingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Read every segment of a source and look for gaps in its chain.",
-            discussion: "Exit codes: 0 intact; 65 a corrupt or missing segment (each one named); 66 no segments for the source.")
+            discussion: """
+            Example: backstop logs check --source mysql-binlog
+
+            Exit codes: 0 intact; 65 a corrupt or missing segment (each one named); 66 no segments for
+            the source.
+            """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var outputOptions: OutputOptions
