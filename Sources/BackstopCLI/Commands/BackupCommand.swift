@@ -90,7 +90,7 @@ struct BackupCommand: ReportingCommand {
         options.filesCache = filesCache != "off"
         let progressLine = ProgressLine(output)
         let progress: (BackupProgress) -> Void = { progressLine.update(bytes: $0.bytesIn, entries: $0.entries) }
-        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: output.warning) {
+        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), shared: true, warn: output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
                 return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format ?? "auto")!, options: options,
