@@ -150,6 +150,59 @@ import Testing
         #expect(storage.leaseHolder("writer") == nil)
     }
 
+    /// Backups take the writer lease shared: on S3 two run at once (as from two hosts), both
+    /// commit, and neither removes the other's snapshot at work; an exclusive writer (prune)
+    /// waits for them and then removes what is incomplete. Locally the lease stays exclusive.
+    @Test func backupsShareTheWriterLeaseOnS3AndPruneIsExclusive() throws {
+        let dir = TemporaryDirectory()
+        let storage = try S3Server.shared(.moto).backend()
+        let repoA = try Repository.create(storage: storage, catalogPath: dir.sub("a.sqlite"))
+        let repoB = try Repository.open(storage: S3Backend(storage.configuration), catalogPath: dir.sub("b.sqlite"))
+        try writeSourceTree(dir, big: true)
+        // Another host's backup at work: its snapshot is incomplete (no manifest yet).
+        let atWork = StorageKey("snapshots", "20300101T000000Z-0badc0de", "frames.tsv")
+        try storage.put(atWork, [], mode: .createOnly)
+        let ids = Locked<[SnapshotID]>([])
+        let shared = UncheckedBox(value: (repoA, repoB, dir))
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let (a, b, dir) = shared.value
+            let repo = i == 0 ? a : b
+            do {
+                let m = try repo.withWriterLock(command: "backstop backup \(i)", timeout: 0, shared: true, warn: { Issue.record("warned: \($0)") }) {
+                    try backUp(dir, to: repo, source: "host\(i)")
+                }
+                var all = ids.get()
+                all.append(m.id)
+                ids.set(all)
+            } catch {
+                Issue.record("backup \(i): \(error)")
+            }
+        }
+        #expect(ids.get().count == 2)
+        #expect(try storage.exists(atWork))
+        // A shared holder keeps an exclusive writer out, and the other way round.
+        let hostB = try storage.acquireSharedLease("writer", command: "backup on host B", duration: 60, timeout: 0, warn: { _ in })
+        #expect(hostB.isShared)
+        #expect(throws: RepositoryError.self) { try repoA.withWriterLock(command: "backstop prune", timeout: 0, warn: { _ in }) {} }
+        hostB.release()
+        var warnings: [String] = []
+        try repoA.withWriterLock(command: "backstop prune", timeout: 0, warn: { warnings.append($0) }) {
+            #expect(throws: RepositoryError.self) {
+                _ = try storage.acquireSharedLease("writer", command: "backup", duration: 60, timeout: 0, warn: { _ in })
+            }
+        }
+        #expect(try !storage.exists(atWork))
+        #expect(warnings.contains { $0.contains("20300101T000000Z-0badc0de") }, "\(warnings)")
+        #expect(try Repository.open(storage: storage, catalogPath: dir.sub("a.sqlite")).snapshots().count == 2)
+
+        let local = LocalBackend(root: dir.sub("local"))
+        _ = try Repository.create(storage: local)
+        let one = try local.acquireSharedLease("writer", command: "backup", duration: 60, timeout: 0, warn: { _ in })
+        #expect(!one.isShared)
+        #expect(throws: RepositoryError.self) { _ = try local.acquireSharedLease("writer", command: "backup", duration: 60, timeout: 0, warn: { _ in }) }
+        one.release()
+    }
+
     /// The catalog of an S3 repository is a cache under the cache folder, named by the
     /// repository's ID; deleted or damaged, it is rebuilt on the next open, without a word
     /// from the user.
