@@ -87,6 +87,34 @@ import Testing
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 
+    /// A policy's `repository:` may be an s3:// URL: kept as written (not made a path), and
+    /// `run` and `prune` work on it.
+    @Test func aPolicyOnAnS3Repository() throws {
+        let server = try RcloneS3()
+        let s = Scratch()
+        let env = server.env(s)
+        #expect(try CLI.run(["init", "--repo", "s3://bucket/nightly"], environment: env).status == 0)
+        try s.write("data/a.txt", "night one\n")
+        try s.write("policy.yaml", """
+            repository: s3://bucket/nightly
+            jobs:
+              - source: files
+                kind: filesystem
+                paths: [\(s.sub("data"))]
+            retention:
+              keep-last: 1
+            """)
+        let check = try CLI.run(["policy", "check", s.sub("policy.yaml")], environment: env)
+        #expect(check.status == 0 && check.stdout.contains("s3://bucket/nightly"), "\(check.stdout)\(check.stderr)")
+        for night in 1...2 {
+            let run = try CLI.run(["run", s.sub("policy.yaml"), "--time", "2024-03-0\(night)T02:00:00Z"], environment: env)
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        }
+        let list = try CLI.run(["list", "--repo", "s3://bucket/nightly"], environment: env)
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stdout.contains("1 snapshot") && list.stdout.contains("20240302T020000Z"), "keep-last 1 leaves night two: \(list.stdout)")
+    }
+
     @Test func refusalsAndOutagesHaveTheirExitCodes() throws {
         let server = try RcloneS3()
         let s = Scratch()
