@@ -39,7 +39,7 @@ measure s3      "backup to local S3 (rclone serve s3)" "'$bin' backup '$tree' --
 measure local2  "  unchanged re-run, local directory"  "'$bin' backup '$tree' --source bench --repo '$out/local/repo' --quiet"
 measure s32     "  unchanged re-run, local S3"         "'$bin' backup '$tree' --source bench --repo '$s3' --quiet"
 
-snap=$("$bin" select --source bench --repo "$s3")
+snap=$("$bin" select --latest --source bench --repo "$s3")
 frames=$(find "$out/data/bench/repo/frames" -type f | wc -l)
 gets="n/a"
 if [ -n "$one" ]; then
