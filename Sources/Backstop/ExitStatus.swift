@@ -9,9 +9,11 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case usage = 64
     case integrity = 65
     case noMatch = 66
+    case unavailable = 69
     case targetNotEmpty = 73
     case ioError = 74
     case lockHeld = 75
+    case noPermission = 77
     case interrupted = 130
 
     public var meaning: String {
@@ -22,9 +24,11 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .usage: return "usage error or invalid policy; a flag that does not apply to the snapshot's kind"
         case .integrity: return "integrity failure: corrupt, truncated or hostile data, or a refused dump"
         case .noMatch: return "nothing matched the selection, or a source is missing"
+        case .unavailable: return "a remote repository's server could not be reached or kept failing (after retries)"
         case .targetNotEmpty: return "restore target exists and is not empty"
         case .ioError: return "I/O error (disk full, unreadable repository or catalog; a restore target that cannot be written)"
         case .lockHeld: return "the repository's writer lock is held by another process"
+        case .noPermission: return "permission denied: wrong credentials, or access to the bucket refused"
         case .interrupted: return "interrupted by SIGINT or SIGTERM; what the command had started was cleaned up"
         }
     }
@@ -87,6 +91,9 @@ extension ExitStatus {
         case let e as StorageError:
             if case .io = e { return true }
             return false
+        case let e as S3Error:
+            if case .invalidAddress = e { return false }
+            return true
         case let e as RepositoryError:
             if case let .io(_, _, n) = e { return n != ENOENT && n != ENOTDIR }
             return false

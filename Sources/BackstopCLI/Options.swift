@@ -4,8 +4,29 @@ import Foundation
 
 /// `--repo`, shared by every command, and the one way commands find and open their repository.
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Repository path (default: $BACKSTOP_REPO).", valueName: "path"), completion: .directory)
+    @Option(name: .long, help: ArgumentHelp("Repository path, or s3://BUCKET/PREFIX (default: $BACKSTOP_REPO).", valueName: "path"), completion: .directory)
     var repo: String?
+
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL, e.g. http://127.0.0.1:9000 (default: $AWS_ENDPOINT_URL, else AWS S3 in $AWS_REGION).", valueName: "url"))
+    var s3Endpoint: String?
+
+    @Option(name: .customLong("s3-addressing"), help: ArgumentHelp("S3 URL style: path (default with --s3-endpoint) or virtual (BUCKET.host; default on AWS).", valueName: "style"))
+    var s3Addressing: String?
+
+    @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Where to keep the catalogs of S3 repositories (default: $XDG_CACHE_HOME/backstop, else ~/.cache/backstop).", valueName: "dir"))
+    var cacheDir: String?
+
+    /// What `--s3-endpoint`, `--s3-addressing` and `--cache-dir` add to an s3:// repository.
+    func settings() throws -> RepositoryAddress.Settings {
+        var addressing: S3Configuration.Addressing?
+        if let s3Addressing {
+            guard let a = S3Configuration.Addressing(rawValue: s3Addressing) else {
+                throw ValidationError("--s3-addressing \(s3Addressing) is not a URL style: use path or virtual")
+            }
+            addressing = a
+        }
+        return RepositoryAddress.Settings(endpoint: s3Endpoint, addressing: addressing, cacheDirectory: cacheDir)
+    }
 
     /// `--repo`, else `$BACKSTOP_REPO`, with the words that name it in messages; nil if neither.
     private func given() -> (path: String, fromEnvironment: Bool)? {
@@ -26,7 +47,8 @@ struct RepositoryOptions: ParsableArguments {
     func path(policy p: Policy, command: String) throws -> String {
         guard let (given, fromEnvironment) = given() else { return p.repository }
         func canonical(_ path: String) -> String {
-            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            if RepositoryAddress.isRemote(path) { return path.hasSuffix("/") ? String(path.dropLast()) : path }
+            return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
         }
         if canonical(given) == canonical(p.repository) { return p.repository }
         let named = fromEnvironment ? "$BACKSTOP_REPO (\(given))" : "--repo \(given)"
@@ -42,14 +64,21 @@ struct RepositoryOptions: ParsableArguments {
     /// stderr.
     func open(_ output: Output, policy: Policy? = nil, command: String = "") throws -> Repository {
         let path = try policy.map { try self.path(policy: $0, command: command) } ?? self.path()
-        return try Self.open(path, output)
+        return try Self.open(path, output, settings())
+    }
+
+    /// The backend of the repository (`--repo`, `$BACKSTOP_REPO`), not opened: for commands that
+    /// must not read the catalog first (`catalog rebuild`, `migrate`).
+    func storage() throws -> StorageBackend {
+        try Repository.storage(for: path(), settings())
     }
 
     /// Opens the repository named `location` (as given to `--repo`, a policy's `repository:`, or
     /// `copy --from/--to`), its catalog reconciled, and what the reconcile could not do said on
     /// stderr. The one place where a repository's name becomes a `Repository`.
-    static func open(_ location: String, _ output: Output) throws -> Repository {
-        let repo = try Repository.open(at: location)
+    /// `settings`: the flags of an s3:// repository (by default none: the environment's).
+    static func open(_ location: String, _ output: Output, _ settings: RepositoryAddress.Settings = .init()) throws -> Repository {
+        let repo = try Repository.open(location: location, settings)
         for u in repo.reconciled.unreadable {
             output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }

@@ -80,7 +80,7 @@ public struct PolicyRunner {
 
     /// Runs the policy. `time` is recorded as the snapshots' time and is the "now" of retention.
     public func run(time: Date?, dryRun: Bool) throws -> RunSummary {
-        try run(in: Repository.open(at: policy.repository), time: time, dryRun: dryRun)
+        try run(in: Repository.open(location: policy.repository), time: time, dryRun: dryRun)
     }
 
     /// Runs the policy on `repo`, opened by the caller (the CLI opens the policy's repository as

@@ -85,10 +85,11 @@ extension Repository {
     public static func migrate(storage: StorageBackend, catalogPath: String? = nil, lockTimeout: TimeInterval = 0,
                                warn: (String) -> Void, progress: (MigratedSnapshot) -> Void = { _ in }) throws -> MigrationReport {
         let clock = Date()
-        if try readConfig(storage, acceptingFormat1: true).format == Manifest.currentFormat {
+        let current = try readConfig(storage, acceptingFormat1: true)
+        if current.format == Manifest.currentFormat {
             return MigrationReport(alreadyCurrent: true)
         }
-        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
+        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage, repositoryID: current.id)
         try storage.prepare()   // a copied repository may lack its empty folders (locks/, tmp/)
         var report = try withWriterLock(storage: storage, command: "backstop migrate", timeout: lockTimeout, warn: warn) { () -> MigrationReport in
             // Another migrate may have finished while this one waited for the lease.

@@ -385,7 +385,7 @@ struct SnapshotCopier {
             if uses[f.id] == 1 { distinct.append(f) }
         }
         let progress = self.progress, total = totalFrames, done = framesDone
-        let report: @Sendable (SHA256Digest) -> Void = { [uses] frame in
+        let frameDone: @Sendable (SHA256Digest) -> Void = { [uses] frame in
             progress?(done.add(uses[frame] ?? 1), total, id)
         }
         let state = TransferState()
@@ -397,7 +397,7 @@ struct SnapshotCopier {
                 guard !state.failed else { return state.finish(frame.id, .skipped) }
                 do {
                     try Interruption.check()
-                    defer { report(frame.id) }
+                    defer { frameDone(frame.id) }
                     if let size = try Self.storedSize(of: frame.id, in: target) {
                         return state.finish(frame.id, .present(size))
                     }

@@ -54,7 +54,7 @@ public final class Repository {
         let config = RepositoryConfig(
             format: Manifest.currentFormat, id: UUID().uuidString.lowercased(), createdAt: truncatedToMillis(Date()),
             compression: .init(algorithm: "zstd", level: compressionLevel))
-        _ = try Catalog(path: try resolveCatalogPath(catalogPath, storage: storage))
+        _ = try Catalog(path: try resolveCatalogPath(catalogPath, storage: storage, repositoryID: config.id))
         let bytes = Array(try Timestamp.jsonEncoder().encode(config)) + [0x0A]
         if try storage.put(RepositoryLayout.config, bytes, mode: .createOnly) == .alreadyPresent {
             throw RepositoryError.alreadyExists(path: storage.location)
@@ -71,9 +71,17 @@ public final class Repository {
     /// default the backend's).
     public static func open(storage: StorageBackend, catalogPath: String? = nil) throws -> Repository {
         let config = try readConfig(storage)
-        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage)
+        let catalogFile = try resolveCatalogPath(catalogPath, storage: storage, repositoryID: config.id)
         do {
-            return try openCatalog(storage: storage, config: config, catalogPath: catalogFile)
+            do {
+                return try openCatalog(storage: storage, config: config, catalogPath: catalogFile)
+            } catch where catalogPath == nil && storage.defaultCatalogPath == nil && !(error is StorageError) && !(error is S3Error)
+                        && !(error is Interrupted) && !(error is RepositoryError) {
+                // A cache of a remote repository that does not open: it holds nothing the
+                // repository does not, so it is rebuilt from the repository.
+                for suffix in ["", "-wal", "-shm", "-journal"] { unlink(catalogFile + suffix) }
+                return try openCatalog(storage: storage, config: config, catalogPath: catalogFile)
+            }
         } catch let error as RepositoryError {
             throw error
         } catch let error as Interrupted {
@@ -83,13 +91,27 @@ public final class Repository {
             throw RepositoryError.io(path: error.path, operation: "read", errno: error.errnoValue ?? EIO)
         } catch let error as StorageError {
             throw error
+        } catch let error as S3Error {
+            throw error
         } catch {
             // SQLite's errors, and GRDB's when a row cannot be decoded: the catalog's.
             throw RepositoryError.unreadableCatalog(path: storage.location, catalog: catalogFile, reason: Catalog.explain(error))
         }
     }
 
-    static func resolveCatalogPath(_ given: String?, storage: StorageBackend) throws -> String {
+    /// The catalog's path: `given`, else the backend's own, else the host's cache for a remote
+    /// repository (`<cache>/<repository id>/catalog.sqlite`, its folder made here).
+    static func resolveCatalogPath(_ given: String?, storage: StorageBackend, repositoryID: String) throws -> String {
+        if given == nil, storage.defaultCatalogPath == nil, let cache = storage.catalogCacheDirectory {
+            let dir = cache + "/" + repositoryID
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            } catch {
+                throw RepositoryError.unreadableCatalog(path: storage.location, catalog: dir + "/catalog.sqlite",
+                                                        reason: "cannot create the cache folder \(dir) (\(error.localizedDescription)); give another with --cache-dir")
+            }
+            return dir + "/catalog.sqlite"
+        }
         guard let path = given ?? storage.defaultCatalogPath else {
             throw RepositoryError.unreadableCatalog(path: storage.location, catalog: "(none)", reason: "this repository keeps no catalog of its own; give a catalog path")
         }
@@ -186,26 +208,37 @@ public final class Repository {
     // MARK: - The writer lease
 
     /// Takes the writer lease for `body`, removing what interrupted writers left first.
+    ///
+    /// `shared`: for a backup, whose keys never collide with another backup's. Where the backend
+    /// has shared leases (S3), backups from several hosts run at once and only exclusive
+    /// writers (prune, a policy run, catalog rebuild, migrate) wait for them; incomplete
+    /// snapshots are then left alone (they may be another backup's at work) for the next
+    /// exclusive writer to remove. Elsewhere the lease is the exclusive one, as before.
     public func withWriterLock<T>(
-        command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
+        command: String, timeout: TimeInterval, shared: Bool = false, warn: (String) -> Void, _ body: () throws -> T
     ) throws -> T {
-        try Self.withWriterLock(storage: storage, command: command, timeout: timeout, warn: warn, body)
+        try Self.withWriterLock(storage: storage, command: command, timeout: timeout, shared: shared, warn: warn, body)
     }
 
     /// Takes the writer lease of `storage` without opening a catalog (for `catalog rebuild`,
     /// when the catalog itself may be damaged). The lease is renewed while `body` runs.
     public static func withWriterLock<T>(
-        storage: StorageBackend, command: String, timeout: TimeInterval, warn: (String) -> Void, _ body: () throws -> T
+        storage: StorageBackend, command: String, timeout: TimeInterval, shared: Bool = false, warn: (String) -> Void,
+        _ body: () throws -> T
     ) throws -> T {
         guard try storage.exists(RepositoryLayout.config) else { throw RepositoryError.notARepository(path: storage.location) }
-        let lease = try storage.acquireLease("writer", command: command, duration: leaseDuration, timeout: timeout, warn: warn)
+        let lease = shared
+            ? try storage.acquireSharedLease("writer", command: command, duration: leaseDuration, timeout: timeout, warn: warn)
+            : try storage.acquireLease("writer", command: command, duration: leaseDuration, timeout: timeout, warn: warn)
         defer { lease.release() }
         let releaseOnSignal = Interruption.register { lease.release() }
         defer { Interruption.unregister(releaseOnSignal) }
         // Before anything else: on a full disk, what an interrupted writer left may be all the
         // room there is (the lease was then taken without its holder record).
-        try storage.removeLeftovers(warn: warn)
-        try removeIncompleteSnapshots(storage: storage, warn: warn)
+        if !lease.isShared {
+            try storage.removeLeftovers(warn: warn)
+            try removeIncompleteSnapshots(storage: storage, warn: warn)
+        }
         try lease.recordHolder()
         let renewer = LeaseRenewer(lease: lease, every: leaseDuration / 5)
         defer { renewer.stop() }
@@ -332,8 +365,8 @@ public final class Repository {
     /// history), into a new file that replaces the old one. The caller holds the writer lease.
     @discardableResult
     public static func rebuildCatalog(storage: StorageBackend, catalogPath: String? = nil) throws -> ReconcileReport {
-        _ = try readConfig(storage)
-        return try rebuildCatalogFile(storage: storage, catalogFile: try resolveCatalogPath(catalogPath, storage: storage))
+        let config = try readConfig(storage)
+        return try rebuildCatalogFile(storage: storage, catalogFile: try resolveCatalogPath(catalogPath, storage: storage, repositoryID: config.id))
     }
 
     /// `rebuildCatalog`'s work, whatever `backstop.json` says (`migrate` rebuilds the catalog

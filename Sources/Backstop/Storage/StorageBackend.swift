@@ -31,6 +31,11 @@ public protocol StorageBackend: AnyObject, Sendable {
     /// backends whose catalog must be a local cache chosen by the caller.
     var defaultCatalogPath: String? { get }
 
+    /// Where this host keeps catalogs of remote repositories, when the backend has no catalog
+    /// of its own (`defaultCatalogPath` nil): `<dir>/<repository id>/catalog.sqlite`. Nil by
+    /// default.
+    var catalogCacheDirectory: String? { get }
+
     /// Makes whatever the backend needs before the first object is written (a local
     /// repository's folders). Idempotent.
     func prepare() throws
@@ -73,11 +78,25 @@ public protocol StorageBackend: AnyObject, Sendable {
     func acquireLease(_ name: String, command: String, duration: TimeInterval, timeout: TimeInterval,
                       warn: (String) -> Void) throws -> StorageLease
 
+    /// Takes a shared hold on the lease `name`: any number of shared holders at once, none while
+    /// an exclusive holder has it, and an exclusive acquirer waits for every shared one. For
+    /// writers whose keys never collide (backups from several hosts). A backend without shared
+    /// leases gives the exclusive one (its `isShared` is false). Same waiting and breaking rules.
+    func acquireSharedLease(_ name: String, command: String, duration: TimeInterval, timeout: TimeInterval,
+                            warn: (String) -> Void) throws -> StorageLease
+
     /// Who holds the lease `name` now, if anyone (a best-effort look, for readers).
     func leaseHolder(_ name: String) -> LockHolder?
 }
 
 extension StorageBackend {
+    public var catalogCacheDirectory: String? { nil }
+
+    public func acquireSharedLease(_ name: String, command: String, duration: TimeInterval, timeout: TimeInterval,
+                                   warn: (String) -> Void) throws -> StorageLease {
+        try acquireLease(name, command: command, duration: duration, timeout: timeout, warn: warn)
+    }
+
     /// The whole object.
     public func read(_ key: StorageKey) throws -> [UInt8] {
         let source = try open(key)
@@ -109,6 +128,12 @@ public protocol StorageLease: AnyObject, Sendable {
     func recordHolder() throws
     /// Gives the lease up. Safe to call twice, and from the interruption watcher's thread.
     func release()
+    /// Whether other shared holders may hold it at the same time (see `acquireSharedLease`).
+    var isShared: Bool { get }
+}
+
+extension StorageLease {
+    public var isShared: Bool { false }
 }
 
 /// Who holds a lease: recorded in the lease object (a local repository's `locks/writer.lock`).

@@ -96,7 +96,7 @@ struct BackupCommand: ReportingCommand {
         let parentSize = try repo.snapshots().filter { $0.source == source && $0.kind == kind }.max { $0.completedAt < $1.completedAt }?.bytesIn
         let meter = ProgressMeter(output, action: "backup")
         let progress: (BackupProgress) -> Void = { meter.update(done: $0.bytesIn, total: parentSize, current: $0.current) }
-        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), warn: output.warning) {
+        let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), shared: true, warn: output.warning) {
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
                 return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format ?? "auto")!, options: options,

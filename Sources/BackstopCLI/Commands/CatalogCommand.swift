@@ -24,9 +24,9 @@ struct CatalogCommand: ParsableCommand {
         func run(_ output: Output) throws {
             // Found as every command finds its repository (--repo, $BACKSTOP_REPO), but not opened:
             // opening reads the catalog this replaces, which may be the damaged part.
-            let path = try repository.path()
-            let report = try Repository.withWriterLock(at: path, command: "backstop catalog rebuild", timeout: try lock.seconds(), warn: output.warning) {
-                try Repository.rebuildCatalog(at: path)
+            let storage = try repository.storage()
+            let report = try Repository.withWriterLock(storage: storage, command: "backstop catalog rebuild", timeout: try lock.seconds(), warn: output.warning) {
+                try Repository.rebuildCatalog(storage: storage)
             }
             for u in report.unreadable { output.warning("snapshots/\(u.id) left out: \(u.reason)") }
             if output.json {

@@ -7,11 +7,15 @@ struct InitCommand: ReportingCommand {
         abstract: "Create a repository.",
         discussion: """
         Example: backstop init --repo /var/backups/backstop
+                 backstop init --repo s3://my-bucket/backstop --s3-endpoint http://127.0.0.1:9000
+
+        On S3 the bucket must exist; init writes backstop.json under the prefix.
 
         A directory that is not empty (and not a repository) is refused unless --force.
 
         Exit codes: 0 created; 1 a repository already exists there, or the directory is not
-        empty (without --force); 74 the directory cannot be written.
+        empty (without --force); 74 the directory cannot be written; 69 the S3 server cannot be
+        reached or the bucket does not exist; 77 S3 credentials refused.
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -30,7 +34,7 @@ struct InitCommand: ReportingCommand {
     }
 
     func run(_ output: Output) throws {
-        let repo = try Repository.create(at: repository.path(), compressionLevel: compressionLevel, force: force)
+        let repo = try Repository.create(location: repository.path(), repository.settings(), compressionLevel: compressionLevel, force: force)
         if output.json {
             output.printJSON(repo.config)
         } else {

@@ -29,7 +29,7 @@ struct MigrateCommand: ReportingCommand {
 
     func run(_ output: Output) throws {
         let path = try repository.path()
-        let report = try Repository.migrate(at: path, lockTimeout: try lock.seconds(), warn: output.warning) { s in
+        let report = try Repository.migrate(storage: repository.storage(), lockTimeout: try lock.seconds(), warn: output.warning) { s in
             guard !output.json else { return }
             if s.alreadyConverted {
                 output.line("\(s.id)  \(s.kind.rawValue)  \(s.source): already converted by an earlier run; \(Output.count(s.frames, "frame"))")

@@ -177,6 +177,13 @@ import Testing
         // The open after a commit lists `snapshots/` and records the backend's change token.
         let first = try t.reopen()
         #expect(try first.catalog.snapshots().map(\.id) == [m.id])
+        if backend == .s3 {
+            // No change token on S3: every open lists `snapshots/`, so a lost row comes back.
+            #expect(t.base.changeToken(under: RepositoryLayout.snapshots) == nil)
+            try first.catalog.remove(m.id)
+            #expect(try t.reopen().reconciled.added == [m.id])
+            return
+        }
         let token = try #require(t.base.changeToken(under: RepositoryLayout.snapshots))
         #expect(try first.catalog.meta("snapshots.fingerprint") == token)
         if let local = t.base as? LocalBackend {

@@ -147,6 +147,8 @@ import Testing
             memory.setLease("writer", to: holder)
         case let local as LocalBackend:
             try writeFile(local.root + "/locks/writer.lock", Array(try Timestamp.jsonEncoder().encode(holder)))
+        case let s3 as S3Backend:
+            try s3.put(StorageKey("locks", "writer", "other-host.example-4242-1.json"), Array(try Timestamp.jsonEncoder().encode(holder)), mode: .replace)
         default:
             Issue.record("unknown backend")
         }

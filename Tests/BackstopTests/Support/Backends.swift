@@ -6,6 +6,10 @@ import Testing
 /// (`@Test(arguments: Backends.allCases)`).
 enum Backends: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case local, memory
+    /// A fresh prefix of the bucket of a local moto server (`S3Server`): not in the fast tier.
+    case s3
+
+    static var allCases: [Backends] { TestTier.isFast ? [.local, .memory] : [.local, .memory, .s3] }
 
     var testDescription: String { rawValue }
 
@@ -14,6 +18,11 @@ enum Backends: String, CaseIterable, Sendable, CustomTestStringConvertible {
         switch self {
         case .local: return LocalBackend(root: dir.sub("repo"))
         case .memory: return MemoryBackend(name: "test")
+        case .s3:
+            do { return try S3Server.shared(.moto).backend() } catch {
+                Issue.record("the S3 server did not start: \(error)")
+                return MemoryBackend(name: "no S3 server")
+            }
         }
     }
 
@@ -63,6 +72,8 @@ struct TestRepository {
             } else {
                 #expect(unlink(path) == 0)
             }
+        case let s3 as S3Backend:
+            if let bytes { try s3.put(key, bytes, mode: .replace) } else { try s3.delete(key) }
         default:
             preconditionFailure("no way to damage \(base.location)")
         }
@@ -90,6 +101,13 @@ struct TestRepository {
                 gone.pid = dead
                 unlink(lockFile)
                 try writeFile(lockFile, Array(try Timestamp.jsonEncoder().encode(gone)))
+            }
+        case let s3 as S3Backend:
+            // A killed process of this host leaves its lease object: the same holder, a pid that is gone.
+            for key in try s3.list(under: StorageKey("locks", "writer")) {
+                var gone = try Timestamp.jsonDecoder().decode(LockHolder.self, from: Data(s3.read(key)))
+                gone.pid = dead
+                try s3.put(key, Array(try Timestamp.jsonEncoder().encode(gone)), mode: .replace)
             }
         default:
             preconditionFailure("no lease to expire on \(base.location)")
