@@ -2,7 +2,7 @@
 # Installs the Debian packages Backstop needs, and only those missing. Safe to run twice.
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
-#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr)
+#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr, age)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #
 # Services that packages would start (mariadb, postgresql) are not started: the tests run private
@@ -12,8 +12,8 @@ set -euo pipefail
 packages=(libzstd-dev libarchive-dev libssl-dev libsqlite3-dev pkg-config zstd tar)
 for arg in "$@"; do
     case "$arg" in
-        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3) ;;
-        --bench) packages+=(restic borgbackup hyperfine time bc python3) ;;
+        --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3 age) ;;
+        --bench) packages+=(restic borgbackup hyperfine time bc python3 age) ;;
         *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 64 ;;
     esac
 done

@@ -12,6 +12,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case targetNotEmpty = 73
     case ioError = 74
     case lockHeld = 75
+    case permissionDenied = 77
     case interrupted = 130
 
     public var meaning: String {
@@ -25,6 +26,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .targetNotEmpty: return "restore target exists and is not empty"
         case .ioError: return "I/O error (disk full, unreadable repository or catalog; a restore target that cannot be written)"
         case .lockHeld: return "the repository's writer lock is held by another process"
+        case .permissionDenied: return "permission denied: a missing or wrong key (identity) or credentials"
         case .interrupted: return "interrupted by SIGINT or SIGTERM; what the command had started was cleaned up"
         }
     }
@@ -87,6 +89,11 @@ extension ExitStatus {
         case let e as StorageError:
             if case .io = e { return true }
             return false
+        case let e as AgeError:
+            // A missing or wrong key says nothing about the data.
+            if case .noMatchingIdentity = e { return true }
+            return false
+
         case let e as RepositoryError:
             if case let .io(_, _, n) = e { return n != ENOENT && n != ENOTDIR }
             return false
