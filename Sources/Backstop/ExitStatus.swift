@@ -93,7 +93,8 @@ extension ExitStatus {
             // A missing or wrong key says nothing about the data.
             if case .noMatchingIdentity = e { return true }
             return false
-
+        case is RepositoryKeyError:
+            return true
         case let e as RepositoryError:
             if case let .io(_, _, n) = e { return n != ENOENT && n != ENOTDIR }
             return false

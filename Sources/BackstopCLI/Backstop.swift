@@ -15,7 +15,7 @@ struct BackstopCommand: ParsableCommand {
         \(ExitStatus.helpTable)
         """,
         version: BackstopVersion.current,
-        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, EventCommand.self, SelectCommand.self, RestoreCommand.self, ExportCommand.self, DiffCommand.self, VerifyCommand.self, PruneCommand.self, RunCommand.self, PolicyCommand.self, CatalogCommand.self, MigrateCommand.self, StatsCommand.self]
+        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, EventCommand.self, SelectCommand.self, RestoreCommand.self, ExportCommand.self, DiffCommand.self, VerifyCommand.self, PruneCommand.self, RunCommand.self, PolicyCommand.self, CatalogCommand.self, MigrateCommand.self, StatsCommand.self, KeyCommand.self]
     )
 
     static func main() {

@@ -7,6 +7,38 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Repository path (default: $BACKSTOP_REPO).", valueName: "path"))
     var repo: String?
 
+    @Option(name: .long, help: ArgumentHelp("An encrypted repository's identity file, for restore, full verify, diff and export (default: $BACKSTOP_IDENTITY).", valueName: "file"))
+    var identity: String?
+
+    /// The keys for an encrypted repository: `--identity` or `$BACKSTOP_IDENTITY`, and the
+    /// writer key file of `$BACKSTOP_WRITER_KEY` (else its default path).
+    func keys() throws -> RepositoryKeys {
+        try Self.keys(identity: identity)
+    }
+
+    static func keys(identity: String? = nil) throws -> RepositoryKeys {
+        let env = ProcessInfo.processInfo.environment
+        var keys = RepositoryKeys()
+        if let path = identity ?? env["BACKSTOP_IDENTITY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            keys.identities = try AgeKeyFile.identities(atPath: path)
+        }
+        if let passphraseFile = env["BACKSTOP_PASSPHRASE_FILE"], !passphraseFile.isEmpty, identity == nil {
+            keys.identities.append(.scrypt(passphrase: try Self.passphrase(fromFile: passphraseFile)))
+        }
+        if let writer = env["BACKSTOP_WRITER_KEY"], !writer.isEmpty { keys.writerKeyPath = writer }
+        return keys
+    }
+
+    /// The first line of `path`, without its newline.
+    static func passphrase(fromFile path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the passphrase file \(path) (BACKSTOP_PASSPHRASE_FILE)")
+        }
+        let line = Array(data).split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false).first.map(Array.init) ?? []
+        guard !line.isEmpty else { throw ValidationError("the passphrase file \(path) (BACKSTOP_PASSPHRASE_FILE) is empty") }
+        return line
+    }
+
     /// `--repo`, else `$BACKSTOP_REPO`, with the words that name it in messages; nil if neither.
     private func given() -> (path: String, fromEnvironment: Bool)? {
         if let repo, !repo.isEmpty { return (repo, false) }
@@ -42,14 +74,14 @@ struct RepositoryOptions: ParsableArguments {
     /// stderr.
     func open(_ output: Output, policy: Policy? = nil, command: String = "") throws -> Repository {
         let path = try policy.map { try self.path(policy: $0, command: command) } ?? self.path()
-        return try Self.open(path, output)
+        return try Self.open(path, output, keys: keys())
     }
 
     /// Opens the repository named `location` (as given to `--repo`, a policy's `repository:`, or
     /// `copy --from/--to`), its catalog reconciled, and what the reconcile could not do said on
     /// stderr. The one place where a repository's name becomes a `Repository`.
-    static func open(_ location: String, _ output: Output) throws -> Repository {
-        let repo = try Repository.open(at: location)
+    static func open(_ location: String, _ output: Output, keys: RepositoryKeys? = nil) throws -> Repository {
+        let repo = try Repository.open(at: location, keys: keys ?? Self.keys())
         for u in repo.reconciled.unreadable {
             output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }

@@ -90,6 +90,7 @@ struct RestoreCommand: ReportingCommand {
 
     func run(_ output: Output) throws {
         let repo = try repository.open(output)
+        try repo.requireIdentity(for: "a restore")
         if let run = try runToRestore() {
             try restoreRun(run, repo, output)
             return

@@ -63,6 +63,7 @@ struct VerifyCommand: ReportingCommand {
             ids = try snapshots.map { try repo.resolve($0) }
         }
         let mode: VerificationMode = quick ? .quick : .full
+        if mode == .full { try repo.requireIdentity(for: "a full verification (or use --quick, which needs no key)") }
         var warnings: [String] = []
         let ledger = FrameLedger()
         let results = try repo.verify(ids, mode: mode, ledger: ledger, warn: { warnings.append($0); output.warning($0) }) { result in
