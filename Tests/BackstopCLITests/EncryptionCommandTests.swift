@@ -127,4 +127,30 @@ import Testing
         #expect(bad.stderr.contains("age1notakey"))
         #expect(!FileManager.default.fileExists(atPath: s.repo + "/backstop.json"))
     }
+
+    /// Proves a passphrase repository: created with $BACKSTOP_PASSPHRASE_FILE, backed up with
+    /// the writer key alone, restored with the passphrase (77 without it or with a wrong one),
+    /// and a stored frame decrypts with `age -d` and the passphrase.
+    @Test func aPassphraseRepositoryEndToEnd() throws {
+        let s = Scratch()
+        try s.write("pass.txt", "correct horse battery\n")
+        try s.write("wrong.txt", "incorrect horse\n")
+        try s.write("src/tree/a.txt", "alpha\n")
+        let created = try CLI.run(["init", "--repo", s.repo, "--encrypt", "--passphrase", "--writer-key", s.sub("w.json")],
+                                  environment: ["BACKSTOP_PASSPHRASE_FILE": s.sub("pass.txt")])
+        #expect(created.status == 0, "\(created.stderr)")
+        let b = try CLI.run(["backup", s.sub("src/tree"), "--source", "files", "--repo", s.repo], environment: ["BACKSTOP_WRITER_KEY": s.sub("w.json")])
+        #expect(b.status == 0, "\(b.stderr)")
+        let id = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let none = try CLI.run(["restore", id, "--to", s.sub("none"), "--repo", s.repo])
+        #expect(none.status == 77, "\(none.stderr)")
+        let wrong = try CLI.run(["restore", id, "--to", s.sub("wrong"), "--repo", s.repo], environment: ["BACKSTOP_PASSPHRASE_FILE": s.sub("wrong.txt")])
+        #expect(wrong.status == 77, "\(wrong.stderr)")
+        let right = try CLI.run(["restore", id, "--to", s.sub("out"), "--repo", s.repo], environment: ["BACKSTOP_PASSPHRASE_FILE": s.sub("pass.txt")])
+        #expect(right.status == 0, "\(right.stderr)")
+        #expect(try String(contentsOfFile: s.sub("out/tree/a.txt"), encoding: .utf8) == "alpha\n")
+        let frame = try sh("find '\(s.repo)/frames' -type f | head -1").trimmingCharacters(in: .whitespacesAndNewlines)
+        let listed = try sh("printf 'correct horse battery\\n' | script -qec \"age -d -o '\(s.sub("frame.zst"))' '\(frame)'\" /dev/null >/dev/null; zstd -dc '\(s.sub("frame.zst"))' | wc -c")
+        #expect(Int(listed.split(separator: "\n").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "") ?? 0 > 0, "\(listed)")
+    }
 }
