@@ -230,10 +230,35 @@ public final class AgeDecryptingSource: ByteSource {
         out.reserveCapacity(count)
         var position = offset
         let end = offset + Int64(count)
+        let chunkSize = Int64(AgeStream.chunkSize)
+        // The chunks wholly inside a large read are read with one ranged read and opened in
+        // turn; the first and last (maybe partial) go through the one-chunk cache.
         while position < end {
-            let index = Int(position / Int64(AgeStream.chunkSize))
+            let index = Int(position / chunkSize)
+            let within = Int(position - Int64(index) * chunkSize)
+            let lastWhole = end == size ? chunks - 1 : Int(end / chunkSize) - 1
+            if within == 0 && lastWhole > index && !(cached?.index == index) {
+                let start = payloadStart + Int64(index) * Int64(AgeStream.sealedChunkSize)
+                let stop = min(payloadStart + Int64(lastWhole + 1) * Int64(AgeStream.sealedChunkSize), sealed.size)
+                let bytes = try sealed.read(at: start, count: Int(stop - start))
+                var i = index
+                var from = 0
+                while from < bytes.count {
+                    let to = min(from + AgeStream.sealedChunkSize, bytes.count)
+                    do {
+                        let plain = try AgeStream.open(bytes[from..<to], index: i, last: i == chunks - 1, key: key)
+                        out.append(contentsOf: plain)
+                    } catch let error as AgeError {
+                        throw error.naming(object)
+                    }
+                    from = to
+                    i += 1
+                }
+                position = min(end, Int64(i) * chunkSize)
+                if out.count > count { out.removeLast(out.count - count) }
+                continue
+            }
             let plain = try chunk(index)
-            let within = Int(position - Int64(index) * Int64(AgeStream.chunkSize))
             let take = min(plain.count - within, Int(end - position))
             out.append(contentsOf: plain[within..<(within + take)])
             position += Int64(take)

@@ -112,6 +112,9 @@ import Testing
         // A read across a boundary reads the two chunks.
         #expect(try source.read(at: 7 * 65536 - 10, count: 20) == Array(plain[(7 * 65536 - 10)..<(7 * 65536 + 10)]))
         #expect(source.bytesRead - before == Int64(3 * 65_552))
+        // A long read takes its whole chunks in one ranged read, and the partial one after.
+        #expect(try source.read(at: 65536, count: 3 * 65536 + 5) == Array(plain[65536..<(4 * 65536 + 5)]))
+        #expect(source.bytesRead - before == Int64(7 * 65_552))
     }
 
     @Test func oneSealerSharesItsHeaderButNotItsPayloadKeys() throws {
