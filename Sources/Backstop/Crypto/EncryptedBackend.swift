@@ -143,7 +143,7 @@ public final class EncryptedBackend: StorageBackend, @unchecked Sendable {
     @discardableResult
     public func put(_ key: StorageKey, _ bytes: [UInt8], mode: PutMode) throws -> PutOutcome {
         guard Self.isEncrypted(key) else { return try base.put(key, bytes, mode: mode) }
-        return try putSealed(key, bytes, mode: mode).outcome
+        return try base.put(key, try requireSealer().seal(bytes), mode: mode)
     }
 
     public func makeWriter(for key: StorageKey) throws -> ObjectWriter {
