@@ -70,6 +70,14 @@ measure "zstd -dc | tar -x (one file)"             "$(stat -c %s "$corpus/$one")
 measure "backstop verify (full)"                   "$tree_bytes" "'$bin' verify '$snap' --repo '$out/backstop' --quiet"
 measure "restic check --read-data"                 "$tree_bytes" "restic check --repo '$out/restic' --read-data -q"
 measure "borg check --verify-data"                 "$tree_bytes" "borg check --verify-data '$out/borg'"
+# Encryption at rest (age): the same backup and full verify on an encrypted repository
+# (target: each <= 1.15x its unencrypted row above; peak RSS < 64 MiB).
+age-keygen -o "$out/age-identity.txt" 2>/dev/null
+"$bin" init --repo "$out/backstop-enc" --encrypt --recipient "$(age-keygen -y "$out/age-identity.txt")" \
+    --writer-key "$out/writer-key.json" --quiet
+measure "backstop backup (filesystem, encrypted)"  "$tree_bytes" "BACKSTOP_WRITER_KEY='$out/writer-key.json' '$bin' backup '$tree' --source bench --repo '$out/backstop-enc' --quiet"
+snap_enc=$(ls "$out/backstop-enc/snapshots" | head -n 1)
+measure "backstop verify (full, encrypted)"        "$tree_bytes" "'$bin' verify '$snap_enc' --repo '$out/backstop-enc' --identity '$out/age-identity.txt' --quiet"
 measure "backstop backup --stdin (logical dump)"   "$dump_bytes" "'$bin' backup --stdin --source bench-dump --repo '$out/backstop' --quiet < '$corpus/dump.sql'"
 measure "zstd -3 -T0 | sha256sum (dump)"           "$dump_bytes" "zstd -3 -T0 -q < '$corpus/dump.sql' | sha256sum"
 

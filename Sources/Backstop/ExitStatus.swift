@@ -13,7 +13,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case targetNotEmpty = 73
     case ioError = 74
     case lockHeld = 75
-    case noPermission = 77
+    case permissionDenied = 77
     case interrupted = 130
 
     public var meaning: String {
@@ -28,7 +28,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .targetNotEmpty: return "restore target exists and is not empty"
         case .ioError: return "I/O error (disk full, unreadable repository or catalog; a restore target that cannot be written)"
         case .lockHeld: return "the repository's writer lock is held by another process"
-        case .noPermission: return "permission denied: wrong credentials, or access to the bucket refused"
+        case .permissionDenied: return "permission denied: a missing or wrong key (identity), wrong credentials, or access to the bucket refused"
         case .interrupted: return "interrupted by SIGINT or SIGTERM; what the command had started was cleaned up"
         }
     }
@@ -93,6 +93,12 @@ extension ExitStatus {
             return false
         case let e as S3Error:
             if case .invalidAddress = e { return false }
+            return true
+        case let e as AgeError:
+            // A missing or wrong key says nothing about the data.
+            if case .noMatchingIdentity = e { return true }
+            return false
+        case is RepositoryKeyError:
             return true
         case let e as RepositoryError:
             if case let .io(_, _, n) = e { return n != ENOENT && n != ENOTDIR }

@@ -15,7 +15,7 @@ struct BackstopCommand: ReportingCommand {
         \(ExitStatus.helpTable)
         """,
         version: BackstopVersion.current,
-        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, EventCommand.self, SelectCommand.self, RestoreCommand.self, ExportCommand.self, CopyCommand.self, DiffCommand.self, VerifyCommand.self, PruneCommand.self, RunCommand.self, PolicyCommand.self, CatalogCommand.self, MigrateCommand.self, StatsCommand.self, LogsCommand.self, ReportCommand.self]
+        subcommands: [InitCommand.self, BackupCommand.self, ListCommand.self, ShowCommand.self, EventCommand.self, SelectCommand.self, RestoreCommand.self, ExportCommand.self, CopyCommand.self, DiffCommand.self, VerifyCommand.self, PruneCommand.self, RunCommand.self, PolicyCommand.self, CatalogCommand.self, MigrateCommand.self, StatsCommand.self, LogsCommand.self, ReportCommand.self, KeyCommand.self]
     )
 
     @Flag(help: "Print the version, commit, format versions and the zstd, libarchive and OpenSSL versions (with --json, as JSON).")

@@ -28,6 +28,38 @@ struct RepositoryOptions: ParsableArguments {
         return RepositoryAddress.Settings(endpoint: s3Endpoint, addressing: addressing, cacheDirectory: cacheDir)
     }
 
+    @Option(name: .long, help: ArgumentHelp("An encrypted repository's identity file, for restore, full verify, diff and export (default: $BACKSTOP_IDENTITY).", valueName: "file"))
+    var identity: String?
+
+    /// The keys for an encrypted repository: `--identity` or `$BACKSTOP_IDENTITY`, and the
+    /// writer key file of `$BACKSTOP_WRITER_KEY` (else its default path).
+    func keys() throws -> RepositoryKeys {
+        try Self.keys(identity: identity)
+    }
+
+    static func keys(identity: String? = nil) throws -> RepositoryKeys {
+        let env = ProcessInfo.processInfo.environment
+        var keys = RepositoryKeys()
+        if let path = identity ?? env["BACKSTOP_IDENTITY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            keys.identities = try AgeKeyFile.identities(atPath: path)
+        }
+        if let passphraseFile = env["BACKSTOP_PASSPHRASE_FILE"], !passphraseFile.isEmpty, identity == nil {
+            keys.identities.append(.scrypt(passphrase: try Self.passphrase(fromFile: passphraseFile)))
+        }
+        if let writer = env["BACKSTOP_WRITER_KEY"], !writer.isEmpty { keys.writerKeyPath = writer }
+        return keys
+    }
+
+    /// The first line of `path`, without its newline.
+    static func passphrase(fromFile path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the passphrase file \(path) (BACKSTOP_PASSPHRASE_FILE)")
+        }
+        let line = Array(data).split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false).first.map(Array.init) ?? []
+        guard !line.isEmpty else { throw ValidationError("the passphrase file \(path) (BACKSTOP_PASSPHRASE_FILE) is empty") }
+        return line
+    }
+
     /// `--repo`, else `$BACKSTOP_REPO`, with the words that name it in messages; nil if neither.
     private func given() -> (path: String, fromEnvironment: Bool)? {
         if let repo, !repo.isEmpty { return (repo, false) }
@@ -64,7 +96,7 @@ struct RepositoryOptions: ParsableArguments {
     /// stderr.
     func open(_ output: Output, policy: Policy? = nil, command: String = "") throws -> Repository {
         let path = try policy.map { try self.path(policy: $0, command: command) } ?? self.path()
-        return try Self.open(path, output, settings())
+        return try Self.open(path, output, settings(), keys: keys())
     }
 
     /// The backend of the repository (`--repo`, `$BACKSTOP_REPO`), not opened: for commands that
@@ -76,9 +108,11 @@ struct RepositoryOptions: ParsableArguments {
     /// Opens the repository named `location` (as given to `--repo`, a policy's `repository:`, or
     /// `copy --from/--to`), its catalog reconciled, and what the reconcile could not do said on
     /// stderr. The one place where a repository's name becomes a `Repository`.
-    /// `settings`: the flags of an s3:// repository (by default none: the environment's).
-    static func open(_ location: String, _ output: Output, _ settings: RepositoryAddress.Settings = .init()) throws -> Repository {
-        let repo = try Repository.open(location: location, settings)
+    /// `settings`: the flags of an s3:// repository (by default none: the environment's);
+    /// `keys`: an encrypted repository's (by default the environment's).
+    static func open(_ location: String, _ output: Output, _ settings: RepositoryAddress.Settings = .init(),
+                     keys: RepositoryKeys? = nil) throws -> Repository {
+        let repo = try Repository.open(location: location, settings, keys: keys ?? Self.keys())
         for u in repo.reconciled.unreadable {
             output.warning("snapshots/\(u.id) is left out of the catalog (list, select, restore do not see it): \(u.reason)")
         }

@@ -236,7 +236,7 @@ public final class FrameWriter: ByteSink {
             // On a core: hash, look the frame up, compress. On the I/O pool: store it.
             do {
                 try Interruption.check()
-                let id = SHA256Hasher.digest(input)
+                let id = try storage.frameID(of: input)
                 let key = RepositoryLayout.frame(id)
                 let count = input.count
                 // A stored frame is never empty (a zstd frame has a header): an empty object is

@@ -119,7 +119,7 @@ extension Repository {
             } catch {
                 throw UndecodableFrame(key: source.key(ofFrame: index), reason: "\(error)")
             }
-            guard SHA256Hasher.digest(decoded) == frame.id else { throw FrameObjectError.digestMismatch(key: source.key(ofFrame: index)) }
+            guard try storage.frameID(of: decoded) == frame.id else { throw FrameObjectError.digestMismatch(key: source.key(ofFrame: index)) }
             try sink.write(compressed)
             written += Int64(compressed.count)
             offset += Int64(compressed.count)

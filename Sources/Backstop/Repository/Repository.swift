@@ -33,10 +33,11 @@ public final class Repository {
     /// directory that holds anything else is refused unless `force` (its files are then left as
     /// they are, beside the repository's).
     @discardableResult
-    public static func create(at path: String, compressionLevel: Int32 = 3, force: Bool = false) throws -> Repository {
+    public static func create(at path: String, compressionLevel: Int32 = 3, force: Bool = false,
+                              encryptTo recipients: [AgeRecipient] = [], writerKeyPath: String? = nil) throws -> Repository {
         let local = LocalBackend(root: path)
         if local.rootIsNotADirectory { throw RepositoryError.notEmpty(path: local.location, entries: []) }
-        return try create(storage: local, compressionLevel: compressionLevel, force: force)
+        return try create(storage: local, compressionLevel: compressionLevel, force: force, encryptTo: recipients, writerKeyPath: writerKeyPath)
     }
 
     /// Creates a repository on `storage`, which must be empty (or, with `force`, hold no
@@ -44,33 +45,55 @@ public final class Repository {
     ///
     /// Crash behaviour: `backstop.json` is written last and atomically; a crash before it leaves
     /// storage that is not yet a repository, and `init` can be run again.
+    ///
+    /// With `encryptTo` recipients (X25519 keys, or one passphrase), the repository is encrypted
+    /// (see `EncryptedBackend`): a keyed-hash key is made, wrapped for the recipients into
+    /// `backstop.json`, and written in the clear to the writer key file at `writerKeyPath`
+    /// (default `WriterKey.defaultPath`, mode 0600) before `backstop.json`; an existing file
+    /// there is refused, never replaced.
     @discardableResult
     public static func create(storage: StorageBackend, catalogPath: String? = nil, compressionLevel: Int32 = 3,
-                              force: Bool = false) throws -> Repository {
+                              force: Bool = false, encryptTo recipients: [AgeRecipient] = [],
+                              writerKeyPath: String? = nil) throws -> Repository {
         if try storage.exists(RepositoryLayout.config) { throw RepositoryError.alreadyExists(path: storage.location) }
         let entries = try storage.children(of: nil)
         if !entries.isEmpty && !force { throw RepositoryError.notEmpty(path: storage.location, entries: entries) }
         try storage.prepare()
-        let config = RepositoryConfig(
+        var config = RepositoryConfig(
             format: Manifest.currentFormat, id: UUID().uuidString.lowercased(), createdAt: truncatedToMillis(Date()),
             compression: .init(algorithm: "zstd", level: compressionLevel))
+        var keys = RepositoryKeys()
+        if !recipients.isEmpty {
+            let setup = try RepositoryEncryption.create(recipients: recipients, repositoryID: config.id)
+            let path = writerKeyPath ?? WriterKey.defaultPath(repositoryID: config.id)
+            try setup.writerKey.write(to: path)
+            config.encryption = setup.encryption
+            keys.writerKeyPath = path
+        }
         _ = try Catalog(path: try resolveCatalogPath(catalogPath, storage: storage, repositoryID: config.id))
         let bytes = Array(try Timestamp.jsonEncoder().encode(config)) + [0x0A]
         if try storage.put(RepositoryLayout.config, bytes, mode: .createOnly) == .alreadyPresent {
             throw RepositoryError.alreadyExists(path: storage.location)
         }
-        return try open(storage: storage, catalogPath: catalogPath)
+        return try open(storage: storage, catalogPath: catalogPath, keys: keys)
     }
 
     /// Opens the repository in the local directory `path` and reconciles its catalog.
-    public static func open(at path: String) throws -> Repository {
-        try open(storage: LocalBackend(root: path))
+    public static func open(at path: String, keys: RepositoryKeys = RepositoryKeys()) throws -> Repository {
+        try open(storage: LocalBackend(root: path), keys: keys)
     }
 
     /// Opens the repository on `storage` and reconciles its catalog (at `catalogPath`, by
     /// default the backend's).
-    public static func open(storage: StorageBackend, catalogPath: String? = nil) throws -> Repository {
-        let config = try readConfig(storage)
+    ///
+    /// An encrypted repository is opened through an `EncryptedBackend` over `storage` with
+    /// `keys` (`Repository.storage` is then that decorator).
+    public static func open(storage given: StorageBackend, catalogPath: String? = nil, keys: RepositoryKeys = RepositoryKeys()) throws -> Repository {
+        let config = try readConfig(given)
+        var storage = given
+        if let encryption = config.encryption, !(given is EncryptedBackend) {
+            storage = try EncryptedBackend(base: given, encryption: encryption, repositoryID: config.id, keys: keys)
+        }
         let catalogFile = try resolveCatalogPath(catalogPath, storage: storage, repositoryID: config.id)
         do {
             do {

@@ -11,4 +11,6 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public var id: String
     public var createdAt: Date
     public var compression: Compression
+    /// Present on an encrypted repository (chosen at `init`; see `EncryptedBackend`).
+    public var encryption: RepositoryEncryption? = nil
 }

@@ -208,6 +208,9 @@ public struct LogicalRestore {
         while true {
             let next: (index: Int, bytes: [UInt8], compressed: [UInt8])?
             do { next = try stream.nextWithCompressed() } catch let e as FrameError {
+                if case AgeError.noMatchingIdentity? = e.underlying as? AgeError, !(live && written > 0) {
+                    throw RestoreError.noKey(snapshot: manifest.id, reason: "\(e.underlying)")
+                }
                 if ExitStatus.isReadFailure(e) && !(live && written > 0) {
                     throw RestoreError.unreadable(snapshot: manifest.id, file: manifest.payloadName, location: "frame \(e.frame)", reason: "\(e.underlying)")
                 }

@@ -17,6 +17,8 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
     /// The target cannot be written: a broken pipe, a full disk, no permission. The snapshot is
     /// not at fault.
     case targetWrite(target: String, reason: String)
+    /// An encrypted object this process holds no identity for (`AgeError.noMatchingIdentity`).
+    case noKey(snapshot: SnapshotID, reason: String)
     /// The target is a FIFO, a device or a socket, which a restore never replaces.
     case unsupportedTarget(path: String, type: String)
     /// A flag that does not apply to the chosen snapshot's kind.
@@ -42,6 +44,8 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
             return "snapshot \(id) is not \(wanted)"
         case let .nothingIncluded(patterns):
             return "no entry matches --include \(patterns.joined(separator: " --include ")); see the entries with `backstop show SNAPSHOT --entries`"
+        case let .noKey(id, reason):
+            return "cannot restore \(id): \(reason); nothing was restored and the target is unchanged"
         case let .targetWrite(target, reason):
             return "cannot write the restore target \(target): \(reason); the snapshot is intact and nothing was recorded against it — free space, fix permissions or keep the reader of the pipe open, then restore again"
         case let .unsupportedTarget(path, type):
@@ -58,13 +62,15 @@ public enum RestoreError: Error, CustomStringConvertible, ExitStatusProviding {
         case .noSuchSection, .nothingIncluded: return .noMatch
         case .ambiguousSection, .wrongKind, .unsupportedTarget, .flagDoesNotApply: return .usage
         case .targetWrite, .unreadable: return .ioError
+        case .noKey: return .permissionDenied
         }
     }
 
     /// What reading a stored file threw, as a restore error: `unreadable` for a failure of the
     /// storage (`ExitStatus.isReadFailure`), else `corrupt`.
     static func reading(_ error: Error, snapshot: SnapshotID, file: String, location: String) -> RestoreError {
-        ExitStatus.isReadFailure(error)
+        if case AgeError.noMatchingIdentity? = error as? AgeError { return .noKey(snapshot: snapshot, reason: "\(error)") }
+        return ExitStatus.isReadFailure(error)
             ? .unreadable(snapshot: snapshot, file: file, location: location, reason: "\(error)")
             : .corrupt(snapshot: snapshot, file: file, location: location, reason: "\(error)")
     }

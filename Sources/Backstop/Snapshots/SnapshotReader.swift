@@ -16,6 +16,8 @@ public struct SnapshotReader {
         let frames = try frameList()
         let reader = try SeekableZstdReader(source: FrameListSource(storage: storage, frames: frames))
         reader.frameDigests = frames.map(\.id)
+        let storage = self.storage
+        reader.frameID = { try storage.frameID(of: $0) }
         return reader
     }
 

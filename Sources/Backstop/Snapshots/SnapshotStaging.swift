@@ -13,8 +13,12 @@ final class StagedFile {
         stored = HashingSink(writer)
     }
 
-    /// Valid after the chain in front of it finished.
+    /// Valid after the chain in front of it finished. On an encrypted repository, what was
+    /// stored is the ciphertext, and that is what the record (and `SHA256SUMS`) covers.
     var record: StoredFile {
+        if let sealed = writer as? EncryptingObjectWriter, let digest = sealed.storedDigest {
+            return StoredFile(name: name, size: sealed.storedSize, sha256: digest)
+        }
         guard let digest = stored.digest else { preconditionFailure("\(name) read before it was finished") }
         return StoredFile(name: name, size: stored.count, sha256: digest)
     }
@@ -75,8 +79,7 @@ extension Repository {
             try entriesSink?.finish()
             for file in staged { try putCommitted(file) }
             let list = FrameList.encode(payload.frames)
-            try putNew(RepositoryLayout.snapshotFile(id, "frames.tsv"), list)
-            let frameFile = StoredFile(name: "frames.tsv", size: Int64(list.count), sha256: SHA256Hasher.digest(list))
+            let frameFile = try putFrameList(RepositoryLayout.snapshotFile(id, "frames.tsv"), list)
             let files = [frameFile] + (entriesFile.map { [$0.record] } ?? [])
             let frameBytes = payload.frames.reduce(Int64(0)) { $0 + Int64($1.compressedSize) }
             let completedAt = Date(millisecondsSince1970: startedAt.millisecondsSince1970 + Int64(Date().timeIntervalSince(clockStart) * 1000))
@@ -97,6 +100,20 @@ extension Repository {
             discard()
             throw error
         }
+    }
+
+    /// Stores `frames.tsv` (create-only) and returns its record: of the ciphertext on an
+    /// encrypted repository.
+    func putFrameList(_ key: StorageKey, _ list: [UInt8]) throws -> StoredFile {
+        guard let encrypted = storage as? EncryptedBackend else {
+            try putNew(key, list)
+            return StoredFile(name: "frames.tsv", size: Int64(list.count), sha256: SHA256Hasher.digest(list))
+        }
+        let stored = try encrypted.putSealed(key, list, mode: .createOnly)
+        if stored.outcome == .alreadyPresent {
+            throw RepositoryError.io(path: "\(storage.location): \(key)", operation: "create", errno: EEXIST)
+        }
+        return StoredFile(name: "frames.tsv", size: stored.size, sha256: stored.sha256)
     }
 
     /// Publishes a finished snapshot object; one already there was not written by us.

@@ -40,7 +40,7 @@ public enum S3Error: Error, CustomStringConvertible, ExitStatusProviding {
     public var exitStatus: ExitStatus {
         switch self {
         case .unavailable, .noSuchBucket: return .unavailable
-        case .accessDenied, .noCredentials: return .noPermission
+        case .accessDenied, .noCredentials: return .permissionDenied
         case .rejected, .badResponse: return .ioError
         case .invalidAddress: return .usage
         }

@@ -6,6 +6,9 @@ public final class SeekableZstdReader {
     private let decompressor = ZstdDecompressor()
     /// Format 2: each frame's ID, the SHA-256 of its decoded bytes, checked on every decode.
     public var frameDigests: [SHA256Digest]?
+    /// How a frame's ID is computed from its decoded bytes: SHA-256, or an encrypted
+    /// repository's keyed hash (`StorageBackend.frameID(of:)`).
+    public var frameID: ([UInt8]) throws -> SHA256Digest = { SHA256Hasher.digest($0) }
 
     /// Reads the seek table from the end of `source` and checks that it accounts for every byte.
     public init(source: ByteSource) throws {
@@ -55,7 +58,7 @@ public final class SeekableZstdReader {
     /// Throws when frame `index` has an ID (format 2) that `bytes` do not hash to.
     public func checkDigest(_ index: Int, _ bytes: [UInt8]) throws {
         guard let frameDigests else { return }
-        if SHA256Hasher.digest(bytes) != frameDigests[index] {
+        if try frameID(bytes) != frameDigests[index] {
             throw FrameObjectError.digestMismatch(key: RepositoryLayout.frame(frameDigests[index]))
         }
     }

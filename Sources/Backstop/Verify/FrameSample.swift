@@ -50,7 +50,7 @@ extension Repository {
                 do {
                     let compressed = try storage.read(key)
                     let bytes = try compressed.withUnsafeBytes { try decompressor.decompressFrame($0, expectedSize: sizes.uncompressed) }
-                    guard SHA256Hasher.digest(bytes) == id else { throw FrameObjectError.digestMismatch(key: key) }
+                    guard try storage.frameID(of: bytes) == id else { throw FrameObjectError.digestMismatch(key: key) }
                     ledger.record(id, .ok)
                 } catch let error as Interrupted {
                     throw error

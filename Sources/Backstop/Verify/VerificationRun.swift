@@ -72,6 +72,7 @@ extension Repository {
     /// before the target is renamed into place (or, for `--to -`, before the first byte goes
     /// out), and checks the entry or section digests of what it restores.
     public func checkBeforeRestore(_ manifest: Manifest) throws {
+        try requireIdentity(for: "a restore of \(manifest.id)", snapshot: manifest.id)
         let (onDisk, problems) = Verifier(repository: self, id: manifest.id).checkOwnFiles()
         if let failure = problems.first(where: \.isReadFailure) {
             throw RestoreError.unreadable(snapshot: manifest.id, file: failure.file, location: failure.location ?? "", reason: failure.message)

@@ -40,6 +40,7 @@ struct ExportCommand: ReportingCommand {
 
     func run(_ output: Output) throws {
         let repo = try repository.open(output)
+        try repo.requireIdentity(for: "an export")
         let id = try selection.resolve(snapshot, in: repo)
         let report = try repo.export(id, to: to)
         if output.json {

@@ -113,6 +113,7 @@ struct RestoreCommand: ReportingCommand {
 
     func run(_ output: Output) throws {
         let repo = try repository.open(output)
+        try repo.requireIdentity(for: "a restore")
         if let until {
             try restoreUntil(try TimeParser.fromEnvironment().parse(until), repo, output)
             return

@@ -66,6 +66,7 @@ struct VerifyCommand: ReportingCommand {
             ids = try snapshots.map { try repo.resolve($0) }
         }
         let mode: VerificationMode = quick ? .quick : .full
+        if mode == .full { try repo.requireIdentity(for: "a full verification (or use --quick, which needs no key)") }
         var warnings: [String] = []
         let ledger = FrameLedger()
         let meter = ProgressMeter(output, action: "verify", unit: .items)

@@ -21,7 +21,7 @@ import Testing
             _ = try bad.read(key)
             Issue.record("a wrong secret was accepted")
         } catch let error as S3Error {
-            #expect(error.exitStatus == .noPermission)
+            #expect(error.exitStatus == .permissionDenied)
             #expect(error.exitStatus.rawValue == 77)
             let text = error.description
             #expect(text.contains("SignatureDoesNotMatch") || text.contains("AccessDenied") || text.contains("403"), "\(text)")
