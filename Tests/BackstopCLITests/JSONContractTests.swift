@@ -119,6 +119,26 @@ import Testing
         docs.append(("catalog-rebuild", try json(["catalog", "rebuild"] + repo, s)))
         docs.append(("version", try json(["--version"], s)))
         docs.append(("report", try json(["report", "--html", s.sub("report.html")] + repo, s)))
+        // copy, logs and key (commands that came with S3, point-in-time recovery, encryption).
+        let target = ["--repo", s.sub("target")]
+        _ = try json(["init"] + target, s)
+        docs.append(("copy", try json(["copy", "--from", s.repo, "--to", s.sub("target"), "--all", "--dry-run"], s)))
+        docs.append(("copy", try json(["copy", "--from", s.repo, "--to", s.sub("target"), "--all"], s)))
+        let wal = "000000010000000000000001"
+        try s.write("pg_wal/" + wal, String(repeating: "wal page\n", count: 1000))
+        docs.append(("logs-segments", try json(["logs", "push", "--source", "pg-wal", s.sub("pg_wal/" + wal)] + repo, s)))
+        docs.append(("logs-segments", try json(["logs", "list"] + repo, s)))
+        docs.append(("logs-segment", try json(["logs", "get", "--source", "pg-wal", wal, s.sub("wal-copy")] + repo, s)))
+        docs.append(("logs-check", try json(["logs", "check", "--source", "pg-wal"] + repo, s)))
+        docs.append(("key-generate", try json(["key", "generate", "--output", s.sub("identity.txt")], s)))
+        let recipient = try #require(try CLITestsJSON.object(docs.last!.text)["recipient"] as? String)
+        let encrypted = ["--repo", s.sub("encrypted")]
+        _ = try json(["init", "--encrypt", "--recipient", recipient, "--writer-key", s.sub("writer.key")] + encrypted, s)
+        try sh("age-keygen -o '\(s.sub("second.txt"))' 2>/dev/null")
+        let secondRecipient = try String(contentsOfFile: s.sub("second.txt"), encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("# public key: ") }.map { String($0.dropFirst("# public key: ".count)) }
+        docs.append(("key-recipients", try json(["key", "add-recipient", try #require(secondRecipient), "--identity", s.sub("identity.txt")] + encrypted, s)))
+
         let progress = try CLI.run(["verify", "--all", "--json", "--progress"] + repo)
         #expect(progress.status == 0, "\(progress.stderr)")
         for line in progress.stderr.split(separator: "\n") where line.hasPrefix("{") {

@@ -164,7 +164,10 @@ import Testing
         #expect(try CLI.run(["init", "--repo", s.sub("target")]).status == 0)
         let r = try onTerminal(["copy", "--from", s.repo, "--to", s.sub("target"), "--all"], environment: ["NO_COLOR": "1"])
         #expect(r.status == 0, "\(r.stdout)")
-        #expect(r.stdout.contains("  copy  ") && r.stdout.contains(" / 24  ") && r.stdout.contains(id), "\(r.stdout.debugDescription)")
+        // "[0:00]  copy  3.8%  1 / 26  ID": a percentage, frames done of the total, the snapshot.
+        let drawn = try #require(try Regex("  copy  [0-9.]+%  ([0-9]+) / ([0-9]+)  ([^\\r\\n]+)").firstMatch(in: r.stdout), "\(r.stdout.debugDescription)")
+        #expect(drawn.output[3].substring.map(String.init) == id, "\(r.stdout.debugDescription)")
+        #expect(Int(drawn.output[2].substring ?? "") ?? 0 > 20, "a 24 MiB snapshot has more than 20 frames: \(r.stdout.debugDescription)")
     }
 }
 

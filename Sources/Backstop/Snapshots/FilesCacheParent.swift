@@ -144,8 +144,42 @@ final class FilesCacheParent {
 
     /// Whether every frame is still stored with its listed size (a swept or damaged frame is
     /// not reused: the file is read instead).
-    func stored(_ frames: ArraySlice<FrameRef>) -> Bool {
-        frames.allSatisfy { f in (try? storage.size(of: RepositoryLayout.frame(f.id))) == Int64(f.compressedSize) }
+    func stored(_ slice: ArraySlice<FrameRef>) -> Bool {
+        for i in slice.indices {
+            if checked[i] == nil { checkAhead(from: i) }
+            guard checked[i] == true else { return false }
+        }
+        return true
+    }
+
+    /// Frames looked up ahead, by index in `frames`: stored with the listed size or not.
+    private var checked: [Int: Bool] = [:]
+    private lazy var lookups = IOPool(threads: Self.lookupThreads)
+    static let lookupThreads = 8
+    static let lookAhead = 256
+
+    deinit { if !checked.isEmpty { lookups.stop() } }
+
+    /// Looks frames `start..<start + lookAhead` up (a stat locally, a HEAD on S3) on a few
+    /// threads at once: one lookup after another, each a network round trip, made an unchanged
+    /// re-run to S3 four times as slow as to a local directory. The walk moves forward, so what
+    /// lies behind `start` is forgotten (memory stays bounded whatever the parent's size).
+    private func checkAhead(from start: Int) {
+        let end = min(frames.count, start + Self.lookAhead)
+        checked = checked.filter { $0.key >= start }
+        let results = LookupResults()
+        let group = DispatchGroup()
+        let storage = self.storage, frames = self.frames
+        for i in start..<end where checked[i] == nil {
+            group.enter()
+            lookups.submit {
+                let f = frames[i]
+                results.set(i, (try? storage.size(of: RepositoryLayout.frame(f.id))) == Int64(f.compressedSize))
+                group.leave()
+            }
+        }
+        group.wait()
+        for (i, ok) in results.all() { checked[i] = ok }
     }
 
     /// Whether the parent warned about `path` (it was skipped, zero-filled or changed while
@@ -182,5 +216,23 @@ final class FilesCacheParent {
               type != .hardlink || r.rawLinkTarget == hardlinkTo,
               !warned(path) else { return nil }
         return r
+    }
+}
+
+/// What the lookup threads of `FilesCacheParent.checkAhead` found.
+private final class LookupResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var found: [Int: Bool] = [:]
+
+    func set(_ i: Int, _ ok: Bool) {
+        lock.lock()
+        found[i] = ok
+        lock.unlock()
+    }
+
+    func all() -> [Int: Bool] {
+        lock.lock()
+        defer { lock.unlock() }
+        return found
     }
 }

@@ -242,11 +242,9 @@ import Testing
     @Test func differentEncryptionSettingsAreRefused() throws {
         let sourceDir = TemporaryDirectory(), targetDir = TemporaryDirectory()
         let (s, manifests) = try sourceWithHistory(sourceDir, on: .memory)
-        let t = try Backends.memory.makeRepository(targetDir)
-        var config = try #require(try JSONSerialization.jsonObject(with: Data(t.stored(RepositoryLayout.config))) as? [String: Any])
-        config["encryption"] = ["scheme": "age", "recipients": ["age1example"]]
-        try t.damage(RepositoryLayout.config, with: Array(try JSONSerialization.data(withJSONObject: config)))
-        let target = try t.reopen()
+        let recipient = try #require(AgeIdentity.generate().recipient)
+        let target = try Repository.create(storage: MemoryBackend(name: "encrypted"), catalogPath: targetDir.sub("catalog.sqlite"),
+                                           encryptTo: [recipient], writerKeyPath: targetDir.sub("writer.key"))
         do {
             _ = try s.repo.copy([manifests[0].id], to: target)
             Issue.record("copied into a repository with another encryption setting")
