@@ -68,15 +68,18 @@ public struct TarStreamSnapshotWriter {
     }
 
     private func copy(from source: PipeSource, payload: FrameWriter, entries: ByteSink) throws -> SnapshotBody {
-        let reader = try TarReader(next: { try source.next() })
         let copier = try TarStreamCopier(payload: payload, entries: entries, progress: progress)
-        while let entry = try reader.nextEntry() {
-            try copier.add(entry, reader: reader)
+        do {
+            let reader = try TarReader(next: { try source.next() })
+            while let entry = try reader.nextEntry() {
+                try copier.add(entry, reader: reader)
+            }
+        } catch let error as ArchiveError {
+            if source.bytesRead == 0 { throw BackupError.emptyStream(source.description) }
+            throw BackupError.damagedTarStream(description: source.description, reason: "\(error)")
         }
+        if source.bytesRead == 0 { throw BackupError.emptyStream(source.description) }
         try copier.finish()
-        if copier.entryCount == 0 && source.bytesRead == 0 {
-            throw BackupError.emptyStream(source.description)
-        }
         var backup = copier.label.flatMap { PostgresBaseBackup.parse(label: String(decoding: $0, as: UTF8.self)) }
         if backup != nil, let manifest = copier.backupManifest { backup!.stopLSN = PostgresBaseBackup.stopLSN(manifest: manifest) }
         return SnapshotBody(entryCount: copier.entryCount, warnings: copier.warnings, paths: [],

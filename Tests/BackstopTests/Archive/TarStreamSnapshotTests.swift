@@ -80,9 +80,19 @@ import Testing
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
         let tar = TarBuilder.build([.file("a", String(repeating: "x", count: 5000)), .file("b", "y")])
-        #expect(throws: (any Error).self) { try backup(Array(tar.prefix(2000)), to: repo, in: dir) }
-        do { _ = try backup(Array(tar.prefix(2000)), to: repo, in: dir) } catch let e as ExitStatusProviding {
-            #expect(e.exitStatus == .integrity, "\(e)")
+        do {
+            _ = try backup(Array(tar.prefix(2000)), to: repo, in: dir)
+            Issue.record("stored")
+        } catch let error as BackupError {
+            guard case .damagedTarStream = error else { Issue.record("\(error)"); return }
+            #expect(error.exitStatus == .integrity)
+            #expect("\(error)".contains("nothing was stored"), "\(error)")
+        }
+        do {
+            _ = try backup([], to: repo, in: dir)
+            Issue.record("stored")
+        } catch let error as BackupError {
+            guard case .emptyStream = error else { Issue.record("\(error)"); return }
         }
         #expect(try repo.snapshots().isEmpty)
     }
