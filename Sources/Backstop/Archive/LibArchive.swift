@@ -245,9 +245,9 @@ final class TarWriter {
             case .file, .hardlink: filetype = backstop_ae_ifreg()
             case .directory: filetype = backstop_ae_ifdir()
             case .symlink: filetype = backstop_ae_iflnk()
-            case .fifo: filetype = UInt32(S_IFIFO)
-            case .characterDevice: filetype = UInt32(S_IFCHR)
-            case .blockDevice: filetype = UInt32(S_IFBLK)
+            case .fifo: filetype = 0o010000      // AE_IFIFO
+            case .characterDevice: filetype = 0o020000  // AE_IFCHR
+            case .blockDevice: filetype = 0o060000  // AE_IFBLK
             }
             archive_entry_set_filetype(entry, filetype)
             archive_entry_set_perm(entry, mode_t(source.mode & 0o7777))

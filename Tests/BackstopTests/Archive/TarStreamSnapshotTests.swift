@@ -33,8 +33,8 @@ import Testing
         ("symlink leaving the tree", [.directory("d"), .symlink("d/s", to: "../../x")], "d/s"),
         ("entry below a symlink", [.symlink("s", to: "d"), .directory("d"), .file("s/f", "x")], "s/f"),
         ("entry below a file", [.file("f", "x"), .file("f/g", "y")], "f/g"),
-        ("character device", [spec("null", .characterDevice, device: makedev(1, 3))], "null"),
-        ("block device", [spec("disk", .blockDevice, device: makedev(8, 0))], "disk"),
+        ("character device", [spec("null", .characterDevice, device: 0x103)], "null"),
+        ("block device", [spec("disk", .blockDevice, device: 0x800)], "disk"),
     ]
 
     /// Proves: every hostile stream is refused with 65 naming its entry, and no snapshot is
