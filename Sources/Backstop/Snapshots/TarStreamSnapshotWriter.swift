@@ -74,6 +74,14 @@ public struct TarStreamSnapshotWriter {
             while let entry = try reader.nextEntry() {
                 try copier.add(entry, reader: reader)
             }
+            // libarchive ends quietly when the stream stops at an entry boundary without the
+            // end-of-archive blocks (`tar -t` too): a cut stream. Those blocks start where the
+            // next header would, and libarchive read past there only if they are present.
+            let end = reader.headerPosition
+            if source.bytesRead > 0 && source.bytesRead <= end {
+                throw BackupError.damagedTarStream(description: source.description,
+                                                   reason: "it ends after \(end) bytes, at an entry boundary, without tar's end-of-archive blocks: it was cut short")
+            }
         } catch let error as ArchiveError {
             if source.bytesRead == 0 { throw BackupError.emptyStream(source.description) }
             throw BackupError.damagedTarStream(description: source.description, reason: "\(error)")

@@ -75,7 +75,8 @@ import Testing
         #expect(try readFile(dir.sub("out/d/s")) == Array("data".utf8))
     }
 
-    /// Proves: a stream whose tar data ends inside an entry is refused (65), nothing committed.
+    /// Proves: a stream whose tar data ends inside an entry, or at an entry boundary without the
+    /// end-of-archive blocks, or that is empty, is refused (65), nothing committed.
     @Test func aTruncatedStreamIsRefused() throws {
         let dir = TemporaryDirectory()
         let repo = try makeRepository(dir)
@@ -88,13 +89,24 @@ import Testing
             #expect(error.exitStatus == .integrity)
             #expect("\(error)".contains("nothing was stored"), "\(error)")
         }
+        // Cut right after the first entry (header and one data block): no end-of-archive blocks.
+        let atBoundary = TarBuilder.build([.file("a", "x"), .file("b", "y")])
+        do {
+            _ = try backup(Array(atBoundary.prefix(1024)), to: repo, in: dir)
+            Issue.record("stored")
+        } catch let error as BackupError {
+            guard case let .damagedTarStream(_, reason) = error else { Issue.record("\(error)"); return }
+            #expect(reason.contains("end-of-archive"), "\(error)")
+        }
+        #expect(try backup(atBoundary, to: repo, in: dir).entryCount == 2)
+        #expect(try repo.snapshots().count == 1)
         do {
             _ = try backup([], to: repo, in: dir)
             Issue.record("stored")
         } catch let error as BackupError {
             guard case .emptyStream = error else { Issue.record("\(error)"); return }
         }
-        #expect(try repo.snapshots().isEmpty)
+        #expect(try repo.snapshots().count == 1)
     }
 
     /// Proves: a command that exits non-zero (after writing a valid stream) commits nothing, and
