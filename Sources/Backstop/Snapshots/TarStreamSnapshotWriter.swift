@@ -107,16 +107,16 @@ private final class PipeSource {
         self.description = description
     }
 
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+
     func next() throws -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw BackupError.input("\(description): \(String(cString: strerror(errno)))") }
             if n == 0 { reachedEnd = true; return nil }
             bytesRead += Int64(n)
-            buffer.removeSubrange(n...)
-            return buffer
+            return Array(buffer[0..<n])
         }
     }
 
