@@ -12,11 +12,12 @@ struct BackupCommand: ReportingCommand {
         Each PATH is stored under its base name (mysql-snapshot/...).
 
         Filesystem, from a tar stream (entries stored under their own names):
-          backstop backup --tar-command 'pg_basebackup -D - -Ft -X none -c fast' --source pg-base
+          backstop backup --tar-command 'pg_basebackup -D - -Ft -X none' \\
+              --source pg-base
           tar -C /srv/data -cf - . | backstop backup --tar-stdin --source data
-        An absolute path, a `..` component, a duplicate path, a link leaving the tree or a
-        device file in the stream is refused (65) naming the entry. A pg_basebackup stream's
-        backup_label positions are recorded in the manifest (`backstop show`).
+        Unsafe entries (absolute path, `..`, duplicate, link leaving the tree,
+        device file) are refused (65), naming the entry. pg_basebackup's
+        backup_label positions go into the manifest (`backstop show`).
 
         Logical:
           mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
