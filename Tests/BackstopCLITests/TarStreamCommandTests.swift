@@ -57,6 +57,12 @@ import Testing
         let one = try CLI.run(["restore", id, "--include", "global/pg_control", "--to", dir.sub("one"), "--repo", repo])
         #expect(one.status == 0, "\(one.stderr)")
         #expect(try sh("cat '\(dir.sub("one/global/pg_control"))'") == "small")
+        let export = try CLI.run(["export", id, "--to", dir.sub("export.tar.zst"), "--repo", repo])
+        #expect(export.status == 0, "\(export.stderr)")
+        let exported = try sh("zstd -dc '\(dir.sub("export.tar.zst"))' | tar -tf - | sort")
+        let original = try sh("tar -tf '\(dir.sub("stream.tar"))' | sed -e 's|^\\./||' -e 's|/$||' | grep -v '^\\.\\?$' | sort")
+        #expect(exported.split(separator: "\n").map { $0.hasSuffix("/") ? String($0.dropLast()) : String($0) }.sorted()
+                == original.split(separator: "\n").map(String.init).sorted(), "\(exported)\n\(original)")
     }
 
     /// Proves: a tar command that exits non-zero stores nothing (exit 1, its stderr in the error).
