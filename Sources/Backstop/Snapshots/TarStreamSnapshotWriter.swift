@@ -210,14 +210,20 @@ private final class TarStreamCopier {
         case .symlink:
             guard let target = entry.rawLinkTarget, !target.isEmpty else { throw refuse(raw, "it is a symlink without a target") }
             if target.first == 0x2F { throw refuse(raw, "it is a symlink to the absolute path \(EntryRecord.escaped(target)), outside the tree") }
+            // Only leading `..`s, no more than the link's depth: they climb from the link's real
+            // directory (entries below symlinks are refused), and every name after them is an
+            // entry of the tree or a symlink checked the same way, so no chain leaves the tree.
+            // (`l -> .` and `s -> l/..` would: a `..` after a name is refused.)
             var depth = path.split(separator: 0x2F).count - 1
+            var named = false
             for c in target.split(separator: 0x2F, omittingEmptySubsequences: true) {
                 if c.elementsEqual([0x2E]) { continue }
                 if c.elementsEqual([0x2E, 0x2E]) {
+                    if named { throw refuse(raw, "it is a symlink to \(EntryRecord.escaped(target)), with `..` after a name, which can leave the tree through another symlink") }
                     depth -= 1
                     if depth < 0 { throw refuse(raw, "it is a symlink to \(EntryRecord.escaped(target)), which leaves the tree") }
                 } else {
-                    depth += 1
+                    named = true
                 }
             }
             linkTarget = target

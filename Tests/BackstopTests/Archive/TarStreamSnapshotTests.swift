@@ -31,6 +31,7 @@ import Testing
         ("hard link to a symlink", [.symlink("s", to: "x"), .hardlink("h", to: "s")], "h"),
         ("absolute symlink", [.symlink("s", to: "/etc/passwd")], "s"),
         ("symlink leaving the tree", [.directory("d"), .symlink("d/s", to: "../../x")], "d/s"),
+        ("symlink leaving the tree through another symlink", [.symlink("l", to: "."), .symlink("s", to: "l/..")], "s"),
         ("entry below a symlink", [.symlink("s", to: "d"), .directory("d"), .file("s/f", "x")], "s/f"),
         ("entry below a file", [.file("f", "x"), .file("f/g", "y")], "f/g"),
         ("character device", [spec("null", .characterDevice, device: 0x103)], "null"),
