@@ -13,8 +13,11 @@ import Testing
 
     /// Proves: a restore to T between two transactions brings back the earlier one and not the
     /// later one, through WAL the server archived with `logs push` and fetched with `logs get`;
-    /// a T before the first base backup is 66 with the explanation.
-    @Test func pitrToAMomentBetweenTwoTransactions() throws {
+    /// a T before the first base backup is 66 with the explanation. Both ways of taking the base
+    /// backup: a plain directory (`pg_basebackup -Fp`, then `backup DIR`) and a tar stream
+    /// (`backup --tar-command 'pg_basebackup -D - -Ft -X none'`, whose backup_label positions
+    /// are recorded).
+    @Test(arguments: [false, true]) func pitrToAMomentBetweenTwoTransactions(tarStream: Bool) throws {
         if TestTier.isFast { throw ShellError(command: "initdb", status: 1, stderr: "a PostgreSQL server in the fast tier (BACKSTOP_FAST=1): tag the test .liveServer, .needsLiveServer") }
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = versions.sorted(by: >).first(where: { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }) else {
@@ -23,7 +26,7 @@ import Testing
         let bin = "/usr/lib/postgresql/\(version)/bin"
         let dir = try sh("mktemp -d /tmp/backstop-pitr-pg-XXXXXX").trimmingCharacters(in: .whitespacesAndNewlines)
         defer {
-            for data in ["data", "restored/base"] { _ = try? asPostgres("\(bin)/pg_ctl -D \(dir)/\(data) -m immediate -w stop >/dev/null 2>&1") }
+            for data in ["data", "restored/base", "restored"] { _ = try? asPostgres("\(bin)/pg_ctl -D \(dir)/\(data) -m immediate -w stop >/dev/null 2>&1") }
             try? FileManager.default.removeItem(atPath: dir)
         }
         if getuid() == 0 { try sh("chown postgres '\(dir)'") }
@@ -41,8 +44,20 @@ import Testing
             """)
         try asPostgres(DatabaseProcess.closeInherited + "\(bin)/pg_ctl -D \(dir)/data -l \(dir)/server.log -w -o \"-k \(dir) -c listen_addresses='' -p 5432 -c fsync=off\" start >/dev/null")
         try asPostgres("\(psql) -d postgres -c 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);'")
-        try asPostgres("\(bin)/pg_basebackup -h \(dir) -p 5432 -U postgres -D \(dir)/base -Fp -X none -c fast")
-        try asPostgres("\(backstop) backup \(dir)/base --source pg-base --repo \(repo) >/dev/null")
+        if tarStream {
+            let id = try asPostgres("\(backstop) backup --tar-command '\(bin)/pg_basebackup -h \(dir) -p 5432 -U postgres -D - -Ft -X none -c fast' --source pg-base --repo \(repo)")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let shown = try asPostgres("\(backstop) show \(id) --json --repo \(repo)")
+            let object = try #require(try json(shown) as? [String: Any])
+            let pg = try #require(((object["manifest"] as? [String: Any]) ?? object)["postgresBackup"] as? [String: Any], "\(shown)")
+            #expect((pg["startLSN"] as? String)?.contains("/") == true, "\(pg)")
+            #expect((pg["startWALFile"] as? String)?.count == 24, "\(pg)")
+            #expect(pg["checkpointLSN"] is String && pg["startTimeline"] as? Int == 1 && pg["label"] is String && pg["startTime"] is String, "\(pg)")
+            #expect(pg["stopLSN"] is String, "\(pg)")
+        } else {
+            try asPostgres("\(bin)/pg_basebackup -h \(dir) -p 5432 -U postgres -D \(dir)/base -Fp -X none -c fast")
+            try asPostgres("\(backstop) backup \(dir)/base --source pg-base --repo \(repo) >/dev/null")
+        }
         try asPostgres("\(psql) -d postgres -c 'INSERT INTO t VALUES (2);'")
         // T: a whole second after the second transaction, a second before the third.
         let now = Date().timeIntervalSince1970
@@ -67,8 +82,9 @@ import Testing
         let restore = try CLI.run(["restore", "--source", "pg-base", "--until", stamp, "--to", dir + "/restored", "--repo", repo],
                                   prefix: getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : [])
         #expect(restore.status == 0, "\(restore.stderr)")
-        try asPostgres("chmod 700 \(dir)/restored/base")
-        try asPostgres(DatabaseProcess.closeInherited + "\(bin)/pg_ctl -D \(dir)/restored/base -l \(dir)/restored.log -w -o \"-k \(dir) -c listen_addresses='' -p 5432 -c fsync=off -c archive_mode=off\" start >/dev/null")
+        let restoredData = tarStream ? "\(dir)/restored" : "\(dir)/restored/base"
+        try asPostgres("chmod 700 \(restoredData)")
+        try asPostgres(DatabaseProcess.closeInherited + "\(bin)/pg_ctl -D \(restoredData) -l \(dir)/restored.log -w -o \"-k \(dir) -c listen_addresses='' -p 5432 -c fsync=off -c archive_mode=off\" start >/dev/null")
         var inRecovery = "t"
         for _ in 0..<600 {
             inRecovery = (try? asPostgres("\(psql) -d postgres -c 'SELECT pg_is_in_recovery()'").trimmingCharacters(in: .whitespacesAndNewlines)) ?? "t"

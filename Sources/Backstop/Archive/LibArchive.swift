@@ -229,6 +229,57 @@ final class TarWriter {
         return (meta, warning)
     }
 
+    /// Writes the header of an entry read from another tar stream (`backup --tar-stdin`), from
+    /// its values: `storedPath` (exact bytes), type, mode, owners and their names, mtime, size,
+    /// link target, and extended attributes (POSIX ACLs, which the reader shows as
+    /// `system.posix_acl_*` attributes, are left out). The caller then passes `entry.size` bytes
+    /// to `writeData` for a regular file. Returns the metadata written and any libarchive warning.
+    func writeHeader(copying source: TarEntry, storedPath: [UInt8], linkTarget: [UInt8]?) throws -> (EntryMetadata, String?) {
+        try withUTF8Names {
+            guard let entry = archive_entry_new() else { fatalError("libarchive: out of memory") }
+            defer { archive_entry_free(entry) }
+            func shownPath() -> String { EntryRecord.escaped(storedPath) }
+            withBytesAsCString(storedPath) { archive_entry_copy_pathname(entry, $0) }
+            let filetype: UInt32
+            switch source.type {
+            case .file, .hardlink: filetype = backstop_ae_ifreg()
+            case .directory: filetype = backstop_ae_ifdir()
+            case .symlink: filetype = backstop_ae_iflnk()
+            case .fifo: filetype = 0o010000      // AE_IFIFO
+            case .characterDevice: filetype = 0o020000  // AE_IFCHR
+            case .blockDevice: filetype = 0o060000  // AE_IFBLK
+            }
+            archive_entry_set_filetype(entry, filetype)
+            archive_entry_set_perm(entry, mode_t(source.mode & 0o7777))
+            archive_entry_set_uid(entry, source.uid)
+            archive_entry_set_gid(entry, source.gid)
+            if let u = source.userName { archive_entry_copy_uname(entry, u) }
+            if let g = source.groupName { archive_entry_copy_gname(entry, g) }
+            archive_entry_set_mtime(entry, time_t(source.mtime.tv_sec), Int(source.mtime.tv_nsec))
+            let size: Int64 = source.type == .file ? source.size : 0
+            archive_entry_set_size(entry, size)
+            switch source.type {
+            case .hardlink: if let linkTarget { withBytesAsCString(linkTarget) { archive_entry_copy_hardlink(entry, $0) } }
+            case .symlink: if let linkTarget { withBytesAsCString(linkTarget) { archive_entry_copy_symlink(entry, $0) } }
+            default: break
+            }
+            for x in source.xattrs where !x.name.hasPrefix("system.posix_acl_") {
+                x.value.withUnsafeBytes { archive_entry_xattr_add_entry(entry, x.name, $0.baseAddress, $0.count) }
+            }
+            var warning: String?
+            if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath()) {
+                let binaryNames = !EntryRecord.isValidUTF8(storedPath) || !(linkTarget.map(EntryRecord.isValidUTF8) ?? true)
+                let expected = binaryNames && (w.hasPrefix("Can't translate pathname") || w.hasPrefix("Can't translate linkname"))
+                if !expected { warning = w }
+            }
+            let meta = EntryMetadata(
+                type: source.type, mode: source.mode & 0o7777, uid: source.uid, gid: source.gid,
+                mtime: FileTime(seconds: Int64(source.mtime.tv_sec), nanoseconds: Int32(source.mtime.tv_nsec)),
+                size: size, linkTarget: source.type == .hardlink || source.type == .symlink ? linkTarget : nil, dataSegments: nil)
+            return (meta, warning)
+        }
+    }
+
     /// The data segments of a file with holes (`SEEK_DATA`/`SEEK_HOLE` on `fd`, within the size
     /// `st` gave), or nil when it has none or the filesystem cannot say. Only files with fewer
     /// blocks than their size can have holes, so others cost no system call.

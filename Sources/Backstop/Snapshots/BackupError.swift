@@ -15,6 +15,12 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
     case emptyStream(String)
     /// `--format auto` recognised another format than the source's newest logical snapshot.
     case formatChanged(source: String, detected: DumpFormat, previous: DumpFormat, snapshot: SnapshotID)
+    /// `--tar-stdin`/`--tar-command`: an entry of the tar stream that would write outside the
+    /// restore target or cannot be stored safely (absolute path, `..`, duplicate, escaping link,
+    /// device file).
+    case unsafeTarEntry(entry: String, reason: String)
+    /// `--tar-stdin`/`--tar-command`: the stream is not tar, or is truncated or damaged.
+    case damagedTarStream(description: String, reason: String)
 
     public var description: String {
         switch self {
@@ -38,6 +44,10 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
             return "cannot read the input stream: \(reason); nothing was stored"
         case let .emptyStream(description):
             return "\(description) is empty: the dump failed or wrote nothing; nothing was stored. Check the dump command (run it alone and look at its exit status and stderr)"
+        case let .unsafeTarEntry(entry, reason):
+            return "tar stream entry \(entry) is refused: \(reason); nothing was stored. Check the command that wrote the stream (pg_basebackup -D - -Ft writes none of these)"
+        case let .damagedTarStream(description, reason):
+            return "\(description) is not a complete tar stream: \(reason); nothing was stored. Check the command that writes it (run it alone and look at its exit status and stderr)"
         case let .formatChanged(source, detected, previous, id):
             return "the stream looks like \(detected.rawValue), but source \(source)'s newest snapshot \(id) is \(previous.rawValue): "
                 + "a failing dump often writes something else than a dump; nothing was stored. If the format really changed, pass --format \(detected.rawValue)"
@@ -49,7 +59,7 @@ public enum BackupError: Error, CustomStringConvertible, ExitStatusProviding {
         case .missingPath: return .noMatch
         case .duplicateName: return .usage
         case .commandFailed, .commandKilled, .commandNotStarted: return .failure
-        case .incompleteDump, .damagedArchive, .unsupportedArchive, .emptyStream, .formatChanged: return .integrity
+        case .incompleteDump, .damagedArchive, .unsupportedArchive, .emptyStream, .formatChanged, .unsafeTarEntry, .damagedTarStream: return .integrity
         case .input: return .ioError
         }
     }

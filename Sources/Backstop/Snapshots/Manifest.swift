@@ -102,6 +102,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// mysqldump taken with `--master-data=2`/`--source-data=2` (and `--gtid`): the binlog
     /// position its data is consistent with, where a point-in-time restore starts replaying.
     public var binlogPosition: BinlogPosition? = nil
+    /// A PostgreSQL base backup taken from a tar stream (`backup --tar-command 'pg_basebackup -D -
+    /// -Ft …'`): the positions its `backup_label` (and `backup_manifest`) hold.
+    public var postgresBackup: PostgresBaseBackup? = nil
 
     /// The payload as messages name it: format 1, its file in the snapshot folder; format 2,
     /// the frames listed in `frames.tsv`.
@@ -112,4 +115,60 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// The name of the payload as a single file (`backstop export`, format 1's folder).
     public var exportName: String { kind == .filesystem ? "data.tar.zst" : "data.zst" }
+}
+
+/// What a PostgreSQL base backup's `backup_label` says (and, when the stream holds one, the
+/// stop position from `backup_manifest`'s `WAL-Ranges`). Key names are stable.
+public struct PostgresBaseBackup: Codable, Sendable, Equatable {
+    /// START WAL LOCATION: the LSN recovery starts from, and its WAL file.
+    public var startLSN: String?
+    public var startWALFile: String?
+    /// CHECKPOINT LOCATION.
+    public var checkpointLSN: String?
+    /// START TIMELINE.
+    public var startTimeline: Int?
+    /// LABEL (pg_basebackup's `-l`).
+    public var label: String?
+    /// START TIME, as the server wrote it (`2024-03-25 01:00:00 UTC`).
+    public var startTime: String?
+    /// The LSN the backup ends at (`End-LSN` of the last `WAL-Ranges` item of `backup_manifest`),
+    /// when the stream holds a manifest: recovery must replay WAL at least to here.
+    public var stopLSN: String?
+
+    public init() {}
+
+    /// Parses a `backup_label`'s lines; nil when none of its keys is there.
+    public static func parse(label text: String) -> PostgresBaseBackup? {
+        var b = PostgresBaseBackup()
+        var found = false
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            switch key {
+            case "START WAL LOCATION":
+                // `0/2000028 (file 000000010000000000000002)`
+                let parts = value.split(separator: " ", maxSplits: 1)
+                b.startLSN = parts.first.map(String.init)
+                if parts.count > 1 {
+                    b.startWALFile = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "()"))
+                        .replacingOccurrences(of: "file ", with: "")
+                }
+                found = true
+            case "CHECKPOINT LOCATION": b.checkpointLSN = value; found = true
+            case "START TIMELINE": b.startTimeline = Int(value); found = true
+            case "LABEL": b.label = value; found = true
+            case "START TIME": b.startTime = value; found = true
+            default: break
+            }
+        }
+        return found ? b : nil
+    }
+
+    /// The `End-LSN` of the last item of a `backup_manifest`'s `WAL-Ranges`, if any.
+    public static func stopLSN(manifest json: [UInt8]) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any],
+              let ranges = object["WAL-Ranges"] as? [[String: Any]], let last = ranges.last else { return nil }
+        return last["End-LSN"] as? String
+    }
 }

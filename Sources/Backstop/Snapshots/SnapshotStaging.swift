@@ -33,6 +33,7 @@ struct SnapshotBody {
     var paths: [String] = []
     var filesReused: Int? = nil
     var binlogPosition: BinlogPosition? = nil
+    var postgresBackup: PostgresBaseBackup? = nil
 }
 
 extension Repository {
@@ -93,6 +94,7 @@ extension Repository {
                 sections: result.sections, files: files, warnings: result.warnings,
                 toolVersion: BackstopVersion.current)
             manifest.binlogPosition = result.binlogPosition
+            manifest.postgresBackup = result.postgresBackup
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
             return manifest
         } catch {

@@ -11,6 +11,14 @@ struct BackupCommand: ReportingCommand {
           backstop backup /mnt/mysql-snapshot --source mysql-datadir --exclude '*.pid'
         Each PATH is stored under its base name (mysql-snapshot/...).
 
+        Filesystem, from a tar stream (entries stored under their own names):
+          backstop backup --tar-command 'pg_basebackup -D - -Ft -X none' \\
+              --source pg-base
+          tar -C /srv/data -cf - . | backstop backup --tar-stdin --source data
+        Unsafe entries (absolute path, `..`, duplicate, link leaving the tree,
+        device file) are refused (65), naming the entry. pg_basebackup's
+        backup_label positions go into the manifest (`backstop show`).
+
         Logical:
           mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
           backstop backup --command 'pg_dumpall' --source pg-cluster
@@ -28,7 +36,7 @@ struct BackupCommand: ReportingCommand {
 
         Exit codes: 0 taken; 3 taken with warnings (files skipped or changed while read);
         64 usage; 65 stream refused (empty, truncated, no completion marker, format
-        changed); 66 a PATH is missing;
+        changed, an unsafe tar entry); 66 a PATH is missing;
         1 the dump command failed (nothing stored) or no repository; 74 I/O error; 75 lock held.
         """)
 
@@ -60,14 +68,28 @@ struct BackupCommand: ReportingCommand {
     @Option(help: "Take a logical snapshot of this command's output (run by /bin/sh -c).")
     var command: String?
 
+    @Flag(name: .customLong("tar-stdin"), help: "Take a filesystem snapshot of the tar stream on standard input.")
+    var tarStdin = false
+
+    @Option(name: .customLong("tar-command"), help: "Take a filesystem snapshot of the tar stream this command writes (run by /bin/sh -c), e.g. 'pg_basebackup -D - -Ft -X none'.")
+    var tarCommand: String?
+
+    /// The tar input's flag, for messages.
+    var tarFlag: String? { tarStdin ? "--tar-stdin" : tarCommand != nil ? "--tar-command" : nil }
+
     @Option(help: "Stream format: auto (default), mysqldump, pgdump, pgdump-custom (pg_dump -Fc), pgdump-tar (pg_dump -Ft), pgdumpall or raw.",
             completion: Completions.formats)
     var format: String?
 
     func validate() throws {
-        let inputs = (paths.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (command == nil ? 0 : 1)
-        if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, or --command CMD") }
-        if inputs > 1 { throw ValidationError("PATHs, --stdin and --command exclude each other; give one") }
+        let inputs = (paths.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (command == nil ? 0 : 1) + (tarStdin ? 1 : 0) + (tarCommand == nil ? 0 : 1)
+        if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, --command CMD, --tar-stdin or --tar-command CMD") }
+        if inputs > 1 { throw ValidationError("PATHs, --stdin, --command, --tar-stdin and --tar-command exclude each other; give one") }
+        if let tarFlag {
+            if let format { throw ValidationError("--format \(format) does not apply to a tar stream (\(tarFlag)); it is for logical snapshots (--stdin or --command)") }
+            if let filesCache { throw ValidationError("--files-cache=\(filesCache) does not apply to a tar stream (\(tarFlag)); it is for filesystem snapshots of PATHs") }
+            if let first = excludes.first { throw ValidationError("--exclude \(first) does not apply to a tar stream (\(tarFlag)); it is for filesystem snapshots of PATHs") }
+        }
         if let format, DumpFormatChoice(rawValue: format) == nil {
             throw ValidationError("--format \(format) is unknown; use auto, mysqldump, pgdump, pgdump-custom, pgdump-tar, pgdumpall or raw")
         }
@@ -92,11 +114,17 @@ struct BackupCommand: ReportingCommand {
         if let time { options.time = try TimeParser.fromEnvironment().parse(time) }
         options.filesCache = filesCache != "off"
         // The total is the parent's size (the source's newest snapshot of this kind): an estimate.
-        let kind: SnapshotKind = paths.isEmpty ? .logical : .filesystem
+        let kind: SnapshotKind = paths.isEmpty && tarFlag == nil ? .logical : .filesystem
         let parentSize = try repo.snapshots().filter { $0.source == source && $0.kind == kind }.max { $0.completedAt < $1.completedAt }?.bytesIn
         let meter = ProgressMeter(output, action: "backup")
         let progress: (BackupProgress) -> Void = { meter.update(done: $0.bytesIn, total: parentSize, current: $0.current) }
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), shared: true, warn: output.warning) {
+            if let tarCommand {
+                return try TarStreamSnapshotWriter(input: .command(tarCommand), options: options, progress: progress).write(to: repo)
+            }
+            if tarStdin {
+                return try TarStreamSnapshotWriter(input: .fileDescriptor(0), options: options, progress: progress).write(to: repo)
+            }
             if paths.isEmpty {
                 let input: LogicalInput = command.map { .command($0) } ?? .fileDescriptor(0)
                 return try LogicalSnapshotWriter(input: input, format: DumpFormatChoice(rawValue: format ?? "auto")!, options: options,

@@ -60,6 +60,12 @@ struct ShowCommand: ReportingCommand {
         ]
         if let run = manifest.runID { lines.append("run         \(run)") }
         if let position = manifest.binlogPosition { lines.append("binlog      \(position)") }
+        if let pg = manifest.postgresBackup {
+            lines.append("pg start    \(pg.startLSN ?? "?") (WAL file \(pg.startWALFile ?? "?")), timeline \(pg.startTimeline.map(String.init) ?? "?")")
+            lines.append("pg checkpt  \(pg.checkpointLSN ?? "?")")
+            lines.append("pg stop     \(pg.stopLSN ?? "unknown (the stream has no backup_manifest)")")
+            lines.append("pg label    \(pg.label ?? "")  (started \(pg.startTime ?? "?"))")
+        }
         if !manifest.paths.isEmpty { lines.append("paths       \(manifest.paths.joined(separator: ", "))") }
         if manifest.kind == .filesystem { lines.append("entries     \(manifest.entryCount)") }
         for f in manifest.files { lines.append("file        \(f.name)  \(Output.bytes(f.size))  \(f.sha256)") }
