@@ -73,6 +73,9 @@ public final class EncryptedBackend: StorageBackend, @unchecked Sendable {
     public static func isEncrypted(_ key: StorageKey) -> Bool {
         let c = key.components
         if c.first == "frames" { return true }
+        // Archived binlogs and WAL hold every row written: their data objects are encrypted;
+        // their records (times, positions, digests) stay readable, as manifests do.
+        if c.count == 3 && c[0] == "logs" { return c[2].hasSuffix(".zst") }
         if c.count == 3 && c[0] == "snapshots" { return c[2] == "frames.tsv" || c[2] == "entries.jsonl.zst" }
         return false
     }

@@ -31,6 +31,33 @@ import Testing
 
     static let ageMagic = Array("age-encryption.org/v1\n".utf8)
 
+    /// Proves: an archived log segment (binlog or WAL: every row written) is stored as an age
+    /// file, read back with the identity, and refused without one (77); its record, like a
+    /// manifest, stays readable.
+    @Test(arguments: Backends.allCases)
+    func logSegmentsAreEncrypted(backend: Backends) throws {
+        let dir = TemporaryDirectory("enc-logs")
+        let s = try Self.make(backend, dir)
+        let wal = Array(String(repeating: "INSERT INTO secrets VALUES ('row');\n", count: 2000).utf8)
+        let name = "000000010000000000000001"
+        guard case let .archived(segment) = try s.repo.pushLog(bytes: wal, name: name, source: "pg-wal", kind: .pgWAL) else {
+            Issue.record("the segment was not archived")
+            return
+        }
+        let stored = try s.base.read(RepositoryLayout.logData("pg-wal", segment.objectName))
+        #expect(Array(stored.prefix(Self.ageMagic.count)) == Self.ageMagic)
+        #expect(!String(decoding: stored, as: UTF8.self).contains("secrets"))
+        let record = try s.base.read(RepositoryLayout.logRecord("pg-wal", segment.objectName))
+        #expect(String(decoding: record, as: UTF8.self).contains(name))
+        #expect(try s.reopen(identities: [s.identity]).readLogSegment(segment) == wal)
+        do {
+            _ = try s.reopen(identities: []).readLogSegment(segment)
+            Issue.record("a segment of an encrypted repository was read without an identity")
+        } catch let error as ExitStatusProviding {
+            #expect(error.exitStatus == .permissionDenied, "\(error)")
+        }
+    }
+
     /// Proves: frames, frames.tsv and the entry list are stored as age files (and decrypt with
     /// the identity to what the repository reads), frame names are not the SHA-256 of their
     /// content, and the writer key file is private.
