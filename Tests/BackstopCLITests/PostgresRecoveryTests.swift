@@ -5,9 +5,10 @@ import Testing
 /// server's archive_command, a base backup stored as a filesystem snapshot, more writes, then
 /// `restore --source pg-base --until T` and a real server replaying the archive to T.
 @Suite(.serialized, .tags(.liveServer), .needsLiveServer) struct PostgresRecoveryTests {
-    /// Runs a shell command as the postgres user (when the tests run as root).
+    /// Runs a shell command as the postgres user (when the tests run as root), with a TMPDIR it
+    /// can write (scripts/test.sh points TMPDIR at a folder of the test user's).
     func asPostgres(_ command: String) throws -> String {
-        let quoted = "'" + command.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let quoted = "'export TMPDIR=/tmp; " + command.replacingOccurrences(of: "'", with: "'\\''") + "'"
         return try sh(getuid() == 0 ? "runuser -u postgres -- bash -c \(quoted)" : "bash -c \(quoted)")
     }
 
