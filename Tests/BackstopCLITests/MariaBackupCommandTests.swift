@@ -236,7 +236,7 @@ final class RowWriter {
         #expect(try CLI.run(["init", "--repo", s.repo]).status == 0)
         let tmp = s.sub("tmp")
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        func leftovers() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("backstop-") } }
+        func leftovers() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("backstop-mariabackup-") } }
 
         // Started as a shell starts it: no signal blocked (the test runner's threads block some).
         var actions = posix_spawn_file_actions_t()
@@ -263,7 +263,7 @@ final class RowWriter {
         // Wait until mariadb-backup has started copying into the folder.
         var mode: Int?
         for _ in 0..<400 {
-            if let name = try leftovers().first(where: { $0.hasPrefix("backstop-mariabackup-") }),
+            if let name = try leftovers().first,
                FileManager.default.fileExists(atPath: tmp + "/" + name + "/backup/ibdata1") {
                 mode = (try FileManager.default.attributesOfItem(atPath: tmp + "/" + name)[.posixPermissions] as? NSNumber)?.intValue
                 break
