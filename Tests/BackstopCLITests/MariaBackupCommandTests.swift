@@ -21,7 +21,7 @@ final class MariaDBProcess {
             self.dataDirectory = dataDirectory
         } else {
             self.dataDirectory = folder + "/data"
-            try sh("mariadb-install-db --no-defaults --datadir=\(self.dataDirectory) \(user) --auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1")
+            try sh("mariadb-install-db --no-defaults --datadir=\(self.dataDirectory) \(user) --auth-root-authentication-method=normal --skip-test-db >/dev/null")
         }
         let log = binlog ? "--log-bin=\(self.dataDirectory)/mysql-bin --binlog-format=ROW --server-id=1" : ""
         // Descriptors above 2 closed: the server must not hold the test runner's pipes.
