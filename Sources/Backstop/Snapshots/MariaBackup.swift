@@ -267,7 +267,7 @@ public enum MariaBackupPrepare {
     }
 
     /// Runs `mariadb-backup --prepare` on a restored copy, then, for a Galera backup, writes
-    /// `grastate.dat` (`safe_to_bootstrap: 1`). Returns the log's last lines.
+    /// `grastate.dat` (`safe_to_bootstrap: 1`). A failure carries the log's last lines.
     public static func prepare(directory: String, backup: PhysicalBackup, tool: String = "mariadb-backup") throws {
         let command = "exec " + [tool, "--prepare", "--target-dir=" + directory].map(Repository.shellQuoted).joined(separator: " ")
         let child = try ShellCommand(command, stdout: .sameAsStderr)
