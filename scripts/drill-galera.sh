@@ -85,14 +85,14 @@ state() { # DIR N
     for db in $(apps); do for t in customers orders; do q="$q CHECKSUM TABLE $db.$t;"; done; done
     sqlc "$dir" "$n" -e "$q" | tail -n +2
 }
-errors() { cat "$DRILL"/writers/*.errors 2>/dev/null | wc -l; }
+errors() { cat "$DRILL"/writers/*.errors 2>/dev/null | wc -l || true; }
 writes() { local s=0 f v; for f in "$DRILL"/writers/*.count; do [ -f "$f" ] || continue; v="$(cat "$f" 2>/dev/null || true)"; s=$((s + ${v:-0})); done; echo "$s"; }
 
 writer_pids=()
 stop_writers() { # DB...: stop those writers (all when none named), wait for each to finish
-    local db
-    for db in "${@:-$(apps)}"; do touch "$DRILL/writers/$db.stop"; done
-    for db in "${@:-$(apps)}"; do
+    local db dbs="${*:-$(apps)}"
+    for db in $dbs; do touch "$DRILL/writers/$db.stop"; done
+    for db in $dbs; do
         for _ in $(seq 1 300); do [ -e "$DRILL/writers/$db.done" ] && break; sleep 0.1; done
     done
 }
@@ -190,8 +190,8 @@ night1="$("$bin" select --latest --source galera-node1 2>/dev/null || true)"
 echo "applications: $((w1 - w0)) writes during the backup"
 
 say "For comparison: mariadb-backup --backup alone, same node, same load"
-timed "mariadb-backup --backup (alone, to a folder)" mariadb-backup --defaults-file="$C/node1.cnf" --backup \
-    --target-dir="$DRILL/plain-backup" > "$DRILL/plain-backup.log" 2>&1 || tail -n 5 "$DRILL/plain-backup.log"
+timed "mariadb-backup --backup (alone, to a folder)" bash -c "mariadb-backup --defaults-file='$C/node1.cnf' --backup \
+    --target-dir='$DRILL/plain-backup' > '$DRILL/plain-backup.log' 2>&1" || tail -n 5 "$DRILL/plain-backup.log"
 plain_ns=$last_ns
 plain_bytes="$(du -sb "$DRILL/plain-backup" | cut -f1)"
 rm -rf "$DRILL/plain-backup"
