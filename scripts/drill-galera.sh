@@ -23,7 +23,9 @@ galera="$here/galera-cluster.sh"
 # ---------------------------------------------------------------- an application (a writer)
 # writer DB: writes to DB continuously, one transaction after another, to node 1, 2, 3 in turn,
 # until DRILL/writers/DB.stop exists; pauses while DRILL/writers/pause exists (saying so in
-# DB.paused). Every failed write is appended to DB.errors: the drill expects none.
+# DB.paused). Every failed write is appended to DB.errors: the drill expects none. Causal reads
+# and writes (wsrep_sync_wait = 15), as an application spread over the nodes needs: its update
+# on node 2 then never races its previous one, made on node 1, still being applied on node 2.
 if [ "${1:-}" = writer ]; then
     db="$2"; w="$DRILL/writers"; i=0
     for fd in /proc/$BASHPID/fd/*; do k=${fd##*/}; [ "$k" -gt 2 ] && eval "exec $k>&-"; done 2>/dev/null
@@ -32,6 +34,7 @@ if [ "${1:-}" = writer ]; then
         rm -f "$w/$db.paused"
         i=$((i + 1)); n=$(( i % 3 + 1 ))
         if ! out="$(mariadb --defaults-file="$DRILL/cluster/node$n.cnf" -e "
+                SET SESSION wsrep_sync_wait = 15;
                 INSERT INTO $db.orders (name, amount, node) VALUES ('order $i', $i * 1.25, $n);
                 UPDATE $db.customers SET visits = visits + 1 WHERE id = 1 + $i % 2" 2>&1)"; then
             echo "write $i on node $n: $out" >> "$w/$db.errors"
