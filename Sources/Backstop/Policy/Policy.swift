@@ -17,6 +17,9 @@ public struct Policy: Sendable {
         /// Filesystem jobs: reuse unchanged files' frames from the source's previous snapshot
         /// without reading them (`files-cache: on`, the default); `off` reads every file.
         public var filesCache = true
+        /// `kind: mariabackup` (stored as a filesystem snapshot): how mariadb-backup reaches the
+        /// server (`socket`, `host`, `port`, `user`, `defaults-file`).
+        public var mariabackup: MariaBackupConnection?
     }
 
     public struct Verification: Sendable, Equatable {

@@ -251,18 +251,35 @@ private struct Reader {
     }
 
     mutating func job(_ node: Node) -> Policy.Job? {
-        guard let m = mapping(node, "a job", allowed: ["source", "kind", "paths", "exclude", "command", "format", "tags", "before", "after", "files-cache"]) else { return nil }
+        guard let m = mapping(node, "a job", allowed: ["source", "kind", "paths", "exclude", "command", "format", "tags", "before", "after", "files-cache",
+                                                        "socket", "host", "port", "user", "defaults-file"]) else { return nil }
         guard let source = string(m["source"], "source") else {
             if m["source"] == nil { fail(node, "a job needs 'source' (the name its snapshots are filed under)") }
             return nil
         }
         if !Name.isValid(source) { fail(m["source"]!.value, "source '\(source)' may use only \(Name.allowed)") }
         var kind: SnapshotKind?
+        var physical = false
         if let k = string(m["kind"], "kind") {
-            kind = SnapshotKind(rawValue: k)
-            if kind == nil { fail(m["kind"]!.value, "kind must be filesystem or logical, not '\(k)'") }
+            // `kind: mariabackup`: a hot physical backup, stored as a filesystem snapshot.
+            physical = k == "mariabackup"
+            kind = physical ? .filesystem : SnapshotKind(rawValue: k)
+            if kind == nil { fail(m["kind"]!.value, "kind must be filesystem, logical or mariabackup, not '\(k)'") }
         } else if m["kind"] == nil {
-            fail(node, "job '\(source)' needs 'kind: filesystem' or 'kind: logical'")
+            fail(node, "job '\(source)' needs 'kind: filesystem', 'kind: logical' or 'kind: mariabackup'")
+        }
+        let connectionKeys = ["socket", "host", "port", "user", "defaults-file"]
+        if physical {
+            for key in ["paths", "exclude", "command", "format", "files-cache"] where m[key] != nil {
+                fail(m[key]!.key, "'\(key)' does not apply to a mariabackup job; job '\(source)' takes 'socket' or 'host' and 'port', 'user', 'defaults-file'")
+            }
+            if m["socket"] != nil && (m["host"] != nil || m["port"] != nil) {
+                fail(m["socket"]!.key, "mariabackup job '\(source)' gives 'socket' and 'host'/'port'; give one way to reach the server")
+            }
+        } else {
+            for key in connectionKeys where m[key] != nil {
+                fail(m[key]!.key, "'\(key)' is for mariabackup jobs; job '\(source)' is \(kind?.rawValue ?? "not one")")
+            }
         }
         var job = Policy.Job(source: source, kind: kind ?? .filesystem)
         job.paths = strings(m["paths"], "paths")
@@ -287,6 +304,12 @@ private struct Reader {
             case "off": job.filesCache = false
             default: fail(m["files-cache"]!.value, "files-cache must be on or off, not '\(cache)'")
             }
+        }
+        if physical {
+            job.mariabackup = MariaBackupConnection(socket: string(m["socket"], "socket"), host: string(m["host"], "host"),
+                                                    port: count(m["port"], "port"), user: string(m["user"], "user"),
+                                                    defaultsFile: string(m["defaults-file"], "defaults-file"))
+            return job
         }
         switch kind {
         case .filesystem?:

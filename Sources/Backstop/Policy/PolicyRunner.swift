@@ -206,6 +206,9 @@ public struct PolicyRunner {
         do {
             let manifest: Manifest
             switch job.kind {
+            case .filesystem where job.mariabackup != nil:
+                manifest = try MariaBackupSnapshotWriter(connection: job.mariabackup!, options: options,
+                                                         progress: progress.map { p in { p(job.source, $0) } }).write(to: repo)
             case .filesystem:
                 manifest = try FilesystemSnapshotWriter(paths: job.paths, excludes: job.exclude, options: options,
                                                         progress: progress.map { p in { p(job.source, $0) } }).write(to: repo)

@@ -109,6 +109,13 @@ extension Repository {
         if status != 0 { throw LogError.toolFailed(command: "mariadb-binlog", status: status, stderr: tool.tail) }
         let replayBytes = try FileSystem.readFile(replay)
 
+        if plan.snapshot.physicalBackup != nil {
+            // A hot physical backup (mariadb-backup): its data comes back with `restore --prepare`;
+            // only the events from its position follow, for the server started on that copy.
+            try Self.writeReplayOnly(replayBytes, to: target, force: force)
+            return PointInTimeReport(snapshot: plan.snapshot.id, target: target, dumpBytes: 0,
+                                     replayBytes: Int64(replayBytes.count), segments: plan.segments.map(\.objectName), until: plan.until)
+        }
         let restore = LogicalRestore(repository: self, manifest: plan.snapshot, database: database, force: force)
         var report: RestoreReport
         if target == "-" {
@@ -131,6 +138,26 @@ extension Repository {
         }
         return PointInTimeReport(snapshot: plan.snapshot.id, target: target, dumpBytes: report.bytesWritten,
                                  replayBytes: Int64(replayBytes.count), segments: plan.segments.map(\.objectName), until: plan.until)
+    }
+
+    /// The events alone, to standard output or to a new file (an existing one only with `force`).
+    static func writeReplayOnly(_ bytes: [UInt8], to target: String, force: Bool) throws {
+        if target == "-" {
+            do { try bytes.withUnsafeBytes { try FileDescriptorSink(fd: 1, name: "standard output").write($0) } } catch {
+                throw RestoreError.targetWrite(target: "standard output", reason: "\(error)")
+            }
+            return
+        }
+        if FileSystem.exists(target) && !force { throw RestoreError.targetNotEmpty(target) }
+        do {
+            let tmp = RestoreStaging.filePath(target)
+            let sink = try FileSink(path: tmp, mode: 0o600)
+            try bytes.withUnsafeBytes { try sink.write($0) }
+            try sink.finish()
+            try FileSystem.rename(tmp, target)
+        } catch {
+            throw RestoreError.targetWrite(target: target, reason: "\(error)")
+        }
     }
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC, as `--stop-datetime` takes it (whole seconds: events

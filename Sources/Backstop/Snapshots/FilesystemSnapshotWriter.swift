@@ -20,6 +20,11 @@ public struct FilesystemSnapshotWriter {
     public var progress: ((BackupProgress) -> Void)?
     /// What the walk read, for callers that want to see it (tests).
     public var counters: FilesystemWalkCounters?
+    /// What the manifest's `paths` records instead of the paths walked (a temporary folder's
+    /// names mean nothing later: `MariaBackupSnapshotWriter`).
+    var recordedPaths: [String]?
+    /// A hot physical backup's record (`MariaBackupSnapshotWriter`).
+    var physicalBackup: PhysicalBackup?
 
     public init(paths: [String], excludes: [String] = [], options: BackupOptions, progress: ((BackupProgress) -> Void)? = nil,
                 counters: FilesystemWalkCounters? = nil) {
@@ -55,8 +60,9 @@ public struct FilesystemSnapshotWriter {
                 try walker.add(diskPath: Array(root.disk.utf8), storedPath: Array(root.name.utf8), isRoot: true)
             }
             try walker.finish()
-            return SnapshotBody(entryCount: walker.entryCount, warnings: walker.warnings, paths: roots.map(\.disk),
-                                filesReused: parent == nil ? nil : counters.filesReused)
+            return SnapshotBody(entryCount: walker.entryCount, warnings: walker.warnings, paths: recordedPaths ?? roots.map(\.disk),
+                                filesReused: parent == nil ? nil : counters.filesReused,
+                                binlogPosition: physicalBackup?.binlog, physicalBackup: physicalBackup)
         }
     }
 }

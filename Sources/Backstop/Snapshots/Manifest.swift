@@ -105,6 +105,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// A PostgreSQL base backup taken from a tar stream (`backup --tar-command 'pg_basebackup -D -
     /// -Ft …'`): the positions its `backup_label` (and `backup_manifest`) hold.
     public var postgresBackup: PostgresBaseBackup? = nil
+    /// A hot physical backup (`backup --mariabackup`): versions, binlog position and GTID (also
+    /// in `binlogPosition`), Galera state, and that the copy needs `restore --prepare`.
+    public var physicalBackup: PhysicalBackup? = nil
 
     /// The payload as messages name it: format 1, its file in the snapshot folder; format 2,
     /// the frames listed in `frames.tsv`.

@@ -34,6 +34,7 @@ struct SnapshotBody {
     var filesReused: Int? = nil
     var binlogPosition: BinlogPosition? = nil
     var postgresBackup: PostgresBaseBackup? = nil
+    var physicalBackup: PhysicalBackup? = nil
 }
 
 extension Repository {
@@ -95,6 +96,7 @@ extension Repository {
                 toolVersion: BackstopVersion.current)
             manifest.binlogPosition = result.binlogPosition
             manifest.postgresBackup = result.postgresBackup
+            manifest.physicalBackup = result.physicalBackup
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
             return manifest
         } catch {

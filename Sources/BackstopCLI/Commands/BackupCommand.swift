@@ -19,6 +19,12 @@ struct BackupCommand: ReportingCommand {
         device file) are refused (65), naming the entry. pg_basebackup's
         backup_label positions go into the manifest (`backstop show`).
 
+        Hot physical (mariadb-backup, the server keeps running):
+          backstop backup --mariabackup --socket /run/mysqld/mysqld.sock \\
+              --source db1-physical
+        Binlog position, GTID and Galera state go into the manifest; the copy
+        needs `restore --prepare` before a server starts on it.
+
         Logical:
           mariadb-dump --all-databases | backstop backup --stdin --source mysql-dump
           backstop backup --command 'pg_dumpall' --source pg-cluster
@@ -37,7 +43,7 @@ struct BackupCommand: ReportingCommand {
         Exit codes: 0 taken; 3 taken with warnings (files skipped or changed while read);
         64 usage; 65 stream refused (empty, truncated, no completion marker, format
         changed, an unsafe tar entry); 66 a PATH is missing;
-        1 the dump command failed (nothing stored) or no repository; 74 I/O error; 75 lock held.
+        1 the dump command (or mariadb-backup) failed (nothing stored) or no repository; 74 I/O error; 75 lock held.
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -74,6 +80,30 @@ struct BackupCommand: ReportingCommand {
     @Option(name: .customLong("tar-command"), help: "Take a filesystem snapshot of the tar stream this command writes (run by /bin/sh -c), e.g. 'pg_basebackup -D - -Ft -X none'.")
     var tarCommand: String?
 
+    @Flag(help: "Take a hot physical backup of a running MariaDB server with mariadb-backup --backup.")
+    var mariabackup = false
+
+    @Option(help: ArgumentHelp("--mariabackup: the server's socket.", valueName: "path"), completion: .file())
+    var socket: String?
+
+    @Option(help: "--mariabackup: the server's host (with --port).")
+    var host: String?
+
+    @Option(help: "--mariabackup: the server's TCP port.")
+    var port: Int?
+
+    @Option(help: "--mariabackup: the user (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR).")
+    var user: String?
+
+    @Option(name: .customLong("defaults-file"), help: ArgumentHelp("--mariabackup: an option file (e.g. with the password), read first.", valueName: "path"), completion: .file())
+    var defaultsFile: String?
+
+    /// The connection flags given, for messages.
+    var connectionFlags: [String] {
+        [socket.map { _ in "--socket" }, host.map { _ in "--host" }, port.map { _ in "--port" }, user.map { _ in "--user" },
+         defaultsFile.map { _ in "--defaults-file" }].compactMap { $0 }
+    }
+
     /// The tar input's flag, for messages.
     var tarFlag: String? { tarStdin ? "--tar-stdin" : tarCommand != nil ? "--tar-command" : nil }
 
@@ -82,9 +112,19 @@ struct BackupCommand: ReportingCommand {
     var format: String?
 
     func validate() throws {
-        let inputs = (paths.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (command == nil ? 0 : 1) + (tarStdin ? 1 : 0) + (tarCommand == nil ? 0 : 1)
-        if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, --command CMD, --tar-stdin or --tar-command CMD") }
-        if inputs > 1 { throw ValidationError("PATHs, --stdin, --command, --tar-stdin and --tar-command exclude each other; give one") }
+        let inputs = (paths.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (command == nil ? 0 : 1) + (tarStdin ? 1 : 0) + (tarCommand == nil ? 0 : 1) + (mariabackup ? 1 : 0)
+        if inputs == 0 { throw ValidationError("give PATHs to snapshot, --stdin, --command CMD, --tar-stdin, --tar-command CMD or --mariabackup") }
+        if inputs > 1 { throw ValidationError("PATHs, --stdin, --command, --tar-stdin, --tar-command and --mariabackup exclude each other; give one") }
+        if !mariabackup, let first = connectionFlags.first {
+            throw ValidationError("\(first) applies to --mariabackup (a hot physical backup) only")
+        }
+        if mariabackup {
+            if let format { throw ValidationError("--format \(format) does not apply to --mariabackup; it is for logical snapshots (--stdin or --command)") }
+            if let filesCache { throw ValidationError("--files-cache=\(filesCache) does not apply to --mariabackup (every file of a fresh backup is read)") }
+            if let first = excludes.first { throw ValidationError("--exclude \(first) does not apply to --mariabackup; a physical backup is stored whole") }
+            if socket != nil && (host != nil || port != nil) { throw ValidationError("--socket and --host/--port exclude each other; give one way to reach the server") }
+            return
+        }
         if let tarFlag {
             if let format { throw ValidationError("--format \(format) does not apply to a tar stream (\(tarFlag)); it is for logical snapshots (--stdin or --command)") }
             if let filesCache { throw ValidationError("--files-cache=\(filesCache) does not apply to a tar stream (\(tarFlag)); it is for filesystem snapshots of PATHs") }
@@ -114,11 +154,15 @@ struct BackupCommand: ReportingCommand {
         if let time { options.time = try TimeParser.fromEnvironment().parse(time) }
         options.filesCache = filesCache != "off"
         // The total is the parent's size (the source's newest snapshot of this kind): an estimate.
-        let kind: SnapshotKind = paths.isEmpty && tarFlag == nil ? .logical : .filesystem
+        let kind: SnapshotKind = paths.isEmpty && tarFlag == nil && !mariabackup ? .logical : .filesystem
         let parentSize = try repo.snapshots().filter { $0.source == source && $0.kind == kind }.max { $0.completedAt < $1.completedAt }?.bytesIn
         let meter = ProgressMeter(output, action: "backup")
         let progress: (BackupProgress) -> Void = { meter.update(done: $0.bytesIn, total: parentSize, current: $0.current) }
         let manifest = try repo.withWriterLock(command: "backstop backup --source \(source)", timeout: try lock.seconds(), shared: true, warn: output.warning) {
+            if mariabackup {
+                let connection = MariaBackupConnection(socket: socket, host: host, port: port, user: user, defaultsFile: defaultsFile)
+                return try MariaBackupSnapshotWriter(connection: connection, options: options, progress: progress).write(to: repo)
+            }
             if let tarCommand {
                 return try TarStreamSnapshotWriter(input: .command(tarCommand), options: options, progress: progress).write(to: repo)
             }

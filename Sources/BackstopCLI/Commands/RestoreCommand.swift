@@ -13,13 +13,25 @@ struct RestoreCommand: ReportingCommand {
           backstop restore --before upgrade --source sql --database app1 --to app1.sql
           backstop restore --latest --source pg --table public.orders --to - | psql x
           backstop restore --source sql --database app7 --until 01:59 --to - | mariadb
+          backstop restore --before upgrade --source db1-physical --to /srv/db1 \\
+              --prepare
+          backstop restore 1a2b --database app7 --until 01:59 --to - | mariadb
+
+        --prepare (hot physical backups, backup --mariabackup): after the restore, runs
+        mariadb-backup --prepare --target-dir DIR, so a server starts on DIR; for a Galera
+        backup it writes DIR/grastate.dat (the recorded UUID and seqno, safe_to_bootstrap: 1)
+        so the node can bootstrap a new cluster. Refused before DIR is touched: a snapshot that
+        is not such a backup (64), an installed mariadb-backup of another major.minor version
+        than the server's, or none (69). Without --prepare, the last line says how to prepare.
 
         --until T (point-in-time): the newest dump of --source completed before T (taken with
-        mariadb-dump --master-data=2), then the binlog events archived by `backstop logs` from the
+        mariadb-dump --master-data=2), or the SNAPSHOT given, then the binlog events archived by `backstop logs` from the
         dump's position up to T (events stamped before T's second; of --database only, which needs
         binlog_format=ROW), one stream for the mariadb client. --explain names the dump, the
         segments and the positions. A gap in the archived binlogs between the dump and T stops the
-        restore (65) and names the gap and the latest moment that can be reached.
+        restore (65) and names the gap and the latest moment that can be reached. For a hot
+        physical backup (backup --mariabackup) only the events are written, from its recorded
+        position: its data comes back with restore --prepare.
 
         Filesystem snapshots go to a directory: it must be new or empty (--force moves an existing
         one aside to DIR.before-restore-TIME; nothing is deleted). Extraction happens in a staging
@@ -37,7 +49,8 @@ struct RestoreCommand: ReportingCommand {
         When the chosen snapshot proves corrupt, restore stops (65) and the target is unchanged;
         with --fallback it says so and tries the next older candidate of the same source and kind.
 
-        Exit codes: 0 restored; 65 corrupt or hostile data, or a gap in the log chain; 66 nothing matched the selection (or
+        Exit codes: 0 restored; 69 mariadb-backup missing or of another version (--prepare);
+        1 mariadb-backup --prepare failed (the unprepared copy stays in DIR); 65 corrupt or hostile data, or a gap in the log chain; 66 nothing matched the selection (or
         no such database/table/entry); 73 target not empty; 74 the target cannot be written
         (broken pipe, disk full, permission): staging removed, target unchanged, nothing recorded
         against the snapshot; 64 usage.
@@ -74,6 +87,9 @@ struct RestoreCommand: ReportingCommand {
     @Flag(help: "If the chosen snapshot is corrupt, try the next older candidate.")
     var fallback = false
 
+    @Flag(help: "Hot physical backups: run mariadb-backup --prepare on the restored copy (and write grastate.dat for a Galera backup).")
+    var prepare = false
+
     @Flag(help: "Explain the selection on stderr.")
     var explain = false
 
@@ -87,11 +103,17 @@ struct RestoreCommand: ReportingCommand {
     var logSource: String?
 
     func validate() throws {
+        if prepare {
+            if until != nil { throw ValidationError("--prepare and --until are two steps: restore SNAPSHOT --to DIR --prepare, then restore SNAPSHOT --database D --until T --to - for the events after it") }
+            if runID != nil { throw ValidationError("--prepare takes one snapshot; --run restores a set") }
+            if database != nil || table != nil || !includes.isEmpty { throw ValidationError("--prepare restores a whole physical backup; --database, --table and --include do not apply") }
+            if to == "-" { throw ValidationError("--prepare restores a data directory: --to DIR, not --to -") }
+        }
         if until != nil {
-            if snapshot != nil || selection.isGiven || runID != nil {
-                throw ValidationError("--until chooses the dump itself (the newest before T): drop SNAPSHOT, --at, --before, --latest and --run")
+            if selection.isGiven || runID != nil {
+                throw ValidationError("--until chooses the dump itself (the newest before T), or takes a SNAPSHOT: drop --at, --before, --latest and --run")
             }
-            if selection.source == nil { throw ValidationError("--until needs --source: the dumps' source, e.g. --source mysql-dump") }
+            if selection.source == nil && snapshot == nil { throw ValidationError("--until needs --source (the dumps' source, e.g. --source mysql-dump) or a SNAPSHOT") }
             if table != nil || !includes.isEmpty { throw ValidationError("--until restores a whole dump, one --database, or a base backup; --table and --include do not apply") }
             if to.isEmpty { throw ValidationError("--to needs a path") }
             return
@@ -132,6 +154,8 @@ struct RestoreCommand: ReportingCommand {
             candidates = [chosen.id] + result.fallbacks.map(\.id)
             notice(output, "selected \(chosen.id) (\(chosen.source), completed \(Timestamp.format(chosen.completedAt)))")
         }
+        // --prepare: refused before the target is touched.
+        if prepare { try MariaBackupPrepare.check(try repo.manifest(candidates[0])) }
         let request = RestoreRequest(target: to, includes: includes, database: database, table: table, force: force,
                                      noSameOwner: noSameOwner, noSamePermissions: noSamePermissions)
         let meter = ProgressMeter(output, action: "restore")
@@ -146,16 +170,37 @@ struct RestoreCommand: ReportingCommand {
                 + (report.movedAside.map { "; the previous contents are in \($0)" } ?? ""))
         }
         for w in report.warnings { output.warning(w) }
+        guard let physical = try repo.manifest(report.snapshot).physicalBackup, physical.needsPrepare, to != "-" else { return }
+        if prepare {
+            if report.snapshot != candidates[0] { try MariaBackupPrepare.check(try repo.manifest(report.snapshot)) }
+            try MariaBackupPrepare.prepare(directory: report.target, backup: physical)
+            notice(output, "prepared \(report.target) with mariadb-backup --prepare: a server (of MariaDB \(physical.serverVersion ?? "?")) starts on it"
+                + (physical.grastate != nil ? "; grastate.dat written (uuid \(physical.galeraUUID ?? "?"), seqno \(physical.galeraSeqno.map(String.init) ?? "?"), safe_to_bootstrap: 1): bootstrap a new cluster from this node" : ""))
+        } else if includes.isEmpty {
+            notice(output, "\(report.target) is an unprepared hot backup: prepare it before a server starts on it, with "
+                + "mariadb-backup --prepare --target-dir \(Repository.shellQuoted(report.target)) (or restore with --prepare)")
+        }
     }
 
     /// `--until T`: the newest snapshot of --source before T. A dump (logical) is followed by the
     /// binlog from its position up to T; a base backup (filesystem) is restored with the
     /// recovery settings that make PostgreSQL replay archived WAL up to T.
     func restoreUntil(_ until: Date, _ repo: Repository, _ output: Output) throws {
-        let criteria = try SelectionOptions.criteria(for: selection, point: .before(until, event: nil))
-        let result = try repo.selection(criteria)
-        if explain { output.note(result.explanation) }
-        guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
+        let chosenID: SnapshotID
+        if let snapshot {
+            chosenID = try repo.resolve(snapshot)
+        } else {
+            let criteria = try SelectionOptions.criteria(for: selection, point: .before(until, event: nil))
+            let result = try repo.selection(criteria)
+            if explain { output.note(result.explanation) }
+            guard let chosen = result.chosen else { throw explain ? SelectionError.noMatchExplained(result) : SelectionError.noMatch(result) }
+            chosenID = chosen.id
+        }
+        let chosen = try repo.manifest(chosenID)
+        if chosen.physicalBackup != nil {
+            try restorePhysicalUntil(until, chosen, repo, output)
+            return
+        }
         if chosen.kind == .filesystem {
             try restoreBaseBackupUntil(until, chosen.id, repo, output)
             return
@@ -169,6 +214,27 @@ struct RestoreCommand: ReportingCommand {
             output.printJSON(report)
         } else {
             notice(output, "restored \(chosen.id)\(database.map { " (database \($0))" } ?? "") and \(Output.bytes(report.replayBytes)) of binlog events from \(plan.position) up to \(Timestamp.format(until)) to \(to == "-" ? "standard output" : to)")
+        }
+    }
+
+    /// A hot physical backup (mariadb-backup): the binlog events from its recorded position up
+    /// to T, alone; its data comes from `restore --prepare`.
+    func restorePhysicalUntil(_ until: Date, _ manifest: Manifest, _ repo: Repository, _ output: Output) throws {
+        if until < manifest.completedAt {
+            throw ValidationError("--until \(Timestamp.format(until)) is before snapshot \(manifest.id) completed (\(Timestamp.format(manifest.completedAt))): choose an older snapshot")
+        }
+        let plan = try repo.planBinlogReplay(snapshot: manifest, logSource: logSource ?? "mysql-binlog", until: until)
+        if explain {
+            output.note("snapshot \(manifest.id) is a hot physical backup (mariadb-backup): its data comes back with `backstop restore \(manifest.id.suffix) --to DIR --prepare`; "
+                + "what follows is only the binlog events after it, for the server started on that copy")
+            output.note(plan.explanation)
+        }
+        for w in plan.warnings { output.warning(w) }
+        let report = try repo.restoreUntil(plan, database: database, to: to, force: force)
+        if output.json && to != "-" {
+            output.printJSON(report)
+        } else {
+            notice(output, "wrote \(Output.bytes(report.replayBytes)) of binlog events\(database.map { " of database \($0)" } ?? "") from \(plan.position) (snapshot \(manifest.id)) up to \(Timestamp.format(until)) to \(to == "-" ? "standard output" : to): apply them to the server started on the prepared copy")
         }
     }
 

@@ -66,6 +66,13 @@ struct ShowCommand: ReportingCommand {
             lines.append("pg stop     \(pg.stopLSN ?? "unknown (the stream has no backup_manifest)")")
             lines.append("pg label    \(pg.label ?? "")  (started \(pg.startTime ?? "?"))")
         }
+        if let mb = manifest.physicalBackup {
+            lines.append("physical    \(mb.tool) \(mb.toolVersion ?? "?"), server \(mb.serverVersion ?? "?")")
+            if let uuid = mb.galeraUUID { lines.append("galera      \(uuid):\(mb.galeraSeqno.map(String.init) ?? "?")") }
+            if mb.needsPrepare {
+                lines.append("prepare     needed: a server starts on this copy only after `backstop restore \(manifest.id.suffix) --to DIR --prepare` (mariadb-backup --prepare)")
+            }
+        }
         if !manifest.paths.isEmpty { lines.append("paths       \(manifest.paths.joined(separator: ", "))") }
         if manifest.kind == .filesystem { lines.append("entries     \(manifest.entryCount)") }
         for f in manifest.files { lines.append("file        \(f.name)  \(Output.bytes(f.size))  \(f.sha256)") }

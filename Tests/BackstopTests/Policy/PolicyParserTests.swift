@@ -8,11 +8,14 @@ import Testing
 
     @Test func everyShippedPolicyLoads() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.packageRoot + "/Policies").filter { $0.hasSuffix(".yaml") }.sorted()
-        #expect(files == ["ci-verify.yaml", "nightly.yaml", "pre-upgrade.yaml", "two-regions.yaml"])
+        #expect(files == ["ci-verify.yaml", "mariabackup.yaml", "nightly.yaml", "pre-upgrade.yaml", "two-regions.yaml"])
         for f in files {
             let p = try PolicyParser.load(file: Self.packageRoot + "/Policies/" + f)
             #expect(p.repository == "/var/backups/backstop", "\(f)")
         }
+        let physical = try PolicyParser.load(file: Self.packageRoot + "/Policies/mariabackup.yaml").jobs
+        #expect(physical.map(\.kind) == [.filesystem])
+        #expect(physical.first?.mariabackup == MariaBackupConnection(socket: "/run/mysqld/mysqld.sock", user: "backstop", defaultsFile: "/etc/backstop/db1.cnf"))
         let nightly = try PolicyParser.load(file: Self.packageRoot + "/Policies/nightly.yaml")
         #expect(nightly.jobs.map(\.source) == ["mysql-datadir", "mysql-dump"])
         #expect(nightly.timeZone.identifier == "Europe/Berlin")
