@@ -154,7 +154,7 @@ jobs:
     defaults-file: $C/node1.cnf
     tags: [nightly]
 retention:
-  keep-daily: 7
+  keep-last: 10          # the drill's "nights" are minutes apart: keep-daily would keep one
   keep-before-event: 90d
 verify:
   after-backup: quick
@@ -190,6 +190,9 @@ check "the applications saw no error during the hot backup" "0" "$(( $(errors) -
 check "the applications kept writing during it" "yes" "$([ "$w1" -gt "$w0" ] && echo yes || echo "no: $w0 -> $w1")"
 night1="$("$bin" select --latest --source galera-node1 2>/dev/null || true)"
 [ -n "$night1" ] || fail "night 1's snapshot is in the catalog"
+stored="$("$bin" list --json 2>/dev/null | python3 -c 'import json,sys
+for s in json.load(sys.stdin)["snapshots"]:
+    if s["id"] == sys.argv[1]: print(s["bytesIn"], s["bytesStored"])' "$night1" || true)"
 echo "applications: $((w1 - w0)) writes during the backup"
 
 say "For comparison: mariadb-backup --backup alone, same node, same load"
@@ -230,12 +233,12 @@ pass "node 1's binlogs archived up to the failure at $failure_at"
 
 say "The upgrade broke the cluster: every node killed, every data directory damaged"
 stop_follower
-broken_ns=$(now_ns)
 timed "galera-cluster.sh kill (all three nodes)" "$galera" kill "$C" || true
 for n in 1 2 3; do
     dd if=/dev/urandom of="$C/node$n/data/ibdata1" bs=64k count=16 conv=notrunc status=none
     rm -rf "$C/node$n/data/app0"* "$C/node$n/data/mysql"
 done
+broken_ns=$(now_ns)     # the recovery's clock starts: no node runs, no data directory is usable
 check "no node of the broken cluster runs" "" "$("$galera" pids "$C")"
 timed "backstop logs check --source mysql-binlog" "$bin" logs check --source mysql-binlog || true
 
@@ -273,9 +276,6 @@ check "the affected applications did change after the snapshot (the replay is wh
     "$([ "$(grep '^app05.orders' "$DRILL/pre.txt")" != "$(grep '^app05.orders' "$DRILL/failure.txt")" ] && echo different || echo same)"
 
 say "Report"
-stored="$("$bin" list --json 2>/dev/null | python3 -c 'import json,sys
-for s in json.load(sys.stdin)["snapshots"]:
-    if s["id"] == sys.argv[1]: print(s["bytesIn"], s["bytesStored"])' "$night1" || true)"
 printf 'hot backup under load, backstop run:      %s s, %s bytes read, %s bytes stored\n' "$(secs "$hot_ns")" "${stored% *}" "${stored#* }"
 printf 'mariadb-backup --backup alone:            %s s, %s bytes in its folder\n' "$(secs "$plain_ns")" "$plain_bytes"
 printf 'recovery, cluster broken -> 3 nodes synced on the pre-upgrade data:          %s s\n' "$(secs "$synced_ns")"
