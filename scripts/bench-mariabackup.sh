@@ -26,7 +26,7 @@ mariadb-install-db --no-defaults --datadir="$work/data" $user --auth-root-authen
 for _ in $(seq 300); do mariadb-admin --no-defaults -S "$sock" -u root ping >/dev/null 2>&1 && break; sleep 0.1; done
 sql() { mariadb --no-defaults -S "$sock" -u root -N -B -e "$1"; }
 sql "CREATE DATABASE bench; CREATE TABLE bench.t (id INT PRIMARY KEY, a TEXT, b BLOB) ENGINE=InnoDB;
-     INSERT INTO bench.t SELECT seq, REPEAT(CONCAT('row ', seq, ' '), 40), RANDOM_BYTES(512) FROM seq_1_to_$rows;"
+     USE bench; INSERT INTO bench.t SELECT seq, REPEAT(CONCAT('row ', seq, ' '), 40), RANDOM_BYTES(512) FROM seq_1_to_$rows;"
 echo "data directory: $(du -sh "$work/data" | cut -f1), $rows rows"
 
 measure() { # name command...

@@ -171,13 +171,23 @@ public struct MariaBackupSnapshotWriter {
         let arguments = [tool] + connection.arguments + ["--backup", "--target-dir=" + target]
         let shown = arguments.joined(separator: " ")
         let child = try ShellCommand("exec " + arguments.map(Repository.shellQuoted).joined(separator: " "), stdout: .sameAsStderr)
-        // Wait, checking for SIGINT/SIGTERM: the child is stopped and the folder removed.
+        // If the process is ended before it unwinds (the signal watcher's grace period), the
+        // copy is stopped first (cleanups run newest first), then the folder removed.
+        let pid = child.pid
+        let stopCopy = Interruption.register { kill(pid, SIGKILL) }
+        defer { Interruption.unregister(stopCopy) }
+        // Wait, checking for SIGINT/SIGTERM: the copy is stopped at once (it is discarded) and
+        // the folder removed on the way out.
         while true {
             var raw: Int32 = 0
             let r = waitpid(child.pid, &raw, WNOHANG)
             if r == child.pid { child.markExited(raw); break }
             if r < 0 && errno != EINTR { break }
-            do { try Interruption.check() } catch { child.terminate(); throw error }
+            do { try Interruption.check() } catch {
+                kill(child.pid, SIGKILL)
+                child.wait()
+                throw error
+            }
             usleep(50_000)
         }
         let (status, signal) = child.wait()

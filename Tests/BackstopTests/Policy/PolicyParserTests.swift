@@ -71,7 +71,7 @@ import Testing
         Mistake(name: "list expected", yaml: valid.replacingOccurrences(of: "paths: [/srv/data]", with: "paths: /srv/data"),
                 line: 5, column: 12, message: "'paths' must be a list"),
         Mistake(name: "unknown kind", yaml: valid.replacingOccurrences(of: "kind: filesystem", with: "kind: snapshot"),
-                line: 4, column: 11, message: "kind must be filesystem or logical"),
+                line: 4, column: 11, message: "kind must be filesystem, logical or mariabackup"),
         Mistake(name: "missing command", yaml: valid.replacingOccurrences(of: "kind: filesystem\n    paths: [/srv/data]", with: "kind: logical"),
                 line: 3, column: 5, message: "needs 'command'"),
         Mistake(name: "unknown time zone", yaml: "timezone: Mars/Olympus\n" + valid, line: 1, column: 11, message: "unknown time zone"),
