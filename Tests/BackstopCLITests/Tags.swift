@@ -6,6 +6,10 @@ extension Tag {
     /// outage drill). Always paired with the `.needsLiveServer` condition, which is what
     /// `scripts/test.sh --fast` acts on: Swift 6.3's `swift test` cannot filter by tag.
     @Tag static var liveServer: Self
+    /// Takes minutes (the Galera cluster drill: three servers, state transfers, hot backups). Runs
+    /// in the full tier like every live-server test; the tag only names it for whoever reads a
+    /// slow run's report.
+    @Tag static var slow: Self
 }
 
 /// Which tier runs: `scripts/test.sh --fast` sets `BACKSTOP_FAST=1`.
