@@ -20,8 +20,8 @@
 #
 # Node N's data directory is DIR/nodeN/data, its socket DIR/nodeN/sock, its log DIR/nodeN/err.log,
 # its pid (written when it is started, before any state transfer) DIR/nodeN/pid.
-# A hot backup of node N: mariadb-backup --defaults-file=DIR/nodeN.cnf --backup (its
-# [mariadb-backup] group adds --galera-info, so the copy records the cluster state).
+# A hot backup of node N: mariadb-backup --defaults-file=DIR/nodeN.cnf --backup (backstop's
+# backup --mariabackup adds --galera-info itself on a wsrep node: the drill relies on that).
 # Node 1 writes a binlog (log-bin, log-slave-updates, binlog_format=ROW): every write of the
 # cluster, made on any node, is in it, which is what point-in-time recovery archives.
 #
@@ -116,7 +116,6 @@ user = root
 [mariadb-backup]
 socket = $dir/node$n/sock
 user = root
-galera-info
 EOF
     done
 }

@@ -168,7 +168,11 @@ public struct MariaBackupSnapshotWriter {
             Interruption.unregister(cleanup)
         }
         let target = folder + "/backup"
-        let arguments = [tool] + connection.arguments + ["--backup", "--target-dir=" + target]
+        // On a Galera node the cluster state (xtrabackup_galera_info) is what `restore --prepare`
+        // turns into grastate.dat; mariadb-backup records it only when asked, and refuses the
+        // option on a server without wsrep, so ask the server first.
+        let galera = Self.isGaleraNode(connection) ? ["--galera-info"] : []
+        let arguments = [tool] + connection.arguments + ["--backup"] + galera + ["--target-dir=" + target]
         let shown = arguments.joined(separator: " ")
         let child = try ShellCommand("exec " + arguments.map(Repository.shellQuoted).joined(separator: " "), stdout: .sameAsStderr)
         // If the process is ended before it unwinds (the signal watcher's grace period), the
@@ -202,6 +206,28 @@ public struct MariaBackupSnapshotWriter {
         writer.recordedPaths = []
         writer.physicalBackup = record
         return try writer.write(to: repository)
+    }
+}
+
+extension MariaBackupSnapshotWriter {
+    /// Whether the server has wsrep on (`SELECT @@GLOBAL.wsrep_on` through the `mariadb` client,
+    /// with the backup's own connection options). A server that cannot be asked, or a MySQL
+    /// without the variable, is taken as not a Galera node: mariadb-backup then reports the
+    /// connection problem itself.
+    static func isGaleraNode(_ connection: MariaBackupConnection) -> Bool {
+        let arguments = ["mariadb"] + connection.arguments + ["-N", "-B", "-e", "SELECT @@GLOBAL.wsrep_on"]
+        guard let query = try? ShellCommand("exec " + arguments.map(Repository.shellQuoted).joined(separator: " "), stdout: .pipe) else { return false }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while let fd = query.stdout {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        guard query.wait().status == 0 else { return false }
+        let value = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return value == "1" || value.uppercased() == "ON"
     }
 }
 
