@@ -274,14 +274,14 @@ pass "binlogs archived up to the failure at $failure_at"
 say "The upgrade broke both clusters. Which snapshots are from before it?"
 mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown
 stop_follower
-"$bin" logs check --source mysql-binlog
-$PGRUN "$PGBIN/pg_ctl" -D "$DRILL/pg-data" -m fast -w stop >/dev/null
-if [ -n "$identity" ]; then   # the operator's side: restores, diff and verify read with the identity
+if [ -n "$identity" ]; then   # the operator's side: logs check, restores, diff and verify read with the identity
     export BACKSTOP_IDENTITY="$identity"
     if grep -rqsE 'app07|MariaDB 10.11' "$BACKSTOP_REPO"/snapshots/*/manifest.json "$BACKSTOP_REPO"/events; then
         fail "encrypted: no database name or event note readable in manifests or events"
     else pass "encrypted: no database name or event note readable in manifests or events"; fi
 fi
+"$bin" logs check --source mysql-binlog
+$PGRUN "$PGBIN/pg_ctl" -D "$DRILL/pg-data" -m fast -w stop >/dev/null
 for source in mariadb-datadir mariadb-dump pg-datadir pg-cluster; do
     "$bin" select --before upgrade --source "$source" --explain > "$DRILL/pre-$source.id"
 done
