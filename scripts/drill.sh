@@ -5,8 +5,11 @@
 # are archived continuously (backstop logs follow), so each affected application comes back as of
 # the moment of the failure (restore --until), not only as of the last dump.
 #
-#   scripts/drill.sh [WORKDIR]          (default: a new temporary folder, removed afterwards)
-#   scripts/drill.sh --galera [WORKDIR] the same outage on a 3-node Galera cluster (drill-galera.sh)
+#   scripts/drill.sh [--encrypt] [WORKDIR]   (default: a new temporary folder, removed afterwards)
+#   scripts/drill.sh --galera [WORKDIR]      the same outage on a 3-node Galera cluster (drill-galera.sh)
+#
+# --encrypt: the repository is encrypted (backstop key generate, init --encrypt); backups,
+# `logs follow` and `run` get the writer key file only, restores, diff and verify the identity.
 #
 # Everything runs on private servers in WORKDIR (Unix sockets only, never a system instance),
 # stopped when the drill ends. Every claim is checked: a line starting "FAIL" means the drill
@@ -57,6 +60,8 @@ case "${1:-}" in
 esac
 
 # ---------------------------------------------------------------- set-up
+encrypt=0
+if [ "${1:-}" = "--encrypt" ]; then encrypt=1; shift; fi
 if [ -z "${BACKSTOP_BIN:-}" ]; then
     (cd "$root" && swift build -c release --product backstop >/dev/null)
     BACKSTOP_BIN="$(cd "$root" && swift build -c release --show-bin-path)/backstop"
@@ -205,7 +210,17 @@ verify:
   after-backup: full
   sample: 1
 EOF
-"$bin" init >/dev/null
+identity=""
+if [ "$encrypt" = 1 ]; then   # the identity stays with the operator; hosts get the writer key
+    unset BACKSTOP_IDENTITY
+    identity="$DRILL/identity.txt"
+    "$bin" key generate --output "$identity" > "$DRILL/recipient.txt"
+    "$bin" init --encrypt --recipient "$(cat "$DRILL/recipient.txt")" --writer-key "$DRILL/writer-key.json" >/dev/null
+    export BACKSTOP_WRITER_KEY="$DRILL/writer-key.json" XDG_CACHE_HOME="$DRILL/cache"
+    pass "encrypted repository: backups below run with the writer key only"
+else
+    "$bin" init >/dev/null
+fi
 "$bin" policy check "$DRILL/nightly.yaml"
 
 say "MariaDB's binlogs are archived continuously (backstop logs follow, across the hooks' restarts)"
@@ -261,6 +276,12 @@ pass "binlogs archived up to the failure at $failure_at"
 say "The upgrade broke both clusters. Which snapshots are from before it?"
 mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown
 stop_follower
+if [ -n "$identity" ]; then   # the operator's side: logs check, restores, diff and verify read with the identity
+    export BACKSTOP_IDENTITY="$identity"
+    if grep -rqsE 'app07|MariaDB 10.11' "$BACKSTOP_REPO"/snapshots/*/manifest.json "$BACKSTOP_REPO"/events; then
+        fail "encrypted: no database name or event note readable in manifests or events"
+    else pass "encrypted: no database name or event note readable in manifests or events"; fi
+fi
 "$bin" logs check --source mysql-binlog
 $PGRUN "$PGBIN/pg_ctl" -D "$DRILL/pg-data" -m fast -w stop >/dev/null
 for source in mariadb-datadir mariadb-dump pg-datadir pg-cluster; do
@@ -324,8 +345,9 @@ check "the orders table of pgapp01 came back from the pg_dump" "$(pg -d pgapp01 
 say "A corrupted pre-upgrade snapshot: restore falls back to the one before, and says so"
 # Format 2: frames are shared between snapshots; damage one that only this snapshot uses.
 pre="$(cat "$DRILL/pre-mariadb-datadir.id")"
-frame="$(comm -23 <(cut -f1 "$BACKSTOP_REPO/snapshots/$pre/frames.tsv" | sort -u) \
-                  <(find "$BACKSTOP_REPO/snapshots" -name frames.tsv ! -path "*/$pre/*" -exec cut -f1 {} + | sort -u) | head -n 1)"
+frames_of() { for f in "$@"; do if [ -n "$identity" ]; then age -d -i "$identity" "$f"; else cat "$f"; fi; done | cut -f1; }
+frame="$(comm -23 <(frames_of "$BACKSTOP_REPO/snapshots/$pre/frames.tsv" | sort -u) \
+                  <(find "$BACKSTOP_REPO/snapshots" -name frames.tsv ! -path "*/$pre/*" | while read -r f; do frames_of "$f"; done | sort -u) | head -n 1)"
 [ -n "$frame" ] || { fail "the pre-upgrade snapshot has a frame of its own"; exit 1; }
 payload="$BACKSTOP_REPO/frames/${frame:0:2}/$frame"
 chmod u+w "$payload"

@@ -154,7 +154,7 @@ public final class Catalog: @unchecked Sendable {
             """,
             arguments: [m.id.rawValue, m.kind.rawValue, m.source, m.host, m.runID?.rawValue,
                         millis(m.startedAt), millis(m.completedAt), m.bytesIn, m.bytesStored, m.bytesNew,
-                        m.entryCount, m.warnings.count])
+                        m.entryCount, m.warningTotal])
         for tag in Set(m.tags) {
             try db.execute(sql: "INSERT INTO snapshotTag (snapshotID, tag) VALUES (?, ?)", arguments: [m.id.rawValue, tag])
         }

@@ -109,6 +109,54 @@ public final class EncryptedBackend: StorageBackend, @unchecked Sendable {
         return (outcome, Int64(sealed.count), SHA256Hasher.digest(sealed))
     }
 
+    /// The recipients as messages name them.
+    var expectedRecipients: [String] { encryption.isPassphrase ? ["a passphrase (scrypt)"] : encryption.recipients }
+
+    /// Encrypts a small private value (a manifest's private part, an event's note) to the
+    /// recipients: a whole age file, base64.
+    /// `toRecipientsOnly`: the value needs only the public recipients (an event's note: no
+    /// writer key needed), not the keyed-hash key that writing a snapshot needs.
+    func sealValue(_ plaintext: [UInt8], toRecipientsOnly: Bool = false) throws -> String {
+        if toRecipientsOnly, let sealer { return AgeBase64.encode(try sealer.seal(plaintext)) }
+        return AgeBase64.encode(try requireSealer().seal(plaintext))
+    }
+
+    /// Decrypts what `sealValue` made; nil without an identity that opens it (the caller says
+    /// what is sealed). A damaged value is `AgeError` (65) naming `object`.
+    func unsealValue(_ sealed: String, object: String) throws -> [UInt8]? {
+        guard let keyring else { return nil }
+        guard let bytes = AgeBase64.decode(sealed) else {
+            throw AgeError.malformedHeader(object: object, reason: "its sealed part is not base64")
+        }
+        var out: [UInt8] = []
+        do {
+            try Age.decrypt(bytes, keyring: keyring) { out += $0 }
+        } catch let error as AgeError {
+            if case .noMatchingIdentity = error { return nil }
+            throw error.naming(object)
+        }
+        return out
+    }
+
+    /// The manifest as an encrypted repository stores it: the private fields sealed.
+    func seal(_ manifest: Manifest) throws -> Manifest {
+        guard manifest.sealed == nil else { return manifest }
+        let privatePart = Array(try Timestamp.jsonEncoder().encode(ManifestPrivate(of: manifest)))
+        return manifest.sealing(try sealValue(privatePart))
+    }
+
+    /// The manifest with its private part back, when an identity opens it; as it is otherwise.
+    func unseal(_ manifest: Manifest) throws -> Manifest {
+        guard let sealed = manifest.sealed else { return manifest }
+        let object = "snapshots/\(manifest.id)/manifest.json in \(base.location)"
+        guard let bytes = try unsealValue(sealed, object: object) else { return manifest }
+        do {
+            return manifest.unsealing(try Timestamp.jsonDecoder().decode(ManifestPrivate.self, from: Data(bytes)))
+        } catch {
+            throw AgeError.corruptPayload(object: object, reason: "its sealed part does not decode: \(RepositoryError.describe(decoding: error))")
+        }
+    }
+
     // MARK: - StorageBackend
 
     public var location: String { base.location }
@@ -146,7 +194,19 @@ public final class EncryptedBackend: StorageBackend, @unchecked Sendable {
     @discardableResult
     public func put(_ key: StorageKey, _ bytes: [UInt8], mode: PutMode) throws -> PutOutcome {
         guard Self.isEncrypted(key) else { return try base.put(key, bytes, mode: mode) }
-        return try base.put(key, try requireSealer().seal(bytes), mode: mode)
+        let sealer = try requireSealer()
+        guard base is LocalBackend else { return try base.put(key, try sealer.seal(bytes), mode: mode) }
+        // A local directory: sealed chunk by chunk into the temporary file, so no sealed copy of
+        // the whole object (a frame: up to several MiB, one per compression worker) is held.
+        let writer = EncryptingObjectWriter(try base.makeWriter(for: key), sealer: sealer, hashing: false)
+        do {
+            try writer.write(bytes)
+            try writer.finish()
+            return try writer.commit(mode: mode)
+        } catch {
+            writer.abort()
+            throw error
+        }
     }
 
     public func makeWriter(for key: StorageKey) throws -> ObjectWriter {
@@ -185,59 +245,85 @@ extension StorageBackend {
     public var storedObjects: StorageBackend { (self as? EncryptedBackend)?.base ?? self }
 }
 
-/// Encrypts a streaming put chunk by chunk (one 64 KiB chunk held back, so the last one can be
-/// flagged), hashing what it stores.
+/// Encrypts a streaming put chunk by chunk (at most one 64 KiB chunk held back, so the last one
+/// can be flagged; whole chunks of a large write are sealed straight from the caller's buffer),
+/// hashing what it stores unless told not to.
 final class EncryptingObjectWriter: ObjectWriter {
     private let downstream: ObjectWriter
-    private let stored: HashingSink
+    private let stored: ByteSink
+    private let hasher: HashingSink?
+    private var storedCount: Int64 = 0
     private let payloadKey: SymmetricKey
     private var pending: [UInt8] = []
     private var index = 0
     var key: StorageKey { downstream.key }
 
-    init(_ downstream: ObjectWriter, sealer: AgeSealer) {
+    init(_ downstream: ObjectWriter, sealer: AgeSealer, hashing: Bool = true) {
         self.downstream = downstream
-        stored = HashingSink(downstream)
+        hasher = hashing ? HashingSink(downstream) : nil
+        stored = hasher ?? downstream
         let nonce = Age.randomBytes(AgeStream.nonceSize)
         payloadKey = AgeStream.payloadKey(fileKey: sealer.fileKey, nonce: nonce)
-        pending.reserveCapacity(AgeStream.chunkSize * 2)
+        pending.reserveCapacity(AgeStream.chunkSize)
         header = sealer.header + nonce
     }
 
     private var header: [UInt8]?
 
     /// Size and digest of the stored (encrypted) object; valid after `finish()`.
-    var storedSize: Int64 { stored.count }
-    var storedDigest: SHA256Digest? { stored.digest }
+    var storedSize: Int64 { storedCount }
+    var storedDigest: SHA256Digest? { hasher?.digest }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         if let h = header {
-            try stored.write(h)
+            try emit(h)
             header = nil
         }
-        pending.append(contentsOf: bytes)
-        while pending.count > AgeStream.chunkSize {
-            try sealChunk(count: AgeStream.chunkSize, last: false)
+        let chunk = AgeStream.chunkSize
+        var offset = 0
+        while offset < bytes.count {
+            // A full chunk is sealed only once more bytes follow it (else it may be the last).
+            if pending.count == chunk {
+                try pending.withUnsafeBytes { try seal($0, last: false) }
+                pending.removeAll(keepingCapacity: true)
+            }
+            let left = bytes.count - offset
+            if pending.isEmpty && left > chunk {
+                try seal(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + chunk]), last: false)
+                offset += chunk
+                continue
+            }
+            let take = min(chunk - pending.count, left)
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
+            offset += take
         }
     }
 
-    private func sealChunk(count: Int, last: Bool) throws {
-        let box = try pending.withUnsafeBytes {
-            try ChaChaPoly.seal(UnsafeRawBufferPointer(rebasing: $0[0..<count]), using: payloadKey, nonce: AgeStream.chunkNonce(index, last: last))
-        }
-        try stored.write(Array(box.ciphertext) + Array(box.tag))
-        pending.removeFirst(count)
+    private func seal(_ plaintext: UnsafeRawBufferPointer, last: Bool) throws {
+        let box = try ChaChaPoly.seal(plaintext, using: payloadKey, nonce: AgeStream.chunkNonce(index, last: last))
+        try box.ciphertext.withUnsafeBytes { try emit($0) }
+        try box.tag.withUnsafeBytes { try emit($0) }
         index += 1
+    }
+
+    private func emit(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try emit($0) }
+    }
+
+    private func emit(_ bytes: UnsafeRawBufferPointer) throws {
+        try stored.write(bytes)
+        storedCount += Int64(bytes.count)
     }
 
     func markBoundary() throws {}
 
     func finish() throws {
         if let h = header {
-            try stored.write(h)
+            try emit(h)
             header = nil
         }
-        try sealChunk(count: pending.count, last: true)
+        try pending.withUnsafeBytes { try seal($0, last: true) }
+        pending.removeAll()
         try stored.finish()
     }
 

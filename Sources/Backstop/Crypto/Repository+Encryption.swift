@@ -25,6 +25,19 @@ extension Repository {
         } catch {
             // Anything else is for the restore's own checks to report.
         }
+        // The manifest's private part (sections, positions) must open with it too.
+        if let m = try? manifest(snapshot) { try requireUnsealed(m, for: what) }
+    }
+}
+
+extension Repository {
+    /// Throws `AgeError.noMatchingIdentity` (77), naming the recipients, when `manifest`'s
+    /// private part (sections, paths, dump format, binlog and WAL positions) is sealed and this
+    /// process holds no identity that opens it: for `what`, which needs those fields.
+    public func requireUnsealed(_ manifest: Manifest, for what: String) throws {
+        guard manifest.isSealed else { return }
+        let expected = (storage as? EncryptedBackend)?.expectedRecipients ?? []
+        throw AgeError.noMatchingIdentity(object: "\(what): the sections, paths and positions of snapshot \(manifest.id) are encrypted in the repository \(location)", expected: expected)
     }
 }
 

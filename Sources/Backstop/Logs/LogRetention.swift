@@ -56,9 +56,15 @@ extension Repository {
     /// (the dumps it keeps, and their binlog positions).
     public func logRetentionPlan(_ plan: RetentionPlan, policy: RetentionPolicy, now: Date) throws -> [LogSegmentDecision] {
         var positions: [BinlogPosition] = []
+        var sealed = false
         for d in plan.keep {
-            if let p = try? manifest(d.id).binlogPosition { positions.append(p) }
+            guard let m = try? manifest(d.id) else { continue }
+            if m.isSealed && m.kind == .logical { sealed = true }
+            if let p = m.binlogPosition { positions.append(p) }
         }
+        // A kept dump whose position is encrypted (no identity here) may need any binlog: none
+        // is removed for a position then (keep-logs and WAL rules still apply).
+        if sealed { positions = [] }
         let oldestKept = plan.keep.map(\.startedAt).min()
         return try logSources().flatMap { source in
             LogRetentionPlanner.plan(segments: try logSegments(source: source), keptPositions: positions, oldestKept: oldestKept,

@@ -315,7 +315,11 @@ public final class Repository {
     /// A storage failure (EIO) stays what it is (74): it says nothing about the manifest.
     static func loadManifest(_ storage: StorageBackend, _ id: SnapshotID) throws -> Manifest {
         do {
-            return try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(storage.read(RepositoryLayout.manifest(id))))
+            let m = try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(storage.read(RepositoryLayout.manifest(id))))
+            guard let encrypted = storage as? EncryptedBackend else { return m }
+            return try encrypted.unseal(m)
+        } catch let error as AgeError {
+            throw error
         } catch where ExitStatus.isReadFailure(error) {
             throw error
         } catch {
@@ -364,7 +368,9 @@ public final class Repository {
     /// Crash behaviour: before the manifest, an incomplete snapshot (removed by the next
     /// writer); after it, a whole snapshot that the next open's reconcile catalogs.
     func commit(manifest: Manifest, frames: [FrameRef], cleanup: Int? = nil) throws {
-        let manifestBytes = Array(try Timestamp.jsonEncoder().encode(manifest)) + [0x0A]
+        // An encrypted repository stores the private fields sealed (README "Encryption at rest").
+        let stored = try (storage as? EncryptedBackend)?.seal(manifest) ?? manifest
+        let manifestBytes = Array(try Timestamp.jsonEncoder().encode(stored)) + [0x0A]
         var sums: [(String, SHA256Digest)] = manifest.files.map { ($0.name, $0.sha256) }
         sums.append(("manifest.json", SHA256Hasher.digest(manifestBytes)))
         let text = sums.sorted { $0.0 < $1.0 }.map { "\($0.1.hex)  \($0.0)\n" }.joined()

@@ -39,6 +39,7 @@ extension Repository {
     /// A gap in the chain between the two is `LogError.gap` (65), naming it and the latest moment
     /// the chain reaches; a dump without a position is `LogError.snapshotHasNoPosition` (66).
     public func planBinlogReplay(snapshot: Manifest, logSource: String, until: Date) throws -> BinlogReplayPlan {
+        try requireUnsealed(snapshot, for: "a point-in-time restore (the dump's binlog position)")
         guard let position = snapshot.binlogPosition else { throw LogError.snapshotHasNoPosition(snapshot: snapshot.id) }
         let chain = Self.chainView(try logSegments(source: logSource))
         guard !chain.isEmpty else {

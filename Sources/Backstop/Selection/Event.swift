@@ -7,6 +7,12 @@ public struct Event: Codable, Sendable, Equatable {
     public var name: String
     public var at: Date
     public var note: String?
+    /// Encrypted repositories: the note as a base64 age file encrypted to the recipients (and
+    /// `note` nil). Read with an identity, `note` holds it again and this is nil.
+    public var sealedNote: String? = nil
+
+    /// Whether the event has a note this process cannot read (no identity).
+    public var noteIsSealed: Bool { note == nil && sealedNote != nil }
 
     public init(name: String, at: Date, note: String?) {
         id = EventID(at: at)
@@ -54,15 +60,31 @@ extension Repository {
         try Name.validate(name, kind: .event)
         if Self.readsAsTime(name) { throw EventError.nameIsATime(name) }
         let event = Event(name: name, at: Repository.truncatedToMillis(at), note: note)
-        let bytes = Array(try Timestamp.jsonEncoder().encode(event)) + [0x0A]
+        var stored = event
+        if let encrypted = storage as? EncryptedBackend, let note {
+            // The note is encrypted to the recipients (in events/ and in the catalog alike).
+            stored.note = nil
+            stored.sealedNote = try encrypted.sealValue(Array(note.utf8), toRecipientsOnly: true)
+        }
+        let bytes = Array(try Timestamp.jsonEncoder().encode(stored)) + [0x0A]
         try storage.put(RepositoryLayout.event(event.id.rawValue), bytes, mode: .replace)
-        try catalog.insert(event)
+        try catalog.insert(stored)
         return event
     }
 
-    /// Every event, oldest first.
+    /// Every event, oldest first; on an encrypted repository, with their notes decrypted when
+    /// this process holds an identity (else `sealedNote` set and `note` nil).
     public func events() throws -> [Event] {
-        try catalog.events()
+        let all = try catalog.events()
+        guard let encrypted = storage as? EncryptedBackend, encrypted.canDecrypt else { return all }
+        return try all.map { e in
+            guard let sealed = e.sealedNote,
+                  let bytes = try encrypted.unsealValue(sealed, object: "the note of event \(e.id) (events/\(e.id).json in \(location))") else { return e }
+            var open = e
+            open.note = String(decoding: bytes, as: UTF8.self)
+            open.sealedNote = nil
+            return open
+        }
     }
 
     /// Removes an event by ID (or unique prefix of it).

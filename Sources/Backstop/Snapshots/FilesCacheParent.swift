@@ -59,8 +59,14 @@ final class FilesCacheParent {
                 $0.kind == .filesystem && $0.source == options.source && $0.host == options.host && !bad.contains($0.id)
             }
             guard let newest = candidates.max(by: { ($0.startedAt, $0.id.rawValue) < ($1.startedAt, $1.id.rawValue) }) else { return nil }
-            let manifest = try repository.manifest(newest.id)
+            var manifest = try repository.manifest(newest.id)
             guard manifest.format >= 2, manifest.kind == .filesystem else { return nil }
+            if let encrypted = repository.storage as? EncryptedBackend, !encrypted.canDecrypt || manifest.isSealed {
+                // No identity: the writer's own plaintext copy, if this host wrote the parent.
+                guard let local = LocalFilesCache(repository: repository, source: options.source, host: options.host).read(newest.id) else { return nil }
+                manifest.warnings = local.warnings
+                return FilesCacheParent(manifest: manifest, frames: local.frames, storage: repository.storage, entriesReader: local.entries)
+            }
             let reader = SnapshotReader(repository: repository, manifest: manifest)
             let frames = try reader.frameList()
             let entries = try SeekableZstdReader(source: repository.storage.open(RepositoryLayout.snapshotFile(manifest.id, "entries.jsonl.zst")))

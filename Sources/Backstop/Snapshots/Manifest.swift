@@ -108,6 +108,20 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// A hot physical backup (`backup --mariabackup`): versions, binlog position and GTID (also
     /// in `binlogPosition`), Galera state, and that the copy needs `restore --prepare`.
     public var physicalBackup: PhysicalBackup? = nil
+    /// Encrypted repositories: the private part of the manifest (`ManifestPrivate`: paths,
+    /// dump format, stream digest, sections, warnings, binlog position, base backup positions)
+    /// as a base64 age file encrypted to the repository's recipients. Those fields are empty in
+    /// the readable part then. Read with an identity, a manifest has them back and this is nil;
+    /// without one it stays set: what needs those fields asks for an identity (77).
+    public var sealed: String? = nil
+    /// With `sealed`: how many warnings the sealed part holds.
+    public var warningCount: Int? = nil
+
+    /// Whether the private part is sealed and could not be read here (no identity).
+    public var isSealed: Bool { sealed != nil }
+
+    /// The number of warnings, sealed or not.
+    public var warningTotal: Int { warningCount ?? warnings.count }
 
     /// The payload as messages name it: format 1, its file in the snapshot folder; format 2,
     /// the frames listed in `frames.tsv`.
@@ -118,6 +132,66 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// The name of the payload as a single file (`backstop export`, format 1's folder).
     public var exportName: String { kind == .filesystem ? "data.tar.zst" : "data.zst" }
+}
+
+/// The fields of a manifest that an encrypted repository keeps encrypted (`Manifest.sealed`):
+/// they name what was backed up (paths, databases, tables, files in warnings) or allow guessing
+/// content (digests). Key names are stable, the manifest's own.
+public struct ManifestPrivate: Codable, Sendable, Equatable {
+    public var paths: [String]
+    public var dumpFormat: DumpFormat?
+    public var sha256: SHA256Digest?
+    public var sections: [Section]
+    public var warnings: [String]
+    public var binlogPosition: BinlogPosition?
+    public var postgresBackup: PostgresBaseBackup?
+    /// A mariadb-backup snapshot's record (binlog position, GTID, Galera state, versions).
+    public var physicalBackup: PhysicalBackup?
+
+    init(of m: Manifest) {
+        paths = m.paths
+        dumpFormat = m.dumpFormat
+        sha256 = m.sha256
+        sections = m.sections
+        warnings = m.warnings
+        binlogPosition = m.binlogPosition
+        postgresBackup = m.postgresBackup
+        physicalBackup = m.physicalBackup
+    }
+}
+
+extension Manifest {
+    /// The readable part: the private fields emptied, `sealed` holding them encrypted.
+    func sealing(_ sealed: String) -> Manifest {
+        var m = self
+        m.warningCount = warnings.count
+        m.paths = []
+        m.dumpFormat = nil
+        m.sha256 = nil
+        m.sections = []
+        m.warnings = []
+        m.binlogPosition = nil
+        m.postgresBackup = nil
+        m.physicalBackup = nil
+        m.sealed = sealed
+        return m
+    }
+
+    /// The whole manifest, the private part put back.
+    func unsealing(_ p: ManifestPrivate) -> Manifest {
+        var m = self
+        m.paths = p.paths
+        m.dumpFormat = p.dumpFormat
+        m.sha256 = p.sha256
+        m.sections = p.sections
+        m.warnings = p.warnings
+        m.binlogPosition = p.binlogPosition
+        m.postgresBackup = p.postgresBackup
+        m.physicalBackup = p.physicalBackup
+        m.sealed = nil
+        m.warningCount = nil
+        return m
+    }
 }
 
 /// What a PostgreSQL base backup's `backup_label` says (and, when the stream holds one, the

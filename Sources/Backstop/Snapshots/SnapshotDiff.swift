@@ -30,6 +30,7 @@ public struct SnapshotDiff: Codable, Sendable {
             throw RestoreError.wrongKind(snapshot: b, wanted: "of the same kind as \(a) (\(ma.kind.rawValue))")
         }
         if ma.kind == .logical {
+            for m in [ma, mb] { try repository.requireUnsealed(m, for: "a diff of sections") }
             let da = digestsByName(ma.sections), db = digestsByName(mb.sections)
             return make(a, b, .logical, old: da, new: db, name: { $0 }, ordered: { $0 < $1 }) { _, _ in ["content"] }
         }

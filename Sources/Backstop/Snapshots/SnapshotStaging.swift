@@ -64,6 +64,8 @@ extension Repository {
         let removeOnSignal = Interruption.register(discard)
         defer { Interruption.unregister(removeOnSignal) }
         var writer: FrameWriter?
+        var localCache: LocalFilesCache?
+        var entriesTee: BestEffortTeeSink?
         do {
             let level = options.compressionLevel ?? config.compression.level
             let payload = FrameWriter(storage: storage, level: level, contentDefined: kind == .logical, cutAtBoundaries: kind == .logical)
@@ -74,7 +76,14 @@ extension Repository {
                 let f = try StagedFile(storage: storage, id: id, name: "entries.jsonl.zst")
                 staged.append(f)
                 entriesFile = f
-                entriesSink = HashingSink(SeekableZstdWriter(downstream: f.stored, level: level, frameSize: 256 << 10, minimumFrameAtBoundary: 64 << 10, workers: 1))
+                // An encrypted repository: the writer keeps its own plaintext copy of the entry
+                // list for the next backup's files cache (LocalFilesCache).
+                if LocalFilesCache.applies(self, options) {
+                    let cache = LocalFilesCache(repository: self, source: options.source, host: options.host)
+                    localCache = cache
+                    entriesTee = BestEffortTeeSink(f.stored, copy: cache.startEntries(id))
+                }
+                entriesSink = HashingSink(SeekableZstdWriter(downstream: entriesTee ?? f.stored, level: level, frameSize: 256 << 10, minimumFrameAtBoundary: 64 << 10, workers: 1))
             }
             let result = try body(payload, entriesSink)
             try payload.finish()
@@ -98,8 +107,14 @@ extension Repository {
             manifest.postgresBackup = result.postgresBackup
             manifest.physicalBackup = result.physicalBackup
             try commit(manifest: manifest, frames: payload.frames, cleanup: removeOnSignal)
+            if let localCache, entriesTee?.copyComplete == true {
+                localCache.commit(id, frameList: list, warnings: result.warnings)
+            } else {
+                localCache?.abandon(id)
+            }
             return manifest
         } catch {
+            localCache?.abandon(id)
             writer?.abandon()
             discard()
             throw error

@@ -171,7 +171,12 @@ private struct Run {
             problem("SHA256SUMS", nil, "has no line for manifest.json")
         }
         do {
-            let m = try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(bytes))
+            var m = try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(bytes))
+            if let encrypted = storage as? EncryptedBackend {
+                do { m = try encrypted.unseal(m) } catch {
+                    problem("manifest.json", nil, "its sealed part cannot be decrypted: \(error)")
+                }
+            }
             if m.id != id { problem("manifest.json", nil, "names snapshot \(m.id), not \(id)") }
             manifest = m
         } catch {

@@ -56,7 +56,7 @@ struct EventCommand: ParsableCommand {
             let events = try repository.open(output).events()
             if output.json { output.printJSON(EventList(events: events)); return }
             output.line(Output.table(["ID", "NAME", "AT (UTC)", "NOTE"], events.map {
-                [$0.id.rawValue, $0.name, Timestamp.format($0.at), $0.note ?? ""]
+                [$0.id.rawValue, $0.name, Timestamp.format($0.at), $0.noteIsSealed ? "(encrypted)" : $0.note ?? ""]
             }))
         }
     }

@@ -56,8 +56,11 @@ struct ShowCommand: ReportingCommand {
             "completed   \(Timestamp.format(manifest.completedAt))",
             "size        \(Output.bytes(manifest.bytesIn)) in, \(Output.bytes(manifest.bytesStored)) stored, \(Output.bytes(manifest.bytesNew ?? 0)) new",
             "frames      \(manifest.frameCount ?? 0) (\(manifest.framesNew ?? 0) new)",
-            "sha256      \(manifest.sha256?.hex ?? "- (format 2: frames.tsv and each frame's ID cover the stream)")",
+            "sha256      \(manifest.isSealed ? "(encrypted)" : manifest.sha256?.hex ?? "- (format 2: frames.tsv and each frame's ID cover the stream)")",
         ]
+        if manifest.isSealed {
+            lines.append("sealed      \(manifest.kind == .logical ? "dump format, sections (database and table names), binlog position" : "paths, base backup positions"), warnings' text, stream digest: encrypted; give --identity FILE (or $BACKSTOP_IDENTITY) to see them")
+        }
         if let run = manifest.runID { lines.append("run         \(run)") }
         if let position = manifest.binlogPosition { lines.append("binlog      \(position)") }
         if let pg = manifest.postgresBackup {
@@ -82,7 +85,7 @@ struct ShowCommand: ReportingCommand {
                 ["  " + $0.name, $0.kind.rawValue, "\($0.offset)", "\($0.length)", $0.sha256.hex]
             }))
         }
-        lines.append("warnings    \(manifest.warnings.count)")
+        lines.append("warnings    \(manifest.warningTotal)")
         for w in manifest.warnings { lines.append("  \(w)") }
         if let list {
             lines.append("")

@@ -21,6 +21,34 @@ import Testing
         #expect(try source.read(at: 0, count: size) == plain)
     }
 
+    /// Proves the streaming writer (frames and snapshot files of an encrypted repository): any
+    /// size around the 64 KiB chunk boundaries, written in one piece or in uneven pieces, is a
+    /// whole age file of the size `sealedSize` says (the last chunk flagged, an empty payload one
+    /// empty chunk) that decrypts to the bytes written.
+    @Test(arguments: [0, 1, 65535, 65536, 65537, 2 * 65536, 3 * 65536 + 5, 200_000])
+    func theStreamingWriterMakesWholeAgeFiles(size: Int) throws {
+        let identity = AgeIdentity.generate()
+        let sealer = try AgeSealer(recipients: [identity.recipient!])
+        let plain = Self.payload(size, seed: UInt64(size) + 1)
+        for pieces in [[size], [1, 65535, 3, 70_000, 65536], [size / 3, size / 3]] {
+            let storage = MemoryBackend()
+            let key = StorageKey("frames", "ab", "streamed")
+            let writer = EncryptingObjectWriter(try storage.makeWriter(for: key), sealer: sealer, hashing: pieces.count == 1)
+            var offset = 0
+            for n in pieces + [size] where offset < size {
+                let end = min(size, offset + n)
+                try plain[offset..<end].withUnsafeBytes { try writer.write($0) }
+                offset = end
+            }
+            try writer.finish()
+            _ = try writer.commit(mode: .createOnly)
+            let file = try storage.read(key)
+            #expect(Int64(file.count) == sealer.sealedSize(of: Int64(size)))
+            #expect(writer.storedSize == Int64(file.count))
+            #expect(try Age.decrypt(file, identities: [identity]) == plain, "pieces \(pieces)")
+        }
+    }
+
     @Test func keysRoundTripThroughBech32() throws {
         let identity = AgeIdentity.generate()
         let text = try #require(identity.secretKeyText)

@@ -87,6 +87,30 @@ import Testing
         #expect(refs[0].id == (try s.repo.storage.frameID(of: first)))
     }
 
+    /// Proves the manifest split on every backend: the stored manifest holds the private part
+    /// only sealed (no path given to `backup`, no warnings' text; `warningCount` instead); read
+    /// without an identity it stays sealed (selection fields intact), with one it is whole again
+    /// and equal to what the writer returned.
+    @Test(arguments: Backends.allCases)
+    func theManifestsPrivatePartIsSealed(backend: Backends) throws {
+        let dir = TemporaryDirectory("enc-manifest")
+        try writeSourceTree(dir)
+        let s = try Self.make(backend, dir)
+        let m = try backUp(dir, to: s.repo)
+        #expect(m.paths == [dir.sub("src")] && !m.isSealed)
+        let raw = try s.base.read(RepositoryLayout.manifest(m.id))
+        #expect(!String(decoding: raw, as: UTF8.self).contains(dir.sub("src")))
+        let stored = try Timestamp.jsonDecoder().decode(Manifest.self, from: Data(raw))
+        #expect(stored.sealed != nil && stored.paths.isEmpty && stored.warningCount == 0)
+        #expect(stored.source == m.source && stored.entryCount == m.entryCount && stored.bytesIn == m.bytesIn)
+        let keyless = try s.reopen(identities: [], writerKey: s.writerKey, catalog: dir.sub("keyless.sqlite"))
+        let sealed = try keyless.manifest(m.id)
+        #expect(sealed.isSealed && sealed.paths.isEmpty)
+        #expect(throws: AgeError.self) { try keyless.requireUnsealed(sealed, for: "a test") }
+        let reading = try s.reopen(identities: [s.identity])
+        #expect(try reading.manifest(m.id) == m)
+    }
+
     /// Proves: without an identity, listing, selection and quick verification work; full
     /// verification and restore say which recipients they need (77); with it, both work.
     @Test(arguments: Backends.allCases)
