@@ -328,8 +328,9 @@ check "the orders table of pgapp01 came back from the pg_dump" "$(pg -d pgapp01 
 # and after it, then a botched migration at a known moment. restore --source pg-base --until that
 # moment, a server started on the result replays the archived WAL to it: its data must equal the
 # state taken just before the migration, every table of every database.
-pitr_stop_writer() { # the background writer this drill started, by its pid
-    if [ -n "${pitr_writer_pid:-}" ]; then kill "$pitr_writer_pid" 2>/dev/null || true; wait "$pitr_writer_pid" 2>/dev/null || true; fi
+pitr_stop_writer() { # the background writer this drill started: asked to stop by a file (a
+    # signal may be ignored: a shell started with SIGTERM ignored cannot catch it), then waited for
+    if [ -n "${pitr_writer_pid:-}" ]; then touch "$DRILL/pitr/writer.stop" 2>/dev/null || true; wait "$pitr_writer_pid" 2>/dev/null || true; fi
     pitr_writer_pid=""
 }
 pitr_drill() {
@@ -377,7 +378,7 @@ CONF
     pass "3 databases created, archive_command = backstop logs push"
 
     say "A base backup streamed into the repository while pitr01 keeps writing"
-    ( while :; do pg -d pitr01 -c "INSERT INTO orders (item, qty) VALUES ('during the base backup', 1)" 2>/dev/null || true; sleep 0.05; done ) &
+    ( while [ ! -e "$P/writer.stop" ]; do pg -d pitr01 -c "INSERT INTO orders (item, qty) VALUES ('during the base backup', 1)" 2>/dev/null || true; sleep 0.05; done ) &
     pitr_writer_pid=$!
     timed "backstop backup --tar-command 'pg_basebackup -Ft -X none'" $as_pg "$bin" backup --repo "$repo" --source pg-base --quiet \
         --tar-command "$PGBIN/pg_basebackup -h $PGSOCK -p 5432 -U postgres -D - -Ft -X none -c fast" \
