@@ -125,5 +125,8 @@ echo "stored: backstop $("$bin" stats --repo "$out/backstop" --json | python3 -c
 # Format 2: unchanged re-runs, 1% of files changed, 30 nights, 100,000 small files.
 scripts/bench-incremental.sh "$work" "$bin"
 
+# WAL archiving: pushes per second of 16 MiB segments, beside zstd and cp.
+scripts/bench-wal.sh "$work" "$bin"
+
 # S3: the same tree to a local S3 server, beside a local directory; GETs of a one-file restore.
 scripts/bench-s3.sh "$work" "$bin" "$tree" "$one"

@@ -88,17 +88,18 @@ check() { # DESCRIPTION EXPECTED ACTUAL (a mismatch prints the difference and go
 timed() { # LABEL COMMAND...: runs it, prints its wall time (no bc needed)
     local label="$1"; shift
     local t0; t0=$(date +%s%N)
-    "$@"
+    local rc=0; "$@" || rc=$?   # its status is returned (`timed … || fail …` works under set -e)
     local ns=$(( $(date +%s%N) - t0 ))
     printf 'TIME %-48s %3d.%02d s\n' "$label" $((ns / 1000000000)) $((ns / 10000000 % 100))
+    return "$rc"
 }
 
 # The servers this drill started, each by its own pid file (never by a name pattern).
-pid_files() { printf '%s\n' "$DRILL/my.pid" "$DRILL/rebuilt.pid" "$DRILL/pg-data/postmaster.pid" "$DRILL/pg-rebuilt/data/postmaster.pid"; }
+pid_files() { printf '%s\n' "$DRILL/my.pid" "$DRILL/rebuilt.pid" "$DRILL/pg-data/postmaster.pid" "$DRILL/pg-rebuilt/data/postmaster.pid" "$DRILL/pitr/data/postmaster.pid" "$DRILL/pitr/restored/postmaster.pid"; }
 stop_servers() {
     mariadb-admin --no-defaults -S "$DRILL/my.sock" -u root shutdown >/dev/null 2>&1 || true
     mariadb-admin --no-defaults -S "$DRILL/rebuilt.sock" -u root shutdown >/dev/null 2>&1 || true
-    for d in pg-data pg-rebuilt/data; do
+    for d in pg-data pg-rebuilt/data pitr/data pitr/restored; do
         if [ -f "$DRILL/$d/postmaster.pid" ]; then $PGRUN "$PGBIN/pg_ctl" -D "$DRILL/$d" -m fast -w stop >/dev/null 2>&1 || true; fi
     done
 }
@@ -120,6 +121,7 @@ stop_follower() { # the binlog follower this drill started, by its pid (SIGTERM:
 }
 cleanup() { # on any exit: stop what is still running (by pid), then remove the folder
     stop_follower
+    [ "$(type -t pitr_stop_writer)" = function ] && pitr_stop_writer
     stop_servers
     local pid
     for pid in $(running_servers | cut -d' ' -f1); do kill -9 "$pid" 2>/dev/null || true; done
@@ -341,6 +343,116 @@ say "PostgreSQL: one table from a pg_dump, into a scratch database"
 pg -d postgres -c "CREATE DATABASE scratch"
 "$bin" restore --latest --source pg-pgapp01 --table orders --to - | psql -X -q -h "$PGSOCK" -p 5432 -U postgres -d scratch >/dev/null
 check "the orders table of pgapp01 came back from the pg_dump" "$(pg -d pgapp01 -c 'SELECT item, qty FROM orders ORDER BY id')" "$(pg -d scratch -c 'SELECT item, qty FROM orders ORDER BY id')"
+
+# ---------------------------------------------------------------- PostgreSQL to the moment of the failure
+# A second PostgreSQL cluster whose WAL is archived continuously (archive_command = backstop logs
+# push) into a repository of the server's own user (the archive_command runs as that user), a base
+# backup streamed from pg_basebackup (backup --tar-command), applications writing before, during
+# and after it, then a botched migration at a known moment. restore --source pg-base --until that
+# moment, a server started on the result replays the archived WAL to it: its data must equal the
+# state taken just before the migration, every table of every database.
+pitr_stop_writer() { # the background writer this drill started: asked to stop by a file (a
+    # signal may be ignored: a shell started with SIGTERM ignored cannot catch it), then waited for
+    if [ -n "${pitr_writer_pid:-}" ]; then touch "$DRILL/pitr/writer.stop" 2>/dev/null || true; wait "$pitr_writer_pid" 2>/dev/null || true; fi
+    pitr_writer_pid=""
+}
+pitr_drill() {
+    local P="$DRILL/pitr" repo="$DRILL/pitr/repo"
+    # The server's user runs the archive_command and restore_command: it gets a TMPDIR it can
+    # write (the caller's may be private to another user).
+    local as_pg="$PGRUN env TMPDIR=/tmp"
+    local PGSOCK="$P/sock"
+    pitr_dbs() { seq -f 'pitr%02g' 1 3; }
+    pitr_state() { # every table of every application database, one digest per database
+        local db
+        for db in $(pitr_dbs); do
+            printf '%s %s\n' "$db" "$(pg -d "$db" -c "SELECT 'o', id, item, qty FROM orders ORDER BY id; SELECT 'c', id, name FROM customers ORDER BY id" | sha256sum | cut -c1-16)"
+        done
+    }
+    wait_wal_archived() { # switches WAL and waits until the server archived the closed segment
+        local last archived=""
+        last="$(pg -d postgres -c 'SELECT pg_walfile_name(pg_switch_wal())')"
+        for _ in $(seq 1 600); do
+            archived="$(pg -d postgres -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")"
+            [[ "$archived" > "$last" || "$archived" == "$last" ]] && return 0
+            sleep 0.1
+        done
+        fail "the server archives its WAL up to $last (archived: ${archived:-nothing})"; tail -n 20 "$P/sock/server.log"
+    }
+
+    say "PostgreSQL point in time: a cluster archiving its WAL into backstop ($P)"
+    mkdir -p "$P/sock" "$P/data"; chown "$PGUSER_OS" "$P" "$P/sock" "$P/data" 2>/dev/null || true
+    $as_pg "$bin" init --repo "$repo" >/dev/null
+    $as_pg "$PGBIN/initdb" -D "$P/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+    $as_pg tee -a "$P/data/postgresql.conf" >/dev/null <<CONF
+wal_level = replica
+archive_mode = on
+archive_command = '$bin logs push --quiet --repo $repo --source pg-wal %p'
+CONF
+    TMPDIR=/tmp "$self" start-postgres "$P/data" "$P/sock"
+    local db
+    for db in $(pitr_dbs); do
+        pg -d postgres -c "CREATE DATABASE $db"
+        pg -d "$db" -c "CREATE TABLE orders (id serial PRIMARY KEY, item text, qty int);
+                        CREATE TABLE customers (id serial PRIMARY KEY, name text);
+                        INSERT INTO orders (item, qty) SELECT 'item ' || g, g FROM generate_series(1, 500) g;
+                        INSERT INTO customers (name) VALUES ('Ada'), ('Linus');"
+    done
+    pass "3 databases created, archive_command = backstop logs push"
+
+    say "A base backup streamed into the repository while pitr01 keeps writing"
+    ( while [ ! -e "$P/writer.stop" ]; do pg -d pitr01 -c "INSERT INTO orders (item, qty) VALUES ('during the base backup', 1)" 2>/dev/null || true; sleep 0.05; done ) &
+    pitr_writer_pid=$!
+    timed "backstop backup --tar-command 'pg_basebackup -Ft -X none'" $as_pg "$bin" backup --repo "$repo" --source pg-base --quiet \
+        --tar-command "$PGBIN/pg_basebackup -h $PGSOCK -p 5432 -U postgres -D - -Ft -X none -c fast" \
+        || fail "backup --tar-command pg_basebackup"
+    sleep 0.3
+    pitr_stop_writer
+    check "the base backup records its backup_label positions (startWALFile)" "24" \
+        "$($as_pg "$bin" show --repo "$repo" --source pg-base --latest --json | python3 -c 'import json,sys; o=json.load(sys.stdin); o=o.get("manifest", o); print(len(o["postgresBackup"]["startWALFile"]))')"
+
+    say "The applications keep writing (WAL segments archived as they fill)"
+    for round in 1 2 3; do
+        for db in $(pitr_dbs); do
+            pg -d "$db" -c "INSERT INTO orders (item, qty) SELECT 'round $round', g FROM generate_series(1, 200) g;
+                            UPDATE orders SET qty = qty + $round WHERE id % 7 = $round;
+                            DELETE FROM orders WHERE id % 50 = $round;
+                            INSERT INTO customers (name) VALUES ('customer $round')"
+        done
+        wait_wal_archived
+    done
+    pg -d pitr02 -c "UPDATE customers SET name = 'Grace' WHERE name = 'Ada'"   # in the open WAL segment
+    sleep 1.1
+    local failure_at; failure_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"   # every write above is before it
+    pitr_state > "$P/state-at-failure.txt"
+    sleep 1.1
+    say "At $failure_at a botched migration destroys data; then the server is lost"
+    pg -d pitr02 -c "DROP TABLE orders"
+    pg -d pitr03 -c "DELETE FROM customers; UPDATE orders SET qty = 0"
+    wait_wal_archived
+    $PGRUN "$PGBIN/pg_ctl" -D "$P/data" -m immediate -w stop >/dev/null
+    rm -rf "$P/data"
+    timed "backstop logs check --source pg-wal" $as_pg "$bin" logs check --repo "$repo" --source pg-wal || fail "logs check --source pg-wal"
+
+    say "Restore the newest base backup before the failure; PostgreSQL replays the archived WAL up to it"
+    timed "backstop restore --source pg-base --until (failure)" $as_pg "$bin" restore --repo "$repo" --source pg-base \
+        --until "$failure_at" --to "$P/restored" || fail "restore --source pg-base --until"
+    $as_pg chmod 700 "$P/restored"
+    timed "pg_ctl start (replays the WAL to the failure, promotes)" env TMPDIR=/tmp "$self" start-postgres "$P/restored" "$P/sock"
+    local recovering=t
+    for _ in $(seq 1 600); do
+        recovering="$(pg -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null || echo t)"
+        [ "$recovering" = f ] && break
+        sleep 0.1
+    done
+    check "the restored server finished its recovery and promoted" "f" "$recovering"
+    check "every database equals its state just before the failure (every write up to it, none of the migration)" \
+        "$(cat "$P/state-at-failure.txt")" "$(pitr_state)"
+    check "the rows written during the base backup came back" "present" \
+        "$([ "$(pg -d pitr01 -c "SELECT count(*) > 0 FROM orders WHERE item = 'during the base backup'")" = t ] && echo present || echo absent)"
+    $PGRUN "$PGBIN/pg_ctl" -D "$P/restored" -m fast -w stop >/dev/null
+}
+pitr_drill
 
 say "A corrupted pre-upgrade snapshot: restore falls back to the one before, and says so"
 # Format 2: frames are shared between snapshots; damage one that only this snapshot uses.

@@ -48,6 +48,11 @@ public final class BinlogFollower: @unchecked Sendable {
     public var retryDelay: TimeInterval = 2
     /// What it did, for the log (stderr).
     public var note: (String) -> Void = { _ in }
+    /// What may make a restore of its archive wrong (statement-based logging), for the log.
+    public var warn: (String) -> Void = { _ in }
+    /// How many warnings it gave (each file's statements once, the server's format once a start).
+    public private(set) var warningCount = 0
+    private var warnedFiles: Set<String> = []
     private let stopLock = NSLock()
     private var stopRequested = false
 
@@ -78,6 +83,7 @@ public final class BinlogFollower: @unchecked Sendable {
         if !FileSystem.isDirectory(spool) { try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) }
         while !stopping {
             let first = try startingFile()
+            checkFormat()
             note("streaming binlogs from \(first) into \(spool)")
             let command = "cd \(Repository.shellQuoted(spool)) && exec mariadb-binlog \(connection.arguments) --read-from-remote-server --raw --stop-never --result-file=./ \(Repository.shellQuoted(first))"
             let child = try ShellCommand(command, stdout: .sameAsStderr)
@@ -129,6 +135,11 @@ public final class BinlogFollower: @unchecked Sendable {
         for name in try spoolFiles() {
             let path = spool + "/" + name
             let outcome = try repository.pushLog(path: path, source: source, kind: .mysqlBinlog)
+            if let warning = outcome.segment.statementWarning, !warnedFiles.contains(name) {
+                warnedFiles.insert(name)
+                warningCount += 1
+                warn(warning)
+            }
             if !outcome.segment.partial {
                 if case let .archived(seg) = outcome {
                     note("archived \(seg.name) (\(seg.size) bytes, events to \(seg.lastEventAt.map(Timestamp.format) ?? "?"))")
@@ -136,6 +147,32 @@ public final class BinlogFollower: @unchecked Sendable {
                 unlink(path)   // closed: mariadb-binlog writes no more to it
             }
         }
+    }
+
+    /// Warns when the server logs changes as statements (`@@GLOBAL.binlog_format` not ROW):
+    /// what it archives then cannot be replayed one database at a time exactly.
+    func checkFormat() {
+        guard let format = try? query("SELECT @@GLOBAL.binlog_format").trimmingCharacters(in: .whitespacesAndNewlines), !format.isEmpty else { return }
+        if format.uppercased() != "ROW" {
+            warningCount += 1
+            warn("the server logs with binlog_format=\(format): changes it logs as SQL statements cannot be replayed exactly for one database (restore --until --database picks statements by the session's default database, not by the tables they change); set binlog_format=ROW (SET GLOBAL binlog_format=ROW and in my.cnf)")
+        }
+    }
+
+    /// The output of one query (`mariadb -N -B -e`), or the tool's failure.
+    func query(_ sql: String) throws -> String {
+        let command = try ShellCommand("exec mariadb \(connection.arguments) -N -B -e \(Repository.shellQuoted(sql))", stdout: .pipe)
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while let fd = command.stdout {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        let (status, _) = command.wait()
+        guard status == 0 else { throw LogError.toolFailed(command: "mariadb -e '\(sql)'", status: status, stderr: command.tail) }
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// Where the stream starts: the newest spool file, else the file after the newest whole

@@ -22,11 +22,14 @@ public enum LogRetentionPlanner {
                             keepLogs: TimeInterval?, now: Date) -> [LogSegmentDecision] {
         let floor: (base: String, number: Int)? = keptPositions.compactMap { BinlogReader.sequence(of: $0.file) }
             .min { $0.number < $1.number }
+        // The parts of one open file are kept or removed together: by the file's newest event.
+        var newestOfFile: [String: Date] = [:]
+        for s in segments { newestOfFile[s.name] = max(newestOfFile[s.name] ?? .distantPast, s.lastEventAt ?? s.archivedAt) }
         return segments.map { s in
             func decide(_ keep: Bool, _ reason: String) -> LogSegmentDecision {
                 LogSegmentDecision(source: s.source, segment: s.objectName, keep: keep, reason: reason)
             }
-            let newest = s.lastEventAt ?? s.archivedAt
+            let newest = newestOfFile[s.name] ?? s.lastEventAt ?? s.archivedAt
             let floorSequence = BinlogReader.sequence(of: s.name).flatMap { seq in floor.map { seq.base == $0.base && seq.number >= $0.number } }
             if s.kind == .mysqlBinlog, floorSequence == true, let floor {
                 return decide(true, "needed by a kept dump to reach its successor (replay starts at \(floor.base).\(String(format: "%06d", floor.number)))")

@@ -11,18 +11,24 @@ public enum LogKind: String, Codable, Sendable, CaseIterable {
 /// One archived log file: `logs/<source>/<object>.zst` (its bytes, one zstd frame) and
 /// `logs/<source>/<object>.json` (this record; written last, its presence is the commit).
 ///
-/// A *partial* segment is the start of a binlog file that was still open when it was archived
-/// (`logs follow` archives the open file at each flush interval); its object name is
-/// `<file>.partial.<length>`. The whole file, once closed and archived, supersedes it, and the
-/// partial ones are then removed.
+/// A *partial* segment is part of a binlog file that was still open when it was archived
+/// (`logs follow` archives the open file at each flush interval): the bytes from `offset` (absent:
+/// the file's start) to `endOffset`, only what the earlier parts of the file do not hold, so each
+/// interval stores what is new. Its object name is `<file>.partial.<end>`; its times, positions
+/// and GTIDs describe the file from its start to that end. The parts of a file chain from byte 0
+/// (each starts where one ends). The whole file, once closed and archived, supersedes them, and
+/// they are then removed.
 public struct LogSegment: Codable, Sendable, Equatable {
     public var source: String
     public var kind: LogKind
     /// The log file's own name (`mysql-bin.000042`, `000000010000000000000003`).
     public var name: String
-    /// True for the start of a file still open when archived.
+    /// True for a part of a file still open when archived.
     public var partial: Bool
-    /// Uncompressed bytes, and their SHA-256 (what `sha256sum` of the original file prints).
+    /// A partial segment after the file's first part: where its bytes start in the file.
+    public var offset: Int64?
+    /// Uncompressed bytes, and their SHA-256 (what `sha256sum` of the original file prints; of
+    /// a part, of its bytes).
     public var size: Int64
     public var sha256: SHA256Digest
     /// Bytes of the stored object (compressed).
@@ -38,12 +44,22 @@ public struct LogSegment: Codable, Sendable, Equatable {
     public var gtidEnd: String?
     public var closed: Bool?
     public var nextFile: String?
+    /// Binlogs: how many changes were logged as SQL statements (binlog_format STATEMENT or MIXED)
+    /// rather than as rows, and the first of them (absent when none: ROW format).
+    public var statementEvents: Int?
+    public var statementExample: String?
+
+    /// Why a restore of one database over this segment may be wrong, if it may.
+    public var statementWarning: String? {
+        guard let n = statementEvents, n > 0 else { return nil }
+        return "\(name) holds \(n) change(s) logged as SQL statements, not rows (binlog_format STATEMENT or MIXED), e.g. \(statementExample ?? "?"): a replay filtered to one database (--database) picks statements by the session's default database, not by the tables they change, so a statement of another database may be replayed into this one and one of this database run from another may be missed; statements also re-run NOW(), UUID() and the like; set binlog_format=ROW on the server"
+    }
 
     /// The name of its objects below `logs/<source>/` (without `.zst`/`.json`).
-    public var objectName: String { partial ? "\(name).partial.\(size)" : name }
+    public var objectName: String { partial ? "\(name).partial.\(endOffset)" : name }
 
     /// The segment's end as an offset in its file (binlogs: the end of its last whole event).
-    public var endOffset: Int64 { size }
+    public var endOffset: Int64 { (offset ?? 0) + size }
 }
 
 /// Why a log command stopped.

@@ -29,22 +29,28 @@ extension Repository {
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0) }
     }
 
-    /// Archives the log file at `path` into `logs/<source>/` (see `pushLog(bytes:…)`).
+    /// Archives the log file at `path` into `logs/<source>/` (see `pushLog(input:…)`), reading
+    /// it as a stream: a file of any size is archived in a few MiB of memory.
     @discardableResult
-    public func pushLog(path: String, source: String, kind: LogKind) throws -> LogPushOutcome {
-        let bytes: [UInt8]
-        do {
-            bytes = try FileSystem.readFile(path)
-        } catch {
-            throw LogError.unreadableFile(path: path, reason: "\(error)")
-        }
-        return try pushLog(bytes: bytes, name: (path as NSString).lastPathComponent, source: source, kind: kind)
+    public func pushLog(path: String, source: String, kind: LogKind, archivedAt: Date = Date()) throws -> LogPushOutcome {
+        let input = try LogFileInput(path: path)
+        return try pushLog(input: input, name: (path as NSString).lastPathComponent, source: source, kind: kind, archivedAt: archivedAt)
+    }
+
+    /// Archives one log file given as bytes (see `pushLog(input:…)`).
+    @discardableResult
+    public func pushLog(bytes: [UInt8], name: String, source: String, kind: LogKind, archivedAt: Date = Date()) throws -> LogPushOutcome {
+        try pushLog(input: LogBytesInput(bytes: bytes, name: name), name: name, source: source, kind: kind, archivedAt: archivedAt)
     }
 
     /// Archives one log file: its bytes as one zstd frame, then its record (the commit), both
     /// create-only. A binlog file is read for its event times, positions and GTIDs (and every
     /// event checksum checked); one that is still open (no rotate or stop event at its end) is
     /// archived as a partial segment, up to its last whole event.
+    ///
+    /// Streaming: the file is read in pieces of 1 MiB, never whole. A binlog is read twice (its
+    /// events first, for the record's name and fields; then hashed, compressed and stored in
+    /// one pass, checked against the first read); a WAL segment once when it is new.
     ///
     /// Idempotent: the same bytes archived before are success (`alreadyArchived`); other bytes
     /// under the same name are `LogError.conflictingSegment` (65) and nothing is replaced.
@@ -54,18 +60,38 @@ extension Repository {
     /// the file replaces it. A crash after the record leaves partial segments that the next
     /// push of the same file (or `logs check`) removes.
     @discardableResult
-    public func pushLog(bytes input: [UInt8], name: String, source: String, kind: LogKind, archivedAt: Date = Date()) throws -> LogPushOutcome {
+    func pushLog(input: LogInput, name: String, source: String, kind: LogKind, archivedAt: Date) throws -> LogPushOutcome {
         guard Self.isValidLogName(name) else { throw LogError.badName(name) }
         guard Self.isValidLogName(source) else { throw LogError.badName(source) }
-        var bytes = input
-        var segment = LogSegment(source: source, kind: kind, name: name, partial: false, size: 0,
-                                 sha256: SHA256Hasher.digest(bytes), storedSize: 0, archivedAt: Timestamp.truncatedToMillis(archivedAt))
+        var segment = LogSegment(source: source, kind: kind, name: name, partial: false, size: input.size,
+                                 sha256: SHA256Digest(bytes: [UInt8](repeating: 0, count: 32)), storedSize: 0,
+                                 archivedAt: Timestamp.truncatedToMillis(archivedAt))
+        var digest: SHA256Digest?
+        /// An open binlog: the parts of it archived before (the chain from its start), what the
+        /// last one holds hashed again (to compare), and what is new hashed (to store).
+        var parts: [LogSegment] = []
+        var lastPartDigest: SHA256Digest?
+        var newDigest: SHA256Digest?
         if kind == .mysqlBinlog {
-            let summary = try BinlogReader.summarize(bytes, name: name)
-            if !summary.closed {
-                segment.partial = true
-                if Int64(bytes.count) != summary.completeLength { bytes = Array(bytes[0..<Int(summary.completeLength)]) }
+            parts = Self.partChain(try logSegments(source: source).filter { $0.name == name && $0.partial })
+            let covered = parts.last?.endOffset ?? 0
+            let lastStart = parts.last.map { $0.offset ?? 0 } ?? 0
+            let scanner = BinlogScanner(name: name)
+            let hasher = SHA256Hasher(), lastHasher = SHA256Hasher(), newHasher = SHA256Hasher()
+            var position: Int64 = 0
+            scanner.complete = { bytes in
+                hasher.update(bytes)
+                let end = position + Int64(bytes.count)
+                if end > lastStart && position < covered {
+                    let from = Int(max(0, lastStart - position)), to = Int(min(Int64(bytes.count), covered - position))
+                    lastHasher.update(UnsafeRawBufferPointer(rebasing: bytes[from..<to]))
+                }
+                if end > covered { newHasher.update(UnsafeRawBufferPointer(rebasing: bytes[Int(max(0, covered - position))...])) }
+                position = end
             }
+            try input.read(upTo: input.size) { try scanner.feed($0) }
+            let summary = try scanner.finish()
+            segment.partial = !summary.closed
             segment.firstEventAt = summary.firstEventAt
             segment.lastEventAt = summary.lastEventAt
             segment.startPosition = "\(name):4"
@@ -74,25 +100,55 @@ extension Repository {
             segment.gtidEnd = summary.gtidEnd
             segment.closed = summary.closed
             segment.nextFile = summary.nextFile
+            if summary.statementDML > 0 {
+                segment.statementEvents = summary.statementDML
+                segment.statementExample = summary.statementDMLExample
+            }
+            segment.size = summary.completeLength
+            digest = hasher.finalize()
+            if !parts.isEmpty { lastPartDigest = lastHasher.finalize() }
+            newDigest = newHasher.finalize()
         }
-        segment.size = Int64(bytes.count)
-        segment.sha256 = SHA256Hasher.digest(bytes)
-        let object = segment.objectName
         if segment.partial, let whole = try storedLogSegment(source: source, object: name) {
             return .superseded(whole)
         }
+        var start: Int64 = 0
+        if segment.partial, let last = parts.last {
+            // Only what the archived parts do not hold is stored: the file from their end on.
+            guard segment.size >= last.endOffset, lastPartDigest == last.sha256 else {
+                throw LogError.conflictingSegment(source: source, name: last.objectName, stored: last.sha256, given: lastPartDigest ?? digest!)
+            }
+            if segment.size == last.endOffset {
+                try catalog.insert(last)
+                return .alreadyArchived(last)
+            }
+            start = last.endOffset
+            segment.offset = start
+            segment.size -= start
+            digest = newDigest
+        }
+        let object = segment.objectName
         if let stored = try storedLogSegment(source: source, object: object) {
-            guard stored.sha256 == segment.sha256 else {
-                throw LogError.conflictingSegment(source: source, name: object, stored: stored.sha256, given: segment.sha256)
+            let given: SHA256Digest
+            if let digest { given = digest } else {
+                let hasher = SHA256Hasher()
+                try input.read(upTo: segment.size) { hasher.update($0) }
+                given = hasher.finalize()
+            }
+            guard stored.sha256 == given else {
+                throw LogError.conflictingSegment(source: source, name: object, stored: stored.sha256, given: given)
             }
             try catalog.insert(stored)
-            if !stored.partial { try removePartials(of: stored) }
+            if !stored.partial && kind == .mysqlBinlog { try removePartials(of: stored) }
             return .alreadyArchived(stored)
         }
-        let payload = try compressLogPayload(bytes)
-        segment.storedSize = Int64(payload.count)
         // The data object is not a segment until its record exists: replace what an interrupted push left.
-        try storeLogPayload(RepositoryLayout.logData(source, object), payload)
+        let stored = try storeLogPayload(RepositoryLayout.logData(source, object), input: input, from: start, size: segment.size)
+        if let digest, digest != stored.sha256 {
+            throw LogError.unreadableFile(path: input.name, reason: "its bytes \(start)…\(start + segment.size) changed while it was being archived (a binlog file is only ever appended to: is another program writing it?); push it again")
+        }
+        segment.sha256 = stored.sha256
+        segment.storedSize = stored.compressedSize
         let record = Array(try Timestamp.jsonEncoder().encode(segment)) + [0x0A]
         if try storage.put(RepositoryLayout.logRecord(source, object), record, mode: .createOnly) == .alreadyPresent {
             // Another pusher won the race: its record decides.
@@ -103,21 +159,66 @@ extension Repository {
             return .alreadyArchived(stored)
         }
         try catalog.insert(segment)
-        try removePartials(of: segment)
+        if !segment.partial && kind == .mysqlBinlog { try removePartials(of: segment) }
         return .archived(segment)
     }
 
-    /// Where a segment's bytes become a stored object: the one place, so that encryption at rest
-    /// (issue #14) wraps segments as it wraps frames. Today: one zstd frame with its checksum.
+    /// The chain of parts of one open file, from its start: each part starts where the one before
+    /// ends (the longest such chain; a part that starts at 0 is a whole prefix, as earlier
+    /// versions archived them).
+    static func partChain(_ partials: [LogSegment]) -> [LogSegment] {
+        var chain: [LogSegment] = []
+        var end: Int64 = 0
+        while let next = partials.filter({ ($0.offset ?? 0) == end && $0.endOffset > end }).max(by: { $0.endOffset < $1.endOffset }) {
+            chain.append(next)
+            end = next.endOffset
+        }
+        return chain
+    }
+
+    /// The bytes of the file `segment` belongs to, from its start to the segment's end: a whole
+    /// segment's own, or the chain of parts up to a partial one (each checked against its record).
+    public func logFileBytes(_ segment: LogSegment) throws -> [UInt8] {
+        guard segment.partial else { return try readLogSegment(segment) }
+        let chain = Self.partChain(try logSegments(source: segment.source).filter { $0.name == segment.name && $0.partial && $0.endOffset <= segment.endOffset })
+        guard chain.last?.endOffset == segment.endOffset else {
+            let reached = chain.last?.endOffset ?? 0
+            throw LogError.corruptSegment(name: "logs/\(segment.source)/\(segment.objectName)", reason: "the part of \(segment.name) holding its bytes \(reached)… is missing (archived parts reach byte \(reached) only)")
+        }
+        var bytes: [UInt8] = []
+        for part in chain { bytes += try readLogSegment(part) }
+        return bytes
+    }
+
+    /// Where a segment's bytes become a stored object, in one streaming pass: the first `size`
+    /// bytes of `input` hashed, compressed into one zstd frame (with its checksum) and written
+    /// through the storage seam's streaming writer (which encrypts on an encrypted repository,
+    /// as it does frames). Returns their SHA-256 and the compressed size.
+    func storeLogPayload(_ key: StorageKey, input: LogInput, from start: Int64 = 0, size: Int64) throws -> (sha256: SHA256Digest, compressedSize: Int64) {
+        let writer = try storage.makeWriter(for: key)
+        do {
+            let compressor = try ZstdStreamCompressor(level: config.compression.level, pledgedSize: size, downstream: writer)
+            let hashing = HashingSink(compressor)
+            try input.read(from: start, upTo: start + size) { try hashing.write($0) }
+            guard hashing.count == size else {
+                throw LogError.unreadableFile(path: input.name, reason: "it shrank from \(size) to \(hashing.count) bytes while it was being archived; push it again")
+            }
+            try hashing.finish()
+            try writer.commit(mode: .replace)
+            return (hashing.digest!, compressor.compressedCount)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    /// One segment payload compressed in memory (one zstd frame with its checksum), as
+    /// `storeLogPayload` streams it.
     func compressLogPayload(_ bytes: [UInt8]) throws -> [UInt8] {
         let compressor = try ZstdCompressor(level: config.compression.level)
         var out: [UInt8] = []
         let n = try bytes.withUnsafeBytes { try compressor.compressFrame($0, into: &out) }
         return Array(out[0..<n])
-    }
-
-    func storeLogPayload(_ key: StorageKey, _ payload: [UInt8]) throws {
-        try storage.put(key, payload, mode: .replace)
     }
 
     /// A segment's bytes, checked against its record's size and SHA-256 (65 when they differ).
@@ -143,10 +244,10 @@ extension Repository {
     /// longest partial segment) to `path`, atomically (a temporary file renamed into place).
     @discardableResult
     public func getLog(source: String, name: String, to path: String) throws -> LogSegment {
-        guard let segment = try logSegments(source: source).filter({ $0.name == name }).max(by: { ($0.partial ? 0 : 1, $0.size) < ($1.partial ? 0 : 1, $1.size) }) else {
+        guard let segment = try logSegments(source: source).filter({ $0.name == name }).max(by: { ($0.partial ? 0 : 1, $0.endOffset) < ($1.partial ? 0 : 1, $1.endOffset) }) else {
             throw LogError.notFound(source: source, name: name)
         }
-        let bytes = try readLogSegment(segment)
+        let bytes = try logFileBytes(segment)
         let temp = path + ".backstop-\(getpid())"
         do {
             let sink = try FileSink(path: temp)
@@ -190,7 +291,7 @@ extension Repository {
             return a.name < b.name
         }
         if a.partial != b.partial { return a.partial }
-        return a.size < b.size
+        return a.endOffset < b.endOffset
     }
 
     /// A segment's record as stored, or nil when it has none.
@@ -213,7 +314,7 @@ extension Repository {
         let prefix = whole.name + ".partial."
         let keys = try storage.list(under: RepositoryLayout.logSource(whole.source))
         let partials = Set(keys.map(\.name).filter { $0.hasPrefix(prefix) }.map { ($0 as NSString).deletingPathExtension })
-            .filter { !newer.partial || (Int64($0.dropFirst(prefix.count)) ?? Int64.max) < newer.size }
+            .filter { !newer.partial || (Int64($0.dropFirst(prefix.count)) ?? Int64.max) < newer.endOffset }
         for object in partials.sorted() {
             try storage.delete(RepositoryLayout.logRecord(whole.source, object))
             try storage.delete(RepositoryLayout.logData(whole.source, object))
@@ -233,9 +334,21 @@ extension Repository {
         for s in segments {
             do {
                 let bytes = try readLogSegment(s)
-                if s.kind == .mysqlBinlog { _ = try BinlogReader.summarize(bytes, name: "logs/\(source)/\(s.objectName)") }
+                // A later part of an open file is no binlog on its own: read with its file below.
+                if s.kind == .mysqlBinlog && (s.offset ?? 0) == 0 { _ = try BinlogReader.summarize(bytes, name: "logs/\(source)/\(s.objectName)") }
             } catch let e as LogError {
                 problems.append("\(e)")
+            }
+        }
+        if segments.first?.kind == .mysqlBinlog {
+            // Each open file archived in parts: the parts chain from its start, and read together
+            // they are a binlog.
+            for s in Self.chainView(segments) where s.partial && (s.offset ?? 0) > 0 {
+                do {
+                    _ = try BinlogReader.summarize(try logFileBytes(s), name: "logs/\(source)/\(s.name) (its parts up to byte \(s.endOffset))")
+                } catch let e as LogError {
+                    problems.append("\(e)")
+                }
             }
         }
         if segments.first?.kind == .mysqlBinlog { problems += Self.binlogGaps(Self.chainView(segments)) }
@@ -246,7 +359,7 @@ extension Repository {
     static func chainView(_ segments: [LogSegment]) -> [LogSegment] {
         var byName: [String: LogSegment] = [:]
         for s in segments {
-            if let o = byName[s.name], !o.partial || (s.partial && o.size >= s.size) { continue }
+            if let o = byName[s.name], !o.partial || (s.partial && o.endOffset >= s.endOffset) { continue }
             byName[s.name] = s
         }
         return byName.values.sorted(by: logOrder)
@@ -264,7 +377,7 @@ extension Repository {
     static func gapBetween(_ a: LogSegment, _ b: LogSegment) -> String? {
         let last = a.lastEventAt.map { " (its last event at \(Timestamp.format($0)))" } ?? ""
         if a.partial || a.closed == false {
-            return "\(a.name) is archived only up to byte \(a.size)\(last), but later files follow: the rest of it is missing (archive the whole file: backstop logs push)"
+            return "\(a.name) is archived only up to byte \(a.endOffset)\(last), but later files follow: the rest of it is missing (archive the whole file: backstop logs push)"
         }
         if let next = a.nextFile, next != b.name {
             return "\(a.name)\(last) rotates to \(next), which is not archived (the next archived file is \(b.name))"
@@ -273,5 +386,83 @@ extension Repository {
             return "missing \(x.base).\(String(format: "%06d", x.number + 1))\(y.number > x.number + 2 ? "…\(String(format: "%06d", y.number - 1))" : "") between \(a.name)\(last) and \(b.name)"
         }
         return nil
+    }
+}
+
+/// A log file being archived, read from its start as often as needed.
+protocol LogInput {
+    /// The file's name or path, for messages.
+    var name: String { get }
+    /// Its size when it was opened (a file still being written is read up to there).
+    var size: Int64 { get }
+    /// Passes its bytes from `start` to `limit` (fewer if it has fewer) to `body`, in pieces of
+    /// at most 1 MiB.
+    func read(from start: Int64, upTo limit: Int64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+}
+
+extension LogInput {
+    func read(upTo limit: Int64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try read(from: 0, upTo: limit, body)
+    }
+}
+
+/// A log file on disk, read with `pread` into one reused 1 MiB buffer.
+final class LogFileInput: LogInput {
+    let name: String
+    let size: Int64
+    private let fd: Int32
+
+    init(path: String) throws {
+        name = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LogError.unreadableFile(path: path, reason: String(cString: strerror(errno))) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw LogError.unreadableFile(path: path, reason: String(cString: strerror(e)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw LogError.unreadableFile(path: path, reason: "not a regular file")
+        }
+        size = Int64(st.st_size)
+    }
+
+    deinit { close(fd) }
+
+    func read(from start: Int64, upTo limit: Int64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var buffer = [UInt8](repeating: 0, count: BinlogScanner.chunkSize)
+        var offset = start
+        while offset < limit {
+            let want = Int(min(Int64(buffer.count), limit - offset))
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.unreadableFile(path: name, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { return }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            offset += Int64(n)
+        }
+    }
+}
+
+/// A log file given as bytes.
+struct LogBytesInput: LogInput {
+    let bytes: [UInt8]
+    let name: String
+    var size: Int64 { Int64(bytes.count) }
+
+    func read(from start: Int64, upTo limit: Int64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let end = Int(min(limit, size))
+        try bytes.withUnsafeBytes { all in
+            var offset = Int(min(start, size))
+            while offset < end {
+                let n = min(BinlogScanner.chunkSize, end - offset)
+                try body(UnsafeRawBufferPointer(rebasing: all[offset..<(offset + n)]))
+                offset += n
+            }
+        }
     }
 }

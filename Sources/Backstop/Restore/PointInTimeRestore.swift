@@ -50,9 +50,15 @@ extension Repository {
             throw LogError.gap(source: logSource, gap: "\(position.file), which holds the dump's position \(position), is not archived (archived: \(range))", reachable: nil, until: until)
         }
         var plan = BinlogReplayPlan(snapshot: snapshot, position: position, logSource: logSource, segments: [chain[i]], until: until)
+        // Binlog times are whole seconds: the replay ends before the first event stamped T's
+        // second or later, so a segment whose last event is stamped that second ends the chain.
+        let second = Self.wholeSecond(until)
+        if second != until {
+            plan.warnings.append("binlog event times are whole seconds: replaying events stamped before \(Timestamp.format(second)) (--until rounded down); changes stamped \(Timestamp.format(second)) are not replayed, even those before \(Timestamp.format(until))")
+        }
         while true {
             let s = chain[i]
-            if let last = s.lastEventAt, last >= until { break }
+            if let last = s.lastEventAt, last >= second { break }
             if i + 1 < chain.count {
                 if let gap = Self.gapBetween(s, chain[i + 1]) {
                     throw LogError.gap(source: logSource, gap: gap, reachable: s.lastEventAt, until: until)
@@ -70,6 +76,9 @@ extension Repository {
                 throw LogError.gap(source: logSource, gap: "\(s.name) rotates to \(next), which is not archived", reachable: s.lastEventAt, until: until)
             }
             break
+        }
+        for s in plan.segments {
+            if let warning = s.statementWarning { plan.warnings.append("replaying " + warning) }
         }
         return plan
     }
@@ -91,7 +100,7 @@ extension Repository {
         defer { try? FileSystem.removeTree(work) }
         var files: [String] = []
         for s in plan.segments {
-            let bytes = try readLogSegment(s)
+            let bytes = try logFileBytes(s)
             let path = work + "/" + s.name
             let sink = try FileSink(path: path, mode: 0o600)
             try bytes.withUnsafeBytes { try sink.write($0) }
@@ -159,6 +168,11 @@ extension Repository {
         } catch {
             throw RestoreError.targetWrite(target: target, reason: "\(error)")
         }
+    }
+
+    /// `date` rounded down to its whole second (what a binlog's event times can be compared with).
+    static func wholeSecond(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
     }
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC, as `--stop-datetime` takes it (whole seconds: events

@@ -110,3 +110,60 @@ public final class ZstdDecompressor: @unchecked Sendable {
 public enum ZstdLibrary {
     public static var version: String { String(cString: ZSTD_versionString()) }
 }
+
+/// Compresses everything written to it into one zstd frame (content size in its header when
+/// `pledgedSize` is given, content checksum on) passed on to `downstream` in pieces of at most
+/// 1 MiB, so a stream of any length is compressed in bounded memory (`ZSTD_compressStream2`).
+final class ZstdStreamCompressor: ByteSink {
+    private let context: OpaquePointer
+    private let downstream: ByteSink
+    private var output: [UInt8]
+    /// Compressed bytes passed downstream so far.
+    private(set) var compressedCount: Int64 = 0
+
+    init(level: Int32, pledgedSize: Int64?, downstream: ByteSink) throws {
+        guard let ctx = ZSTD_createCCtx() else { throw ZstdError.compressionFailed("out of memory") }
+        context = ctx
+        self.downstream = downstream
+        output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
+        try zstdCheck(ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level), compressing: true)
+        try zstdCheck(ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 1), compressing: true)
+        if let pledgedSize { try zstdCheck(ZSTD_CCtx_setPledgedSrcSize(ctx, UInt64(pledgedSize)), compressing: true) }
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        var input = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
+        while input.pos < input.size {
+            try step(&input, ZSTD_e_continue)
+        }
+    }
+
+    func markBoundary() throws {}
+
+    /// Ends the frame, passes its last bytes on, and finishes `downstream`.
+    func finish() throws {
+        var input = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+        while try step(&input, ZSTD_e_end) != 0 {}
+        try downstream.finish()
+    }
+
+    /// One call of the compressor; returns what it still has to flush (for `ZSTD_e_end`).
+    @discardableResult
+    private func step(_ input: inout ZSTD_inBuffer, _ directive: ZSTD_EndDirective) throws -> Int {
+        let capacity = output.count
+        var remaining = 0
+        let produced = try output.withUnsafeMutableBytes { out -> Int in
+            var buffer = ZSTD_outBuffer(dst: out.baseAddress, size: capacity, pos: 0)
+            remaining = try zstdCheck(ZSTD_compressStream2(context, &buffer, &input, directive), compressing: true)
+            return buffer.pos
+        }
+        if produced > 0 {
+            try output.withUnsafeBytes { try downstream.write(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
+            compressedCount += Int64(produced)
+        }
+        return remaining
+    }
+}

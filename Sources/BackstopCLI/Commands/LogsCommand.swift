@@ -38,8 +38,10 @@ struct LogsCommand: ParsableCommand {
             Examples:
               backstop logs push --source mysql-binlog /var/lib/mysql/mysql-bin.000041
               archive_command = 'backstop logs push --source pg-wal %p'
-            Exit codes: 0 archived (or already archived); 65 corrupt binlog or a different file under an
-            archived name; 74 a file cannot be read; 64 usage.
+            Exit codes: 0 archived (or already archived); 3 archived, but a binlog holds changes
+            logged as statements (binlog_format STATEMENT/MIXED: --until --database may be wrong);
+            65 corrupt binlog or a different file under an archived name; 74 a file cannot be
+            read; 64 usage.
             """)
 
         @OptionGroup var repository: RepositoryOptions
@@ -53,9 +55,14 @@ struct LogsCommand: ParsableCommand {
             guard !files.isEmpty else { throw ValidationError("give the log files to archive") }
             let repo = try repository.open(output)
             var outcomes: [LogPushOutcome] = []
+            var warnings = 0
             for file in files {
                 let outcome = try repo.pushLog(path: file, source: source, kind: kind)
                 outcomes.append(outcome)
+                if let warning = outcome.segment.statementWarning {
+                    output.warning("\(file): " + warning)
+                    warnings += 1
+                }
                 if output.json { continue }
                 switch outcome {
                 case let .archived(s): output.line("archived \(s.objectName) (\(Output.bytes(s.size)), sha256 \(s.sha256.hex))")
@@ -64,6 +71,7 @@ struct LogsCommand: ParsableCommand {
                 }
             }
             if output.json { output.printJSON(LogSegmentList(segments: outcomes.map(\.segment))) }
+            if warnings > 0 { throw CommandExit(status: .warnings) }
         }
     }
 
@@ -79,7 +87,8 @@ struct LogsCommand: ParsableCommand {
             (--password-file, `[client]` / `password=…`), never on the command line.
             Example:
               backstop logs follow --host db1 --user backstop --password-file db1.cnf
-            Exit codes: 130 stopped by SIGTERM/SIGINT (after a last archive pass); 65 a binlog file
+            Exit codes: 130 stopped by SIGTERM/SIGINT (after a last archive pass); 3 the same, after
+            warnings (the server logs statements: binlog_format is not ROW); 65 a binlog file
             differs from the archived one of the same name; 1 mariadb-binlog cannot be started.
             """)
 
@@ -106,7 +115,13 @@ struct LogsCommand: ParsableCommand {
                                           connection: .init(host: host, port: port, user: user, socket: socket, passwordFile: passwordFile),
                                           spool: folder, flushInterval: interval)
             follower.note = { text in if !output.quiet { output.note("backstop: " + text) } }
-            try follower.run()
+            follower.warn = { text in output.warning(text) }
+            do {
+                try follower.run()
+            } catch is Interrupted where follower.warningCount > 0 {
+                throw CommandExit(status: .warnings)
+            }
+            if follower.warningCount > 0 { throw CommandExit(status: .warnings) }
         }
     }
 

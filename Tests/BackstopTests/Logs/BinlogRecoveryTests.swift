@@ -65,6 +65,53 @@ import Testing
         #expect(throws: LogError.self) { try BinlogReader.summarize(bytes, name: name) }
     }
 
+    /// Proves: each push of a binlog that is still open stores only what is new since the last
+    /// one (a part from the earlier end on, as `logs follow` pushes at every interval), the parts
+    /// read together are the file's bytes (`logs get`, `logs check`, `restore --until`), and
+    /// the closed file supersedes them.
+    @Test func anOpenBinlogIsArchivedInPartsHoldingWhatIsNew() throws {
+        let server = try Self.mariadb.get()
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        try server.sql("FLUSH BINARY LOGS; CREATE DATABASE parts1; CREATE TABLE parts1.t (id INT PRIMARY KEY, v TEXT); INSERT INTO parts1.t VALUES (1, 'in the dump');")
+        let dump = try backupDump(repo, server, dir)
+        let open = try binlogFiles(server).last!
+        let name = (open as NSString).lastPathComponent
+        try pushAll(repo, server)
+        let first = try repo.pushLog(path: open, source: "mysql-binlog", kind: .mysqlBinlog).segment
+        #expect(first.partial)
+        var ends = [first.endOffset]
+        for round in 2...4 {
+            try server.sql("INSERT INTO parts1.t VALUES (\(round), REPEAT('x', 2000));")
+            let outcome = try repo.pushLog(path: open, source: "mysql-binlog", kind: .mysqlBinlog)
+            guard case let .archived(part) = outcome else { Issue.record("round \(round): \(outcome)"); return }
+            #expect(part.partial && part.offset == ends.last && part.size == part.endOffset - ends.last!, "round \(round): \(part)")
+            #expect(part.size < 8000, "a part holds what is new, not the file so far (\(part.size) bytes)")
+            ends.append(part.endOffset)
+        }
+        let again = try repo.pushLog(path: open, source: "mysql-binlog", kind: .mysqlBinlog)
+        #expect(again == .alreadyArchived(again.segment) && again.segment.endOffset == ends.last, "\(again)")
+        let parts = try repo.logSegments(source: "mysql-binlog").filter { $0.name == name }
+        #expect(parts.map(\.endOffset) == ends && parts.allSatisfy(\.partial))
+        let file = try readFile(open)
+        #expect(try repo.getLog(source: "mysql-binlog", name: name, to: dir.sub("got")).endOffset == ends.last)
+        #expect(try readFile(dir.sub("got")) == Array(file[0..<Int(ends.last!)]))
+        #expect(try repo.checkLogs(source: "mysql-binlog").problems == [])
+
+        let plan = try repo.planBinlogReplay(snapshot: dump, logSource: "mysql-binlog", until: Date().addingTimeInterval(5))
+        try repo.restoreUntil(plan, database: "parts1", to: dir.sub("parts1.sql"))
+        let target = try MariaDBServer.start()
+        defer { target.stop() }
+        let load = try runProcess("mariadb", ["--no-defaults", "-S", target.socket, "-u", "root"], inputFile: dir.sub("parts1.sql"))
+        #expect(load.status == 0, "\(load.stderr)")
+        #expect(try target.sql("SELECT id FROM parts1.t ORDER BY id") == "1\n2\n3\n4\n")
+
+        try server.sql("FLUSH BINARY LOGS;")
+        let whole = try repo.pushLog(path: open, source: "mysql-binlog", kind: .mysqlBinlog).segment
+        #expect(try !whole.partial && whole.sha256 == SHA256Hasher.digest(readFile(open)))
+        #expect(try repo.logSegments(source: "mysql-binlog").filter { $0.name == name }.map(\.partial) == [false])
+    }
+
     /// Proves: `--until T` between two transactions replays the earlier and not the later; only
     /// the chosen database's rows come back; the dump records its binlog position.
     @Test func untilBetweenTwoTransactionsExcludesTheLaterOne() throws {
@@ -94,6 +141,38 @@ import Testing
         #expect(try target.sql("SELECT id FROM app07.t ORDER BY id") == "1\n2\n")
         #expect(try target.sql("SHOW DATABASES LIKE 'app08'") == "")
         target.stop()
+    }
+
+    /// Proves the granularity of `--until` over binlogs, whose event times are whole seconds:
+    /// a change stamped the second before T is replayed, one stamped T's second is not (it
+    /// happened at T or later), and a T with a fraction is taken down to its second (so a change
+    /// stamped that second is not replayed) with a warning saying so; T one second later
+    /// replays it.
+    @Test func untilIsWholeSecondsEventsStampedTsSecondAreNotReplayed() throws {
+        let server = try Self.mariadb.get()
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        try server.sql("CREATE DATABASE edge; CREATE TABLE edge.t (id INT PRIMARY KEY); INSERT INTO edge.t VALUES (1);")
+        let dump = try backupDump(repo, server, dir)
+        _ = nextSecond()
+        try server.sql("INSERT INTO edge.t VALUES (2);")   // stamped the second before T
+        let t = nextSecond()
+        try server.sql("INSERT INTO edge.t VALUES (3);")   // stamped T's second, 50 ms after T
+        _ = nextSecond()
+        try server.sql("FLUSH BINARY LOGS;")
+        try pushAll(repo, server)
+
+        let target = try MariaDBServer.start()
+        defer { target.stop() }
+        for (until, rows, warned) in [(t, "1\n2\n", false), (t.addingTimeInterval(0.9), "1\n2\n", true), (t.addingTimeInterval(1), "1\n2\n3\n", false)] {
+            let plan = try repo.planBinlogReplay(snapshot: dump, logSource: "mysql-binlog", until: until)
+            #expect(plan.warnings.contains { $0.contains("whole seconds") && $0.contains(Timestamp.format(t)) } == warned, "\(until): \(plan.warnings)")
+            let file = dir.sub("edge-\(until.timeIntervalSince1970).sql")
+            try repo.restoreUntil(plan, database: "edge", to: file)
+            let load = try runProcess("mariadb", ["--no-defaults", "-S", target.socket, "-u", "root"], inputFile: file)
+            #expect(load.status == 0, "\(load.stderr)")
+            #expect(try target.sql("SELECT id FROM edge.t ORDER BY id") == rows, "--until \(Timestamp.format(until))")
+        }
     }
 
     /// Proves: a deleted segment is a gap that `logs check` names, and a restore across it stops
@@ -178,5 +257,60 @@ import Testing
             #expect(s.sha256 == SHA256Hasher.digest(try readFile(server.dataDirectory + "/" + s.name)), "\(s.name)")
         }
         #expect(chain.dropLast().allSatisfy { !$0.partial }, "every file but the open one archived whole")
+    }
+
+    /// Proves: on a real server logging statements (`--binlog-format=STATEMENT`), a pushed
+    /// binlog holding DML records how many changes were logged as statements and warns naming
+    /// the file; a replay over it warns why it may be wrong; `logs follow` warns about the
+    /// server's binlog_format at its start and about the file. A ROW-format file has no warning.
+    @Test func statementBasedBinlogsAreDetected() throws {
+        let server = try MariaDBServer.start(options: ["--log-bin=mysql-bin", "--binlog-format=STATEMENT", "--server-id=1"])
+        defer { server.stop() }
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        try server.sql("CREATE DATABASE st1; CREATE TABLE st1.t (id INT PRIMARY KEY); CREATE DATABASE st2;")
+        let dump = try backupDump(repo, server, dir)
+        try server.sql("INSERT INTO st1.t VALUES (1);", database: "st2")   // replayed for st2, not st1, by --database
+        try server.sql("FLUSH BINARY LOGS;")
+        try pushAll(repo, server)
+        let segments = try repo.logSegments(source: "mysql-binlog")
+        let flagged = try #require(segments.first { ($0.statementEvents ?? 0) > 0 }, "\(segments.map { "\($0.name) \($0.statementEvents ?? 0)" })")
+        #expect(flagged.statementWarning?.contains(flagged.name) == true && flagged.statementWarning?.contains("binlog_format") == true)
+        #expect(flagged.statementExample?.contains("INSERT") == true && flagged.statementExample?.contains("st2") == true, "\(flagged.statementExample ?? "")")
+        let plan = try repo.planBinlogReplay(snapshot: dump, logSource: "mysql-binlog", until: Date().addingTimeInterval(5))
+        #expect(plan.warnings.contains { $0.contains(flagged.name) && $0.contains("default database") }, "\(plan.warnings)")
+
+        let followDir = TemporaryDirectory()
+        let followRepo = try makeRepository(followDir)
+        let follower = BinlogFollower(repository: followRepo, source: "mysql-binlog",
+                                      connection: .init(user: "root", socket: server.socket), spool: dir.sub("spool"), flushInterval: 0.5)
+        let warnings = Locked<[String]>([]), notes = Locked<[String]>([]), failure = Locked<String?>(nil)
+        follower.warn = { w in warnings.set(warnings.get() + [w]) }
+        follower.note = { n in notes.set(notes.get() + [n]) }
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            do { try follower.run() } catch { failure.set("\(error)") }
+            done.signal()
+        }
+        thread.start()
+        try server.sql("INSERT INTO st1.t VALUES (2);")
+        for _ in 0..<300 where warnings.get().count < 2 { usleep(100_000) }
+        follower.stop()
+        done.wait()
+        #expect(warnings.get().contains { $0.contains("binlog_format=STATEMENT") }, "\(warnings.get())")
+        #expect(failure.get() == nil)
+        #expect(warnings.get().contains { $0.contains("mysql-bin.") && $0.contains("as SQL statements") }, "\(warnings.get()) \(notes.get())")
+        #expect(follower.warningCount == warnings.get().count)
+    }
+
+    /// Proves the other side: a ROW-format server's binlogs carry no statement warning.
+    @Test func rowBasedBinlogsHaveNoStatementWarning() throws {
+        let server = try Self.mariadb.get()
+        let dir = TemporaryDirectory()
+        let repo = try makeRepository(dir)
+        try server.sql("CREATE DATABASE rw1; CREATE TABLE rw1.t (id INT PRIMARY KEY); INSERT INTO rw1.t VALUES (1); UPDATE rw1.t SET id = 2; DELETE FROM rw1.t; FLUSH BINARY LOGS;")
+        try pushAll(repo, server)
+        let segments = try repo.logSegments(source: "mysql-binlog")
+        #expect(!segments.isEmpty && segments.allSatisfy { $0.statementEvents == nil && $0.statementWarning == nil }, "\(segments.map { "\($0.name) \($0.statementExample ?? "")" })")
     }
 }
