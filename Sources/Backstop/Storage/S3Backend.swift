@@ -144,13 +144,23 @@ public final class S3Backend: StorageBackend, @unchecked Sendable {
         case 200, 201, 204: return .stored
         // 412: there; 409 ConditionalRequestConflict: another put of the key is under way (the
         // same content, for the content-addressed keys create-only is used for).
-        case 412 where mode == .createOnly: return .alreadyPresent
-        case 409 where mode == .createOnly && response.error.code == "ConditionalRequestConflict": return .alreadyPresent
+        // After a retry, the object there may be this put's own earlier attempt, stored but
+        // unanswered (a timeout under load, a reset): the same bytes make it ours.
+        case 412 where mode == .createOnly, 409 where mode == .createOnly && response.error.code == "ConditionalRequestConflict":
+            if response.attempts > 1, try storedContentDigest(key) == body.sha256 { return .stored }
+            return .alreadyPresent
         default: throw failure(response, operation: "write \(key) in")
         }
     }
 
-    /// Whether the store honours `If-None-Match: *`: probed once per backend, by putting a
+    /// The SHA-256 (hex) of the object at `key`, or nil when there is none.
+    private func storedContentDigest(_ key: StorageKey) throws -> String? {
+        let response = try client.send(.GET, objectKey: client.objectKey(key.rawValue), operation: "read \(key) in \(location)")
+        guard response.status == 200 else { return nil }
+        return SHA256Hasher.digest(response.body).hex
+    }
+
+        /// Whether the store honours `If-None-Match: *`: probed once per backend, by putting a
     /// probe object twice (a second put that succeeds means the header was ignored).
     public func conditionalWritesHonoured() throws -> Bool {
         probeLock.lock()

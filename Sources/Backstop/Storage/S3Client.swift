@@ -70,6 +70,9 @@ struct S3Response {
     var status: Int
     var headers: HTTPHeaders
     var body: [UInt8]
+    /// How many times the request was sent (1 unless retried): a create-only put answered 412
+    /// after a retry may have been stored by its own earlier, unanswered attempt.
+    var attempts = 1
 
     /// The `<Code>` and `<Message>` of an S3 error body (empty when there is none).
     var error: (code: String, message: String) {
@@ -170,7 +173,9 @@ final class S3Client: @unchecked Sendable {
                     let code = response.error.code
                     if code == "SlowDown" || code == "RequestTimeout" { lastError = "HTTP \(status) \(code)"; continue }
                 }
-                return response
+                var answered = response
+                answered.attempts = attempt + 1
+                return answered
             } catch let error as Interrupted {
                 throw error
             } catch {

@@ -85,6 +85,20 @@ import Testing
         }
     }
 
+    /// A create-only put stored by the server whose answer was lost (the connection closed)
+    /// is retried; the retry's 412 is its own object, so the put is `.stored`, not
+    /// `.alreadyPresent` (which a snapshot's commit turns into "File exists"). Another
+    /// content under the key stays `.alreadyPresent`.
+    @Test func aCreateOnlyPutWhoseAnswerWasLostIsStored() throws {
+        let flaky = try FlakyServer(failures: [], putFailures: ["storedreset"])
+        let storage = S3Backend(flaky.configuration(attempts: 4))
+        let key = StorageKey("snapshots", "s1", "entries.jsonl.zst")
+        #expect(try storage.put(key, Array("mine".utf8), mode: .createOnly) == .stored)
+        #expect(try storage.read(key) == Array("mine".utf8))
+        #expect(try storage.put(key, Array("other".utf8), mode: .createOnly) == .alreadyPresent)
+        #expect(try storage.read(key) == Array("mine".utf8))
+    }
+
     /// Listings span pages (continuation tokens); `children` gives one level.
     @Test func listingsFollowContinuationTokens() throws {
         let server = try S3Server.shared(.moto)
@@ -280,19 +294,24 @@ import Testing
     }
 }
 
-/// A tiny HTTP server (Python) that fails the first requests as told ("slowdown": 503 SlowDown;
-/// "reset": closes the connection unanswered), then answers every GET with "hello".
+/// A tiny HTTP server (Python) that fails the first GETs as told ("slowdown": 503 SlowDown;
+/// "reset": closes the connection unanswered), then answers every GET with what was put there,
+/// else "hello". PUTs honour `If-None-Match: *` (412); `putFailures` fails the first PUTs of
+/// objects outside `locks/` ("storedreset": stores the object, then closes the connection
+/// unanswered, as a put whose answer was lost).
 final class FlakyServer {
     let port: Int
     private let dir = TemporaryDirectory("flaky")
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
-    init(failures: [String]) throws {
+    init(failures: [String], putFailures: [String] = []) throws {
         try DatabaseServers.refuseInFastTier("flaky HTTP")
         port = try freePort()
         let script = """
             import http.server, socket, sys
             plan = sys.argv[2].split(',') if sys.argv[2] else []
+            puts = sys.argv[3].split(',') if sys.argv[3] else []
+            store = {}
             class H(http.server.BaseHTTPRequestHandler):
                 protocol_version = 'HTTP/1.1'
                 def log_message(self, *a): pass
@@ -307,17 +326,37 @@ final class FlakyServer {
                         body = b'<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>'
                         self.send_response(503)
                     else:
-                        body = b'hello'
+                        body = store.get(self.path, b'hello')
                         self.send_response(200)
                     self.send_header('Content-Length', str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
+                def do_PUT(self):
+                    body = self.rfile.read(int(self.headers.get('Content-Length', '0')))
+                    if self.headers.get('If-None-Match') == '*' and self.path in store:
+                        self.send_response(412)
+                        self.send_header('Content-Length', '0')
+                        self.end_headers()
+                        return
+                    store[self.path] = body
+                    if puts and '/locks/' not in self.path and puts.pop(0) == 'storedreset':
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+                        self.connection.close()
+                        self.close_connection = True
+                        return
+                    self.send_response(200)
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                def do_DELETE(self):
+                    store.pop(self.path, None)
+                    self.send_response(204)
+                    self.end_headers()
             http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
             """
         try writeFile(dir.sub("flaky.py"), Array(script.utf8))
         let pidFile = dir.sub("pid")
         try runProcess("/bin/bash", ["-c", DatabaseServers.closeInheritedDescriptors
-            + "exec </dev/null >\(dir.sub("log")) 2>&1; python3 \(dir.sub("flaky.py")) \(port) '\(failures.joined(separator: ","))' & echo $! > \(pidFile)"])
+            + "exec </dev/null >\(dir.sub("log")) 2>&1; python3 \(dir.sub("flaky.py")) \(port) '\(failures.joined(separator: ","))' '\(putFailures.joined(separator: ","))' & echo $! > \(pidFile)"])
         DatabaseServers.register(pidFile: pidFile, signal: SIGKILL)
         for _ in 0..<100 {
             if (try? runProcess("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]))?.status == 0 { return }
