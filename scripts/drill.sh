@@ -452,7 +452,14 @@ CONF
         "$([ "$(pg -d pitr01 -c "SELECT count(*) > 0 FROM orders WHERE item = 'during the base backup'")" = t ] && echo present || echo absent)"
     $PGRUN "$PGBIN/pg_ctl" -D "$P/restored" -m fast -w stop >/dev/null
 }
+# The point-in-time part has its own repository, owned by the postgres user (its archive_command
+# writes there) and not encrypted even with --encrypt: the keys of the main repository are the
+# drill user's (mode 0600), and a server that inherits them would fail every archive_command.
+saved_identity="${BACKSTOP_IDENTITY-}" saved_writer_key="${BACKSTOP_WRITER_KEY-}"
+unset BACKSTOP_IDENTITY BACKSTOP_WRITER_KEY
 pitr_drill
+[ -n "$saved_identity" ] && export BACKSTOP_IDENTITY="$saved_identity"
+[ -n "$saved_writer_key" ] && export BACKSTOP_WRITER_KEY="$saved_writer_key"
 
 say "A corrupted pre-upgrade snapshot: restore falls back to the one before, and says so"
 # Format 2: frames are shared between snapshots; damage one that only this snapshot uses.
