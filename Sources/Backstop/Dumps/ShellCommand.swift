@@ -93,6 +93,20 @@ final class ShellCommand {
         unlink(stderrPath)
     }
 
+    /// Everything the command writes to its standard output (`.pipe`), read to its end: for
+    /// commands whose answer is short (a query's result), not for streams.
+    func readAllOutput() -> [UInt8] {
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while let fd = stdout {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        return output
+    }
+
     /// Waits for the command: its exit status (or 128 + signal) and the signal, if one ended it.
     @discardableResult
     func wait() -> (status: Int32, signal: Int32) {

@@ -162,14 +162,7 @@ public final class BinlogFollower: @unchecked Sendable {
     /// The output of one query (`mariadb -N -B -e`), or the tool's failure.
     func query(_ sql: String) throws -> String {
         let command = try ShellCommand("exec mariadb \(connection.arguments) -N -B -e \(Repository.shellQuoted(sql))", stdout: .pipe)
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while let fd = command.stdout {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output += buffer[0..<n]
-        }
+        let output = command.readAllOutput()
         let (status, _) = command.wait()
         guard status == 0 else { throw LogError.toolFailed(command: "mariadb -e '\(sql)'", status: status, stderr: command.tail) }
         return String(decoding: output, as: UTF8.self)
@@ -186,14 +179,7 @@ public final class BinlogFollower: @unchecked Sendable {
             if let (base, n) = BinlogReader.sequence(of: last.name) { return "\(base).\(String(format: "%06d", n + 1))" }
         }
         let query = try ShellCommand("exec mariadb \(connection.arguments) -N -B -e 'SHOW BINARY LOGS'", stdout: .pipe)
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while let fd = query.stdout {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output += buffer[0..<n]
-        }
+        let output = query.readAllOutput()
         let (status, _) = query.wait()
         guard status == 0, let first = String(decoding: output, as: UTF8.self).split(separator: "\n").first?.split(separator: "\t").first else {
             throw LogError.toolFailed(command: "mariadb -e 'SHOW BINARY LOGS'", status: status, stderr: query.tail.isEmpty ? "the server has no binary logs: start it with --log-bin" : query.tail)

@@ -217,14 +217,7 @@ extension MariaBackupSnapshotWriter {
     static func isGaleraNode(_ connection: MariaBackupConnection) -> Bool {
         let arguments = ["mariadb"] + connection.arguments + ["-N", "-B", "-e", "SELECT @@GLOBAL.wsrep_on"]
         guard let query = try? ShellCommand("exec " + arguments.map(Repository.shellQuoted).joined(separator: " "), stdout: .pipe) else { return false }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while let fd = query.stdout {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output += buffer[0..<n]
-        }
+        let output = query.readAllOutput()
         guard query.wait().status == 0 else { return false }
         let value = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return value == "1" || value.uppercased() == "ON"
