@@ -134,6 +134,7 @@ struct RestoreCommand: ReportingCommand {
     }
 
     func run(_ output: Output) throws {
+        MallocTuning.forFrameReading()
         let repo = try repository.open(output)
         try repo.requireIdentity(for: "a restore")
         if let until {

@@ -54,6 +54,7 @@ struct VerifyCommand: ReportingCommand {
     }
 
     func run(_ output: Output) throws {
+        MallocTuning.forFrameReading()
         let repo = try repository.open(output)
         let ids: [SnapshotID]
         if all {
