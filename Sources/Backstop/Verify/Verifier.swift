@@ -288,14 +288,18 @@ private struct Run {
         reader.frameDigests = frameList.map(\.id)
         let storage = self.storage
         reader.frameID = { try storage.frameID(of: $0) }
-        for index in toRead {
-            if (try? Interruption.check()) == nil { break }
+        // Read and decoded in parallel (as a first verification's frames are), checked in order.
+        let stream = FrameStream(reader: reader, frames: toRead)
+        while true {
             do {
-                _ = try reader.decodeFrame(index)
+                guard let (index, _) = try stream.next() else { break }
                 ledger?.record(frameList[index].id, .ok)
-            } catch {
+            } catch let failure as FrameError {
+                let (index, error) = (failure.frame, failure.underlying)
                 if !ExitStatus.isReadFailure(error) { ledger?.record(frameList[index].id, .bad("\(error)")) }
                 unreadable("frames.tsv", "frame \(index)", error, otherwise: "\(error)")
+            } catch {
+                break   // interrupted: the run reports it
             }
         }
         bytesRead += source.bytesRead
