@@ -29,6 +29,12 @@ private func archiveCheck(_ status: Int32, _ archive: OpaquePointer, _ operation
     throw ArchiveError.failed(operation: operation, path: path(), reason: reason)
 }
 
+// clearedErrno: errno is set to 0 before each libarchive call that converts names (writing and
+// reading a header). When a conversion fails, which is expected (a non-UTF-8 name written,
+// any non-ASCII name read under the C locale), libarchive reads errno, which the conversion
+// does not set, and takes ENOMEM for "out of memory": a fatal "Can't allocate memory for
+// Pathname" whenever earlier work on the thread had left ENOMEM behind.
+
 /// A C.UTF-8 character-type locale for libarchive's name conversions. Names are UTF-8 in pax
 /// headers; under the C locale libarchive would refuse every non-ASCII name. Used per thread
 /// (`uselocale`), so the process locale is left alone.
@@ -210,6 +216,7 @@ final class TarWriter {
             if found.isEmpty { archive_entry_sparse_add_entry(entry, 0, 0) }
         }
         let linkTarget = hardlinkTo ?? archive_entry_symlink(entry).map(cStringBytes)
+        errno = 0   // see `clearedErrno`
         if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath()) {
             // A name that is not UTF-8 is stored as its bytes (`hdrcharset=BINARY`), by design,
             // so libarchive's "Can't translate pathname (or linkname) to UTF-8" is no warning.
@@ -267,7 +274,8 @@ final class TarWriter {
                 x.value.withUnsafeBytes { archive_entry_xattr_add_entry(entry, x.name, $0.baseAddress, $0.count) }
             }
             var warning: String?
-            if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath()) {
+            errno = 0   // see `clearedErrno`
+        if let w = try check(archive_write_header(archive, entry), "write header", path: shownPath()) {
                 let binaryNames = !EntryRecord.isValidUTF8(storedPath) || !(linkTarget.map(EntryRecord.isValidUTF8) ?? true)
                 let expected = binaryNames && (w.hasPrefix("Can't translate pathname") || w.hasPrefix("Can't translate linkname"))
                 if !expected { warning = w }
@@ -427,6 +435,7 @@ final class TarReader {
 
     private func nextEntryAsBytes() throws -> TarEntry? {
         var entry: OpaquePointer?
+        errno = 0   // see `clearedErrno`
         let status = archive_read_next_header(archive, &entry)
         if status == ARCHIVE_EOF { return nil }
         if status == ARCHIVE_WARN, let reason = archive_error_string(archive).map({ String(cString: $0) }),

@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import Testing
 @testable import Backstop
 
 /// Builds tar archives with libarchive's writer, for hostile-input tests.
@@ -55,7 +56,10 @@ enum TarBuilder {
     /// Builds the archive under a UTF-8 locale, so a valid UTF-8 name is stored as its exact
     /// bytes (NFC and NFD alike) and any other name as bytes with `hdrcharset=BINARY`.
     static func build(_ members: [Member]) -> [UInt8] {
-        let locale = newlocale(Int32(1 << LC_CTYPE), "C.UTF-8", nil)
+        guard let locale = newlocale(Int32(1 << LC_CTYPE), "C.UTF-8", nil) else {
+            Issue.record("TarBuilder: newlocale(C.UTF-8) failed: \(String(cString: strerror(errno)))")
+            return []
+        }
         let previous = uselocale(locale)
         defer { uselocale(previous); freelocale(locale) }
         let a = archive_write_new()!
@@ -65,8 +69,14 @@ enum TarBuilder {
         archive_write_set_bytes_in_last_block(a, 1)
         var buffer = [UInt8](repeating: 0, count: 16 << 20)
         var used = 0
+        // Every call is checked: a fixture that silently lost members would make a restore
+        // test fail for the wrong reason (a truncated archive restores "too little").
+        func check(_ status: Int32, _ what: @autoclosure () -> String) {
+            guard status != ARCHIVE_OK && status != ARCHIVE_WARN else { return }
+            Issue.record("TarBuilder: \(what()) failed (\(status)): \(archive_error_string(a).map { String(cString: $0) } ?? "no message")")
+        }
         buffer.withUnsafeMutableBytes { raw in
-            _ = archive_write_open_memory(a, raw.baseAddress, raw.count, &used)
+            check(archive_write_open_memory(a, raw.baseAddress, raw.count, &used), "archive_write_open_memory")
             for m in members {
                 let s = spec(m)
                 let e = archive_entry_new()!
@@ -98,13 +108,16 @@ enum TarBuilder {
                 archive_entry_set_size(e, Int64(s.data.count))
                 for island in s.sparse { archive_entry_sparse_add_entry(e, island.offset, island.length) }
                 archive_entry_set_mtime(e, time_t(s.mtime.seconds), s.mtime.nanoseconds)
-                archive_write_header(a, e)
+                let name = EntryRecord.display(s.path)
+                errno = 0   // as TarWriter does: libarchive reads a leftover ENOMEM as out of memory
+                check(archive_write_header(a, e), "the header of \(name)")
                 if !s.data.isEmpty {
-                    _ = s.data.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+                    let n = s.data.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+                    if n < 0 { check(Int32(truncatingIfNeeded: n), "the data of \(name)") }
                 }
-                archive_write_finish_entry(a)
+                check(archive_write_finish_entry(a), "the end of \(name)")
             }
-            archive_write_close(a)
+            check(archive_write_close(a), "archive_write_close")
         }
         return Array(buffer.prefix(used))
     }
