@@ -131,6 +131,28 @@ import Testing
         }
     }
 
+    /// Proves: a repeated full verification (frames only, the structure passed before; its
+    /// frames read and decoded in parallel) reports every damaged frame, each by its key, and
+    /// goes on past the first; the snapshot that shares none of them still passes.
+    @Test(arguments: Kind.allCases)
+    func aFramesOnlyVerificationReportsEveryDamagedFrame(kind: Kind) throws {
+        let dir = TemporaryDirectory()
+        let (repo, clean, victim) = try makeSnapshots(kind, dir)
+        #expect(verify(repo, victim).passed)
+        let own = try victimFrames(repo, clean, victim)
+        let damaged = [own.first!, own.last!]
+        for index in damaged { try repo.flipFrameBit(victim, index, at: 0, bit: 3) }
+        let r = Verifier(repository: repo, id: victim.id).verify(mode: .full, structure: false)
+        #expect(!r.passed)
+        for index in damaged {
+            let key = try repo.frameKey(victim, index)
+            #expect(r.problems.contains { $0.file == "frames.tsv" && $0.location == "frame \(index)" && $0.message.contains(key) },
+                    "\(kind) frame \(index): \(r.problems)")
+        }
+        #expect(r.problems.count == damaged.count, "\(r.problems)")
+        #expect(Verifier(repository: repo, id: clean.id).verify(mode: .full, structure: false).passed)
+    }
+
     @Test(arguments: Kind.allCases)
     func aTruncatedPayloadIsCaught(kind: Kind) throws {
         let dir = TemporaryDirectory()
