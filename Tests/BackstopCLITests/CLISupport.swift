@@ -267,3 +267,53 @@ func flipFrameByte(_ repo: String, _ frame: StoredFrame, at offset: Int, mask: U
     bytes[offset] ^= mask
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
+
+/// A `backstop` child we spawn and reap ourselves, with its exit status (or killing signal):
+/// for tests that signal a command while it runs.
+final class SpawnedCLI {
+    let pid: pid_t
+    private var raw: Int32?
+
+    /// `stdinPath` is opened read-only as standard input (default /dev/null); standard output is
+    /// discarded, standard error goes to the file `log`. Started as a shell starts it: no signal
+    /// blocked (the test runner's threads block some).
+    init(_ arguments: [String], stdinPath: String = "/dev/null", log: String, environment: [String: String] = [:]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([CLI.binary] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, CLI.binary, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw ShellError(command: CLI.binary, status: result, stderr: "posix_spawn failed") }
+        pid = child
+    }
+
+    func signal(_ signal: Int32) {
+        if raw == nil { kill(pid, signal) }
+    }
+
+    /// The exit code, or nil when the child died by a signal.
+    func exitCode() -> Int32? {
+        if raw == nil {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            raw = status
+        }
+        return raw! & 0x7f == 0 ? (raw! >> 8) & 0xff : nil
+    }
+}

@@ -238,28 +238,8 @@ final class RowWriter {
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         func leftovers() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("backstop-mariabackup-") } }
 
-        // Started as a shell starts it: no signal blocked (the test runner's threads block some).
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, s.sub("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let arguments: [String] = [CLI.binary, "backup", "--mariabackup", "--socket", server.socket, "--user", "root", "--source", "db1", "--repo", s.repo]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let env = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        #expect(posix_spawn(&pid, CLI.binary, &actions, &attributes, argv, envp) == 0)
+        let child = try SpawnedCLI(["backup", "--mariabackup", "--socket", server.socket, "--user", "root", "--source", "db1", "--repo", s.repo],
+                                   log: s.sub("stderr"), environment: ["TMPDIR": tmp])
         // Wait until mariadb-backup has started copying into the folder.
         var mode: Int?
         for _ in 0..<400 {
@@ -271,11 +251,10 @@ final class RowWriter {
             usleep(10_000)
         }
         #expect(mode == 0o700, "the folder was not seen while the backup ran, or its mode is not 0700")
-        kill(pid, SIGINT)
-        var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        child.signal(SIGINT)
+        let status = child.exitCode()
         let stderr = (try? String(contentsOfFile: s.sub("stderr"), encoding: .utf8)) ?? ""
-        #expect(raw & 0x7f == 0 && (raw >> 8) & 0xff == 130, "\(stderr)")
+        #expect(status == 130, "\(stderr)")
         #expect(stderr.contains("interrupted by SIGINT"), "\(stderr)")
         #expect(try leftovers() == [], "the temporary folder is left behind after SIGINT")
         #expect(try listedSnapshots(try CLI.run(["list", "--repo", s.repo, "--json"]).stdout).isEmpty)

@@ -1,55 +1,6 @@
 import Foundation
 import Testing
 
-/// A `backstop` child we spawn and reap ourselves, with its exit status (or killing signal).
-private final class Child {
-    let pid: pid_t
-    private var raw: Int32?
-
-    /// `stdinPath` is opened read-only as standard input (default /dev/null); stdout and stderr
-    /// go to files in `logDirectory`.
-    init(_ arguments: [String], stdinPath: String = "/dev/null", log: String, environment: [String: String] = [:]) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([CLI.binary] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        // As a shell starts it: no signal blocked (the test runner's threads block some).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, CLI.binary, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw ShellError(command: CLI.binary, status: result, stderr: "posix_spawn failed") }
-        pid = child
-    }
-
-    func signal(_ signal: Int32) {
-        if raw == nil { kill(pid, signal) }
-    }
-
-    /// The exit code, or nil when the child died by a signal.
-    func exitCode() -> Int32? {
-        if raw == nil {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            raw = status
-        }
-        return raw! & 0x7f == 0 ? (raw! >> 8) & 0xff : nil
-    }
-}
-
 /// Waits up to `seconds` for `condition`; false when it never held.
 private func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
     let end = Date().addingTimeInterval(seconds)
@@ -79,7 +30,7 @@ private func names(_ dir: String) -> [String] {
     func interruptedBackupCleansUpAndExits130(_ sig: Int32) throws {
         let s = Scratch()
         try bigSource(s)
-        let child = try Child(["backup", s.sub("src"), "--source", "big", "--repo", s.repo], log: s.sub("stderr"))
+        let child = try SpawnedCLI(["backup", s.sub("src"), "--source", "big", "--repo", s.repo], log: s.sub("stderr"))
         #expect(eventually(60) { !names(s.repo + "/tmp").isEmpty }, "the backup started writing")
         usleep(100_000)
         child.signal(sig)
@@ -103,7 +54,7 @@ private func names(_ dir: String) -> [String] {
         #expect(mkfifo(fifo, 0o600) == 0)
         let writer = open(fifo, O_RDWR)   // keeps the FIFO open: the backup never sees end of input
         defer { close(writer) }
-        let child = try Child(["backup", "--stdin", "--source", "dump", "--repo", s.repo], stdinPath: fifo, log: s.sub("stderr"))
+        let child = try SpawnedCLI(["backup", "--stdin", "--source", "dump", "--repo", s.repo], stdinPath: fifo, log: s.sub("stderr"))
         let head = Array(sampleDump().utf8.prefix(200))
         _ = head.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) }
         // Format 2 stores nothing before its first frame is cut: the lease says it is running.
@@ -127,7 +78,7 @@ private func names(_ dir: String) -> [String] {
         #expect(backup.status == 0, "\(backup.stderr)")
         let id = backup.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
-        let child = try Child(["restore", id, "--to", s.sub("restores/out"), "--repo", s.repo], log: s.sub("stderr"))
+        let child = try SpawnedCLI(["restore", id, "--to", s.sub("restores/out"), "--repo", s.repo], log: s.sub("stderr"))
         #expect(eventually(60) { names(s.sub("restores")).contains { $0.hasPrefix(".backstop-restore-") } }, "the restore started")
         child.signal(SIGINT)   // at once: the restore is extracting now, and not for long
         let code = child.exitCode()
@@ -177,7 +128,7 @@ private func names(_ dir: String) -> [String] {
         }
         try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
         let before = names(s.repo + "/snapshots").sorted()
-        let child = try Child(arguments, log: s.sub("stderr"), environment: fault)
+        let child = try SpawnedCLI(arguments, log: s.sub("stderr"), environment: fault)
         let code = child.exitCode()
         let stderr = (try? String(contentsOfFile: s.sub("stderr"), encoding: .utf8)) ?? ""
         #expect(code == 130, "exit \(String(describing: code)): \(stderr)")
@@ -201,7 +152,7 @@ private func names(_ dir: String) -> [String] {
         }
         let newest = try CLI.run(["select", "--latest", "--source", "big", "--repo", s.repo]).stdout
         try FileManager.default.createDirectory(atPath: s.sub("restores"), withIntermediateDirectories: true)
-        let child = try Child(["restore", "--latest", "--source", "big", "--fallback", "--to", s.sub("restores/out"), "--repo", s.repo]
+        let child = try SpawnedCLI(["restore", "--latest", "--source", "big", "--fallback", "--to", s.sub("restores/out"), "--repo", s.repo]
                               + (partial ? ["--include", "*"] : []), log: s.sub("stderr"))
         #expect(eventually(60) { names(s.sub("restores")).contains { $0.hasPrefix(".backstop-restore-") } }, "the restore started")
         child.signal(SIGINT)   // at once: the restore reads frames now
@@ -237,7 +188,7 @@ private func names(_ dir: String) -> [String] {
             after: touch '\(s.sub("after2"))'
         """
         try s.write("policy.yaml", policy)
-        let child = try Child(["run", s.sub("policy.yaml")], log: s.sub("stderr"))
+        let child = try SpawnedCLI(["run", s.sub("policy.yaml")], log: s.sub("stderr"))
         // Format 2 writes nothing while the dump command is silent: the lease says the job runs.
         #expect(eventually(60) { FileManager.default.fileExists(atPath: s.sub("before1")) && !names(s.repo + "/locks").isEmpty }, "the first job started")
         usleep(300_000)

@@ -198,15 +198,7 @@ public final class EncryptedBackend: StorageBackend, @unchecked Sendable {
         guard base is LocalBackend else { return try base.put(key, try sealer.seal(bytes), mode: mode) }
         // A local directory: sealed chunk by chunk into the temporary file, so no sealed copy of
         // the whole object (a frame: up to several MiB, one per compression worker) is held.
-        let writer = EncryptingObjectWriter(try base.makeWriter(for: key), sealer: sealer, hashing: false)
-        do {
-            try writer.write(bytes)
-            try writer.finish()
-            return try writer.commit(mode: mode)
-        } catch {
-            writer.abort()
-            throw error
-        }
+        return try EncryptingObjectWriter(try base.makeWriter(for: key), sealer: sealer, hashing: false).store(bytes, mode: mode)
     }
 
     public func makeWriter(for key: StorageKey) throws -> ObjectWriter {

@@ -58,15 +58,7 @@ public final class LocalBackend: StorageBackend, @unchecked Sendable {
 
     @discardableResult
     public func put(_ key: StorageKey, _ bytes: [UInt8], mode: PutMode) throws -> PutOutcome {
-        let writer = try makeWriter(for: key)
-        do {
-            try writer.write(bytes)
-            try writer.finish()
-            return try writer.commit(mode: mode)
-        } catch {
-            writer.abort()
-            throw error
-        }
+        try makeWriter(for: key).store(bytes, mode: mode)
     }
 
     public func makeWriter(for key: StorageKey) throws -> ObjectWriter {

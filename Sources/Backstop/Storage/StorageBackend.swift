@@ -118,6 +118,21 @@ public protocol ObjectWriter: ByteSink {
     func abort()
 }
 
+extension ObjectWriter {
+    /// Writes `bytes` as the whole object and commits it; on any failure, drops what was written.
+    @discardableResult
+    func store(_ bytes: [UInt8], mode: PutMode) throws -> PutOutcome {
+        do {
+            try write(bytes)
+            try finish()
+            return try commit(mode: mode)
+        } catch {
+            abort()
+            throw error
+        }
+    }
+}
+
 /// A lease held on a backend: exclusive while held, until released or expired.
 public protocol StorageLease: AnyObject, Sendable {
     var holder: LockHolder { get }
